@@ -1,0 +1,104 @@
+//! The chat: the log (notices and messages, always rendered as text) and the composer.
+
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+
+use super::session::{ChatLine, LogEntry, Session};
+use crate::limits::validate_message;
+use crate::strings;
+
+/// Local wall-clock time of a server timestamp, as HH:MM.
+fn clock(ts_ms: u64) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts_ms as f64));
+        format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        // The server never renders chat lines (the log starts empty); UTC is a fallback.
+        let mins = ts_ms / 60_000;
+        format!("{:02}:{:02}", (mins / 60) % 24, mins % 60)
+    }
+}
+
+fn chat_line(line: ChatLine) -> impl IntoView {
+    let status = match (&line.failed, line.id) {
+        (Some(_), _) => "failed",
+        (None, Some(_)) => "accepted",
+        (None, None) => "pending",
+    };
+    let mark = match status {
+        "accepted" => view! { <span class="mark" title=strings::ACCEPTED aria-label=strings::ACCEPTED>"✓"</span> }.into_any(),
+        "pending" => view! { <span class="mark pending" title=strings::SENDING aria-label=strings::SENDING>"…"</span> }.into_any(),
+        _ => view! { <span class="mark failed" role="alert">{line.failed.clone()}</span> }.into_any(),
+    };
+    view! {
+        <li class="msg" class:mine=line.mine data-status=status>
+            <div class="meta">
+                <span class="who">{line.nickname}</span>
+                <time>{line.ts.map(clock)}</time>
+                {line.mine.then_some(mark)}
+            </div>
+            <p class="text">{line.text}</p>
+        </li>
+    }
+}
+
+#[component]
+pub fn Chat() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let draft = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let log_ref = NodeRef::<leptos::html::Ol>::new();
+    // Keep the newest message in view.
+    Effect::new(move |_| {
+        session.log.track();
+        if let Some(ol) = log_ref.get() {
+            ol.set_scroll_top(ol.scroll_height());
+        }
+    });
+
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        match validate_message(&draft.get_untracked()) {
+            Ok(text) => {
+                error.set(None);
+                draft.set(String::new());
+                session.send_chat(text);
+            }
+            Err(e) => error.set(Some(e.to_string())),
+        }
+    };
+
+    view! {
+        <section class="card chat">
+            <h2 class="visually-hidden">{strings::CHAT_HEADING}</h2>
+            <ol class="log" aria-label=strings::CHAT_HEADING aria-live="polite" node_ref=log_ref>
+                <For
+                    each=move || session.log.get()
+                    key=LogEntry::render_key
+                    children=|entry| match entry {
+                        LogEntry::Notice { text, .. } => view! { <li class="notice">{text}</li> }.into_any(),
+                        LogEntry::Chat(line) => chat_line(line).into_any(),
+                    }
+                />
+            </ol>
+            <p class="muted empty-log" hidden=move || !session.log.with(Vec::is_empty)>{strings::CHAT_EMPTY}</p>
+            <form class="composer" on:submit=on_submit novalidate>
+                <label for="message" class="visually-hidden">{strings::MESSAGE_LABEL}</label>
+                <input
+                    id="message"
+                    name="message"
+                    type="text"
+                    autocomplete="off"
+                    placeholder=strings::MESSAGE_LABEL
+                    aria-describedby="message-error"
+                    bind:value=draft
+                />
+                <button type="submit" class="primary">{strings::SEND}</button>
+            </form>
+            <p id="message-error" class="field-error" role="alert">{move || error.get()}</p>
+        </section>
+    }
+}

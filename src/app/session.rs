@@ -1,0 +1,392 @@
+//! The browser's view of the world, as reactive signals, and the one function that turns
+//! server messages into it ([`Session::apply`]).
+//!
+//! Compiled for both targets: on the server it renders the initial (empty) state, so the
+//! server-rendered HTML and the first client render agree and hydration succeeds. In the
+//! browser, `crate::client::socket` feeds it messages and sends what it queues. Being plain
+//! Rust, the reducer is unit-tested natively (see the tests below).
+
+use futures::channel::mpsc::UnboundedSender;
+use leptos::prelude::*;
+
+use crate::limits::DEFAULT_NICKNAME;
+use crate::protocol::{ChatMessage, ClientMsg, ConnId, Member, ReqId, RoomInfo, ServerMsg};
+use crate::strings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnStatus {
+    Connecting,
+    Online,
+    Offline,
+}
+
+/// Where the person wants to be; re-sent to the server after every reconnect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    Home,
+    Room(String),
+}
+
+/// One chat message in the log. Own messages start pending (`id == None`) and get their
+/// server id, sequence number and time from the server's ack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    pub key: u64,
+    pub id: Option<u64>,
+    pub req_id: Option<ReqId>,
+    pub mine: bool,
+    pub nickname: String,
+    pub text: String,
+    pub ts: Option<u64>,
+    /// Why the server refused it, if it did.
+    pub failed: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    Notice { key: u64, text: String },
+    Chat(ChatLine),
+}
+
+impl LogEntry {
+    /// Changes whenever the entry's rendering must change (used as the `<For>` key).
+    pub fn render_key(&self) -> (u64, bool, bool) {
+        match self {
+            LogEntry::Notice { key, .. } => (*key, false, false),
+            LogEntry::Chat(line) => (line.key, line.id.is_some(), line.failed.is_some()),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub status: RwSignal<ConnStatus>,
+    pub me: RwSignal<Option<ConnId>>,
+    pub nickname: RwSignal<String>,
+    pub place: RwSignal<Place>,
+    /// The room the server confirmed we are in.
+    pub joined: RwSignal<Option<String>>,
+    pub rooms: RwSignal<Vec<RoomInfo>>,
+    pub members: RwSignal<Vec<Member>>,
+    pub log: RwSignal<Vec<LogEntry>>,
+    /// The last error the server reported, shown in a banner.
+    pub error: RwSignal<Option<String>>,
+    next_key: StoredValue<u64>,
+    link: StoredValue<Option<UnboundedSender<ClientMsg>>>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    pub fn new() -> Session {
+        Session {
+            status: RwSignal::new(ConnStatus::Connecting),
+            me: RwSignal::new(None),
+            nickname: RwSignal::new(DEFAULT_NICKNAME.to_string()),
+            place: RwSignal::new(Place::Home),
+            joined: RwSignal::new(None),
+            rooms: RwSignal::new(Vec::new()),
+            members: RwSignal::new(Vec::new()),
+            log: RwSignal::new(Vec::new()),
+            error: RwSignal::new(None),
+            next_key: StoredValue::new(1),
+            link: StoredValue::new(None),
+        }
+    }
+
+    fn next_key(&self) -> u64 {
+        let key = self.next_key.get_value();
+        self.next_key.set_value(key + 1);
+        key
+    }
+
+    /// Send now if connected; otherwise the reconnect replays the state that matters.
+    fn send(&self, msg: ClientMsg) {
+        self.link.with_value(|link| {
+            if let Some(tx) = link {
+                let _ = tx.unbounded_send(msg);
+            }
+        });
+    }
+
+    pub fn go_home(&self) {
+        self.place.set(Place::Home);
+        self.joined.set(None);
+        self.members.set(Vec::new());
+        self.log.set(Vec::new());
+        self.send(ClientMsg::WatchRooms { req_id: None });
+    }
+
+    pub fn enter(&self, room: String) {
+        if self.place.get_untracked() == Place::Room(room.clone()) {
+            return;
+        }
+        self.place.set(Place::Room(room.clone()));
+        self.joined.set(None);
+        self.members.set(Vec::new());
+        self.log.set(Vec::new());
+        self.send(ClientMsg::Join { req_id: None, room });
+    }
+
+    /// `nickname` must already be valid (see `crate::limits::validate_nickname`).
+    pub fn set_nickname(&self, nickname: String) {
+        self.nickname.set(nickname.clone());
+        let req_id = self.next_key();
+        self.send(ClientMsg::SetNick { req_id: Some(req_id), nickname });
+    }
+
+    /// Queue a chat message. It shows at once as pending, and is (re)sent until acked.
+    pub fn send_chat(&self, text: String) {
+        let key = self.next_key();
+        let line = ChatLine {
+            key,
+            id: None,
+            req_id: Some(key),
+            mine: true,
+            nickname: self.nickname.get_untracked(),
+            text: text.clone(),
+            ts: None,
+            failed: None,
+        };
+        self.log.update(|log| log.push(LogEntry::Chat(line)));
+        self.send(ClientMsg::Chat { req_id: Some(key), text });
+    }
+
+    /// A new socket is up: tell the server who we are and where we are, then replay
+    /// every message that was not acked (it may have been lost with the old socket).
+    pub fn on_connected(&self, link: UnboundedSender<ClientMsg>) {
+        self.link.set_value(Some(link));
+        self.send(ClientMsg::SetNick { req_id: None, nickname: self.nickname.get_untracked() });
+        match self.place.get_untracked() {
+            Place::Home => self.send(ClientMsg::WatchRooms { req_id: None }),
+            Place::Room(room) => self.send(ClientMsg::Join { req_id: None, room }),
+        }
+        let pending: Vec<ClientMsg> = self.log.with_untracked(|log| {
+            log.iter()
+                .filter_map(|e| match e {
+                    LogEntry::Chat(l) if l.mine && l.id.is_none() && l.failed.is_none() => {
+                        Some(ClientMsg::Chat { req_id: l.req_id, text: l.text.clone() })
+                    }
+                    _ => None,
+                })
+                .collect()
+        });
+        for msg in pending {
+            self.send(msg);
+        }
+    }
+
+    pub fn on_disconnected(&self) {
+        self.link.set_value(None);
+        self.status.set(ConnStatus::Offline);
+        self.joined.set(None);
+    }
+
+    fn notice(&self, text: String) {
+        let key = self.next_key();
+        self.log.update(|log| log.push(LogEntry::Notice { key, text }));
+    }
+
+    fn push_message(&self, m: ChatMessage) {
+        let key = self.next_key();
+        let mine = Some(m.from) == self.me.get_untracked();
+        self.log.update(|log| {
+            let seen = log.iter().any(|e| matches!(e, LogEntry::Chat(l) if l.id == Some(m.id)));
+            if !seen {
+                log.push(LogEntry::Chat(ChatLine {
+                    key,
+                    id: Some(m.id),
+                    req_id: None,
+                    mine,
+                    nickname: m.nickname,
+                    text: m.text,
+                    ts: Some(m.ts),
+                    failed: None,
+                }));
+            }
+        });
+    }
+
+    fn in_room(&self, room: &str) -> bool {
+        self.joined.with_untracked(|j| j.as_deref() == Some(room))
+    }
+
+    /// Apply one server message to the state.
+    pub fn apply(&self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Welcome { conn_id, .. } => {
+                self.me.set(Some(conn_id));
+                self.status.set(ConnStatus::Online);
+            }
+            ServerMsg::Ack { req_id, message } => {
+                if let Some(m) = message {
+                    self.log.update(|log| {
+                        for e in log.iter_mut() {
+                            if let LogEntry::Chat(l) = e {
+                                if l.req_id == Some(req_id) && l.id.is_none() {
+                                    l.id = Some(m.id);
+                                    l.ts = Some(m.ts);
+                                    l.nickname = m.nickname.clone();
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+            ServerMsg::Joined { room, members, history, .. } => {
+                if self.place.get_untracked() != Place::Room(room.clone()) {
+                    return;
+                }
+                self.joined.set(Some(room));
+                self.members.set(members);
+                // After a reconnect this fills in what was said while we were away.
+                for m in history {
+                    self.push_message(m);
+                }
+            }
+            ServerMsg::MemberJoined { room, member } => {
+                if !self.in_room(&room) {
+                    return;
+                }
+                self.notice(strings::joined(&member.nickname));
+                self.members.update(|ms| {
+                    if !ms.iter().any(|m| m.conn_id == member.conn_id) {
+                        ms.push(member)
+                    }
+                });
+            }
+            ServerMsg::MemberLeft { room, member } => {
+                if !self.in_room(&room) {
+                    return;
+                }
+                self.notice(strings::left(&member.nickname));
+                self.members.update(|ms| ms.retain(|m| m.conn_id != member.conn_id));
+            }
+            ServerMsg::NickChanged { conn_id, old, new } => {
+                self.notice(strings::renamed(&old, &new));
+                self.members.update(|ms| {
+                    for m in ms.iter_mut().filter(|m| m.conn_id == conn_id) {
+                        m.nickname = new.clone();
+                    }
+                });
+            }
+            ServerMsg::Message { message } => {
+                if self.in_room(&message.room) {
+                    self.push_message(message);
+                }
+            }
+            ServerMsg::Rooms { rooms } => self.rooms.set(rooms),
+            ServerMsg::Error { req_id, message, .. } => {
+                let mut was_chat = false;
+                if let Some(req_id) = req_id {
+                    self.log.update(|log| {
+                        for e in log.iter_mut() {
+                            if let LogEntry::Chat(l) = e {
+                                if l.req_id == Some(req_id) && l.id.is_none() {
+                                    l.failed = Some(message.clone());
+                                    was_chat = true;
+                                }
+                            }
+                        }
+                    });
+                }
+                if !was_chat {
+                    self.error.set(Some(message));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::channel::mpsc;
+
+    fn msg(id: u64, from: ConnId, text: &str) -> ChatMessage {
+        ChatMessage { id, room: "r".into(), seq: id, ts: 1, from, nickname: format!("n{from}"), text: text.into() }
+    }
+
+    fn sent(rx: &mut mpsc::UnboundedReceiver<ClientMsg>) -> Vec<ClientMsg> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    fn texts(s: &Session) -> Vec<String> {
+        s.log.get_untracked().iter().map(|e| match e {
+            LogEntry::Notice { text, .. } => text.clone(),
+            LogEntry::Chat(l) => format!("{}: {}", l.nickname, l.text),
+        }).collect()
+    }
+
+    #[test]
+    fn own_message_is_pending_until_acked_and_replayed_after_reconnect() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.enter("r".into());
+        s.send_chat("hello".into()); // offline: only queued in the log
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        s.apply(ServerMsg::Welcome { conn_id: 7, nickname: "Anonymous".into() });
+        let out = sent(&mut rx);
+        assert!(matches!(&out[0], ClientMsg::SetNick { .. }));
+        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into() });
+        let ClientMsg::Chat { req_id: Some(req_id), text } = &out[2] else { panic!("{out:?}") };
+        assert_eq!(text, "hello");
+
+        s.apply(ServerMsg::Ack { req_id: *req_id, message: Some(msg(100, 7, "hello")) });
+        let LogEntry::Chat(line) = &s.log.get_untracked()[0] else { panic!() };
+        assert_eq!((line.id, line.mine), (Some(100), true));
+
+        // Acked messages are not replayed on the next connection.
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        assert_eq!(sent(&mut rx).len(), 2);
+        });
+    }
+
+    #[test]
+    fn notices_members_and_history() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
+        s.enter("r".into());
+        let me = Member { conn_id: 1, nickname: "Ana".into() };
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")] });
+        let bo = Member { conn_id: 2, nickname: "Bo".into() };
+        s.apply(ServerMsg::MemberJoined { room: "r".into(), member: bo.clone() });
+        s.apply(ServerMsg::Message { message: msg(6, 2, "<b>hi</b>") });
+        s.apply(ServerMsg::Message { message: msg(6, 2, "<b>hi</b>") }); // duplicate id: ignored
+        s.apply(ServerMsg::NickChanged { conn_id: 2, old: "Bo".into(), new: "Bob".into() });
+        s.apply(ServerMsg::MemberLeft { room: "r".into(), member: Member { nickname: "Bob".into(), ..bo } });
+        // A message for another room (stale, after switching) is not shown.
+        s.apply(ServerMsg::Message { message: ChatMessage { room: "other".into(), ..msg(9, 2, "x") } });
+        assert_eq!(
+            texts(&s),
+            vec!["n2: earlier", "Bo joined", "n2: <b>hi</b>", "Bo is now Bob", "Bob left"]
+        );
+        assert_eq!(s.members.get_untracked().len(), 1);
+        });
+    }
+
+    #[test]
+    fn refused_chat_is_marked_failed() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.enter("r".into());
+        s.send_chat("x".into());
+        let LogEntry::Chat(line) = s.log.get_untracked()[0].clone() else { panic!() };
+        s.apply(ServerMsg::Error {
+            req_id: line.req_id,
+            code: crate::protocol::ErrorCode::RateLimited,
+            message: "too many".into(),
+        });
+        let LogEntry::Chat(line) = s.log.get_untracked()[0].clone() else { panic!() };
+        assert_eq!(line.failed.as_deref(), Some("too many"));
+        assert_eq!(s.error.get_untracked(), None);
+        });
+    }
+}

@@ -1,0 +1,18 @@
+//! Browser-only code (feature `hydrate`): the WebSocket and local storage.
+
+mod socket;
+mod storage;
+
+use crate::app::session::Session;
+use crate::limits::validate_nickname;
+
+/// Called once after hydration: restore the saved nickname, persist later changes, and
+/// connect the socket (it reconnects by itself from then on).
+pub fn start(session: Session) {
+    use leptos::prelude::*;
+    if let Some(saved) = storage::load_nickname().and_then(|n| validate_nickname(&n).ok()) {
+        session.nickname.set(saved);
+    }
+    Effect::new(move |_| storage::save_nickname(&session.nickname.get()));
+    leptos::task::spawn_local(socket::run(session));
+}

@@ -1,0 +1,32 @@
+//! Noom: a self-hosted meeting app — rooms, chat and (soon) video — in one Leptos crate,
+//! compiled twice: as an axum server that renders pages (feature `ssr`) and as a WASM
+//! client that hydrates them and talks to the server over one WebSocket (feature `hydrate`).
+//!
+//! # Layout
+//! - [`protocol`]: the wire types, one serde enum per direction. Both targets.
+//! - [`limits`]: sizes, rates and the validation of nicknames, room names and messages.
+//!   Both targets: the browser checks before sending, the server checks again.
+//! - [`strings`]: every string the UI shows, ready for translation.
+//! - [`app`]: the Leptos components, one per file, and [`app::session::Session`], the
+//!   client state that server messages are applied to. Both targets (SSR, then hydration).
+//! - `client` (feature `hydrate`): the browser's WebSocket and local storage.
+//! - `server` (feature `ssr`): config, the HTTP router, the per-connection task and the hub
+//!   that owns all room state. See `docs/ARCHITECTURE.md`.
+
+pub mod app;
+pub mod limits;
+pub mod protocol;
+pub mod strings;
+
+#[cfg(feature = "hydrate")]
+pub mod client;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// The WASM entry point: hydrate the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

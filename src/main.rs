@@ -1,0 +1,45 @@
+//! The Noom server binary: parse the config, start logging, serve until Ctrl-C or SIGTERM.
+
+#[cfg(feature = "ssr")]
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    use clap::Parser;
+    use leptos::prelude::get_configuration;
+    use noom::server::{serve, Config};
+
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into()))
+        .init();
+    // Site root, output name and the like come from Cargo.toml's [package.metadata.leptos]
+    // (cargo-leptos passes them as LEPTOS_* variables); the address is ours to choose.
+    let mut leptos_options = get_configuration(None).map_err(std::io::Error::other)?.leptos_options;
+    leptos_options.site_addr = config.addr;
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    tracing::info!("Noom listening on http://{}", config.addr);
+    serve(listener, config, leptos_options, shutdown_signal()).await
+}
+
+#[cfg(feature = "ssr")]
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+#[cfg(not(feature = "ssr"))]
+pub fn main() {
+    // The browser build has no binary: see lib.rs's `hydrate()`.
+}

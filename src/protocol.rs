@@ -1,0 +1,314 @@
+//! The wire protocol: one JSON text frame per message over the `/ws` WebSocket.
+//!
+//! Both directions are a serde enum tagged by `type` (snake_case), compiled into the server
+//! and into the WASM client so the two can never disagree on a field. `docs/PROTOCOL.md`
+//! shows an example of every message; a unit test below checks those examples parse.
+//!
+//! Requests may carry a `req_id` chosen by the client. The server echoes it in the `ack`,
+//! `joined` or `error` that answers the request, which is how the client marks a message as
+//! accepted by the server (like the Socket.IO ack callback of the original Node.js Noom).
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{validate_message, validate_nickname, validate_room_name};
+
+/// A connection's id, assigned by the server, unique for the server's lifetime.
+pub type ConnId = u64;
+/// A request id chosen by the client and echoed back by the server.
+pub type ReqId = u64;
+
+/// Messages a browser sends to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Change my nickname (also inside a room, where the others are told).
+    SetNick {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        nickname: String,
+    },
+    /// I am looking at the home page: send me the open rooms now and whenever they change.
+    WatchRooms {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+    },
+    /// Enter a room (leaving the one I am in, if any). Stops room-list updates.
+    Join {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        room: String,
+    },
+    /// Leave my room.
+    Leave {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+    },
+    /// Say something in my room.
+    Chat {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        text: String,
+    },
+}
+
+impl ClientMsg {
+    /// Every `type` a client may send; used to tell "unknown type" from "bad fields".
+    pub const TYPES: &'static [&'static str] = &["set_nick", "watch_rooms", "join", "leave", "chat"];
+
+    /// Check and normalize the user text in a request (trimmed nickname, room name and
+    /// message), with the same rules the browser applies before sending.
+    pub fn validated(self) -> Result<ClientMsg, ParseError> {
+        let req_id = self.req_id();
+        let fail = |code, e: crate::limits::InvalidText| ParseError { req_id, code, message: e.to_string() };
+        Ok(match self {
+            ClientMsg::SetNick { req_id, nickname } => ClientMsg::SetNick {
+                req_id,
+                nickname: validate_nickname(&nickname).map_err(|e| fail(ErrorCode::InvalidNickname, e))?,
+            },
+            ClientMsg::Join { req_id, room } => ClientMsg::Join {
+                req_id,
+                room: validate_room_name(&room).map_err(|e| fail(ErrorCode::InvalidRoom, e))?,
+            },
+            ClientMsg::Chat { req_id, text } => ClientMsg::Chat {
+                req_id,
+                text: validate_message(&text).map_err(|e| fail(ErrorCode::InvalidMessage, e))?,
+            },
+            other @ (ClientMsg::WatchRooms { .. } | ClientMsg::Leave { .. }) => other,
+        })
+    }
+
+    pub fn req_id(&self) -> Option<ReqId> {
+        match self {
+            ClientMsg::SetNick { req_id, .. }
+            | ClientMsg::WatchRooms { req_id }
+            | ClientMsg::Join { req_id, .. }
+            | ClientMsg::Leave { req_id }
+            | ClientMsg::Chat { req_id, .. } => *req_id,
+        }
+    }
+}
+
+/// Someone in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub conn_id: ConnId,
+    pub nickname: String,
+}
+
+/// An open room as the home page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub name: String,
+    pub count: usize,
+}
+
+/// A chat message as the server accepted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Server-assigned, unique for the server's lifetime.
+    pub id: u64,
+    pub room: String,
+    /// 1, 2, 3, … within the room: gaps tell a client it missed something.
+    pub seq: u64,
+    /// Server time, milliseconds since the Unix epoch.
+    pub ts: u64,
+    pub from: ConnId,
+    pub nickname: String,
+    pub text: String,
+}
+
+/// Machine-readable reason in an `error` frame; the `message` next to it is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not JSON.
+    BadJson,
+    /// JSON without a known `type`.
+    UnknownType,
+    /// Known `type` but missing or wrongly typed fields.
+    BadFields,
+    InvalidNickname,
+    InvalidRoom,
+    InvalidMessage,
+    /// `chat` or `leave` while not in a room.
+    NotInRoom,
+    /// Too many frames too fast; this one was dropped.
+    RateLimited,
+    /// Binary frames are not part of the protocol.
+    BinaryFrame,
+}
+
+/// Messages the server sends to a browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First frame on every connection.
+    Welcome { conn_id: ConnId, nickname: String },
+    /// A request was accepted. For `chat`, `message` is the message as stored (id, seq, ts).
+    Ack {
+        req_id: ReqId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<ChatMessage>,
+    },
+    /// Answer to `join`: who is there and the recent history.
+    Joined {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        room: String,
+        members: Vec<Member>,
+        history: Vec<ChatMessage>,
+    },
+    /// Someone entered my room ("NICK joined").
+    MemberJoined { room: String, member: Member },
+    /// Someone left my room or lost their connection ("NICK left").
+    MemberLeft { room: String, member: Member },
+    /// Someone in my room (or I) changed nickname ("OLD is now NEW").
+    NickChanged { conn_id: ConnId, old: String, new: String },
+    /// A chat message from someone else in my room.
+    Message { message: ChatMessage },
+    /// The open rooms, sent to connections watching the home page.
+    Rooms { rooms: Vec<RoomInfo> },
+    /// A request was refused, or a frame could not be understood.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// WebSocket close codes the server uses (RFC 6455 §7.4.1).
+pub mod close {
+    /// Server shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Binary frame: the protocol is JSON text only.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// Kept flooding after being throttled, or too slow to keep up with its room.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// Frame larger than [`crate::limits::MAX_FRAME_BYTES`].
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server is at its connection limit.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// A frame the server could not turn into a [`ClientMsg`], with what to tell the sender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    pub req_id: Option<ReqId>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Parse a client text frame, telling malformed JSON, unknown types and bad fields apart so
+/// the error frame names the actual problem.
+pub fn parse_client(text: &str) -> Result<ClientMsg, ParseError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError {
+        req_id: None,
+        code: ErrorCode::BadJson,
+        message: format!("malformed JSON: {e}"),
+    })?;
+    let req_id = value.get("req_id").and_then(serde_json::Value::as_u64);
+    let fail = |code, message: String| ParseError { req_id, code, message };
+    match value.get("type") {
+        Some(serde_json::Value::String(t)) if ClientMsg::TYPES.contains(&t.as_str()) => {}
+        Some(serde_json::Value::String(t)) => {
+            let t: String = t.chars().take(40).collect();
+            return Err(fail(ErrorCode::UnknownType, format!("unknown message type `{t}`")));
+        }
+        Some(_) => return Err(fail(ErrorCode::BadFields, "`type` must be a string".into())),
+        None => return Err(fail(ErrorCode::UnknownType, "missing `type` field".into())),
+    }
+    serde_json::from_value(value).map_err(|e| fail(ErrorCode::BadFields, format!("bad fields: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_round_trip_and_types_list_is_complete() {
+        let all = [
+            ClientMsg::SetNick { req_id: Some(1), nickname: "Ana".into() },
+            ClientMsg::WatchRooms { req_id: None },
+            ClientMsg::Join { req_id: Some(2), room: "lobby".into() },
+            ClientMsg::Leave { req_id: None },
+            ClientMsg::Chat { req_id: Some(3), text: "hi".into() },
+        ];
+        assert_eq!(all.len(), ClientMsg::TYPES.len());
+        for msg in all {
+            let json = serde_json::to_string(&msg).unwrap();
+            let ty = serde_json::from_str::<serde_json::Value>(&json).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(ClientMsg::TYPES.contains(&ty.as_str()), "{ty} missing from TYPES");
+            assert_eq!(parse_client(&json).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn validation_trims_and_refuses() {
+        let msg = ClientMsg::Join { req_id: Some(4), room: "  Lobby ".into() }.validated().unwrap();
+        assert_eq!(msg, ClientMsg::Join { req_id: Some(4), room: "Lobby".into() });
+        let e = ClientMsg::SetNick { req_id: Some(2), nickname: "x".repeat(33) }.validated().unwrap_err();
+        assert_eq!((e.code, e.req_id), (ErrorCode::InvalidNickname, Some(2)));
+        assert_eq!(e.message, "Nickname must be at most 32 characters");
+        let e = ClientMsg::Chat { req_id: None, text: "  ".into() }.validated().unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidMessage);
+    }
+
+    #[test]
+    fn parse_errors_name_the_problem() {
+        let e = parse_client("{not json").unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadJson);
+
+        let e = parse_client(r#"{"type":"dance","req_id":7}"#).unwrap_err();
+        assert_eq!((e.code, e.req_id), (ErrorCode::UnknownType, Some(7)));
+        assert!(e.message.contains("dance"));
+
+        let e = parse_client(r#"{"req_id":1}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownType);
+
+        let e = parse_client(r#"{"type":"chat","req_id":9,"text":5}"#).unwrap_err();
+        assert_eq!((e.code, e.req_id), (ErrorCode::BadFields, Some(9)));
+
+        let e = parse_client(r#"{"type":"join"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadFields);
+        assert!(e.message.contains("room"), "{}", e.message);
+    }
+
+    #[test]
+    fn server_messages_use_snake_case_tags() {
+        let json = serde_json::to_value(ServerMsg::MemberJoined {
+            room: "r".into(),
+            member: Member { conn_id: 1, nickname: "A".into() },
+        })
+        .unwrap();
+        assert_eq!(json["type"], "member_joined");
+        let json = serde_json::to_value(ServerMsg::Error {
+            req_id: None,
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+        })
+        .unwrap();
+        assert_eq!(json["code"], "rate_limited");
+        assert!(json.get("req_id").is_none());
+    }
+
+    /// Every JSON example in docs/PROTOCOL.md must parse as the message it documents.
+    #[test]
+    fn protocol_doc_examples_parse() {
+        let doc = include_str!("../docs/PROTOCOL.md");
+        let mut count = 0;
+        for block in doc.split("```json").skip(1) {
+            let json = block.split("```").next().unwrap().trim();
+            let value: serde_json::Value = serde_json::from_str(json)
+                .unwrap_or_else(|e| panic!("doc example is not JSON ({e}): {json}"));
+            let ok = serde_json::from_value::<ClientMsg>(value.clone()).is_ok()
+                || serde_json::from_value::<ServerMsg>(value).is_ok();
+            assert!(ok, "doc example matches no message: {json}");
+            count += 1;
+        }
+        assert!(count >= 14, "expected an example per message, found {count}");
+    }
+}

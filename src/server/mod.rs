@@ -1,0 +1,148 @@
+//! The server: HTTP routes, the WebSocket endpoint and graceful shutdown (feature `ssr`).
+
+pub mod config;
+pub mod hub;
+pub mod ws;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::{FromRef, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::{SinkExt, StreamExt};
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::sync::{watch, Semaphore};
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use crate::app::{shell, App};
+use crate::limits::MAX_FRAME_BYTES;
+use crate::protocol::close;
+pub use config::Config;
+use hub::HubHandle;
+
+/// Everything a request handler may need.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub hub: HubHandle,
+    pub config: Arc<Config>,
+    /// One permit per open WebSocket: the connection limit.
+    pub connections: Arc<Semaphore>,
+    /// Flips to true on shutdown; every connection then closes with 1001.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The whole HTTP surface: the app's pages, `/ws`, `/healthz` and static files.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    // Unknown paths that are not files either go back to the home page.
+    let files = ServeDir::new(&*options.site_root).fallback(get(|| async { Redirect::to("/") }));
+    Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .fallback_service(files)
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serve until `shutdown` resolves, then close every WebSocket with 1001 and stop.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    leptos_options: LeptosOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = AppState {
+        leptos_options,
+        hub: HubHandle::spawn(),
+        connections: Arc::new(Semaphore::new(config.max_connections)),
+        config: Arc::new(config),
+        shutdown: shutdown_rx,
+    };
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = shutdown_tx.send(true);
+        })
+        .await
+}
+
+/// Whether a browser page at `origin` may open the socket: same host, or allow-listed.
+/// Requests without `Origin` are not from a browser page and cannot be cross-site attacks.
+fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if config.allowed_origins.iter().any(|o| o.trim_end_matches('/') == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    !host.is_empty() && origin_host == host
+}
+
+async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(state): State<AppState>) -> Response {
+    if !origin_allowed(&headers, &state.config) {
+        tracing::warn!(origin = ?headers.get(header::ORIGIN), "websocket from a foreign origin refused");
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let permit = state.connections.clone().try_acquire_owned();
+    // Frames a little above our own limit still reach the reader, which closes with 1009;
+    // far bigger ones are stopped by the WebSocket layer before they are buffered.
+    ws.max_message_size(4 * MAX_FRAME_BYTES)
+        .max_frame_size(4 * MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            let (mut sink, stream) = socket.split();
+            let Ok(_permit) = permit else {
+                tracing::warn!("connection limit reached");
+                let frame = CloseFrame { code: close::TRY_AGAIN_LATER, reason: "server is full".into() };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                return;
+            };
+            ws::serve_socket(sink, stream, state.hub, state.shutdown).await;
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origins() {
+        let mut config = Config::default();
+        assert!(origin_allowed(&headers(Some("http://localhost:3000"), "localhost:3000"), &config));
+        assert!(origin_allowed(&headers(None, "localhost:3000"), &config));
+        assert!(!origin_allowed(&headers(Some("http://evil.example"), "localhost:3000"), &config));
+        assert!(!origin_allowed(&headers(Some("http://localhost:3001"), "localhost:3000"), &config));
+        config.allowed_origins = vec!["https://meet.example.com/".into()];
+        assert!(origin_allowed(&headers(Some("https://meet.example.com"), "10.0.0.5:3000"), &config));
+    }
+}

@@ -1,0 +1,314 @@
+//! One WebSocket connection: a reader task and a writer task, as in axum's chat example.
+//!
+//! The reader turns frames into hub commands, answering bad input itself (error frames and
+//! close codes) so the hub only ever sees valid requests. The writer owns the socket's sink
+//! and forwards the hub's frames, the reader's answers, pings and the final close frame.
+//! [`serve_socket`] is generic over `Sink`/`Stream`, so it is tested without a network.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::hub::{Command, HubHandle, OUTBOX_CAPACITY};
+use crate::limits::{MAX_FRAME_BYTES, RATE_BURST, RATE_PER_SECOND, RATE_STRIKES_BEFORE_CLOSE};
+use crate::protocol::{close, parse_client, ConnId, ErrorCode, ReqId, ServerMsg};
+
+/// How often the server pings; browsers answer pings by themselves.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A connection silent this long (not even a pong) is taken as lost: the tab is gone.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time the writer gets to deliver a final close frame after the reader stopped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// What the reader asks the writer to send.
+enum Reply {
+    Frame(Utf8Bytes),
+    Close(u16, &'static str),
+}
+
+/// Serve one connection until either side ends it, then tell the hub it is gone.
+pub async fn serve_socket<W, R, E>(sink: W, stream: R, hub: HubHandle, shutdown: watch::Receiver<bool>)
+where
+    W: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, E>> + Unpin + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let conn_id = hub.next_conn_id();
+    let (outbox_tx, outbox) = mpsc::channel(OUTBOX_CAPACITY);
+    if !hub.send(Command::Connect { conn_id, outbox: outbox_tx }).await {
+        return;
+    }
+    tracing::info!(conn_id, "connected");
+    let (reply_tx, replies) = mpsc::channel(32);
+    let mut writer = tokio::spawn(write_loop(conn_id, sink, outbox, replies, shutdown));
+    let mut reader = tokio::spawn(read_loop(conn_id, stream, hub.clone(), reply_tx));
+    tokio::select! {
+        _ = &mut writer => reader.abort(),
+        _ = &mut reader => {
+            // Let the writer send the reader's last words (an error, a close code).
+            if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
+                writer.abort();
+            }
+        }
+    }
+    hub.send(Command::Disconnect { conn_id }).await;
+    tracing::info!(conn_id, "disconnected");
+}
+
+async fn write_loop<W: Sink<Message> + Unpin>(
+    conn_id: ConnId,
+    mut sink: W,
+    mut outbox: mpsc::Receiver<Utf8Bytes>,
+    mut replies: mpsc::Receiver<Reply>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let close_with = |code: u16, reason: &'static str| {
+        Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
+    };
+    enum Event {
+        Shutdown,
+        Reply(Option<Reply>),
+        Hub(Option<Utf8Bytes>),
+        Ping,
+    }
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|down| *down) => Event::Shutdown,
+            reply = replies.recv() => Event::Reply(reply),
+            frame = outbox.recv() => Event::Hub(frame),
+            _ = ping.tick() => Event::Ping,
+        };
+        let message = match event {
+            Event::Shutdown => close_with(close::GOING_AWAY, "server shutting down"),
+            Event::Reply(Some(Reply::Frame(text))) => Message::Text(text),
+            Event::Reply(Some(Reply::Close(code, reason))) => {
+                // Deliver what the hub already queued before saying goodbye.
+                while let Ok(text) = outbox.try_recv() {
+                    if sink.send(Message::Text(text)).await.is_err() {
+                        break;
+                    }
+                }
+                close_with(code, reason)
+            }
+            // The reader ended (the client went away): nothing more to say.
+            Event::Reply(None) => break,
+            Event::Hub(Some(text)) => Message::Text(text),
+            // The hub dropped us: our queue overflowed.
+            Event::Hub(None) => close_with(close::POLICY_VIOLATION, "too slow to keep up"),
+            Event::Ping => Message::Ping(Default::default()),
+        };
+        let last = matches!(message, Message::Close(_));
+        if sink.send(message).await.is_err() || last {
+            break;
+        }
+    }
+    tracing::debug!(conn_id, "writer done");
+}
+
+/// Counts throttled frames; a client that keeps flooding after being told is closed.
+struct Throttle {
+    limiter: DefaultDirectRateLimiter,
+    strikes: u32,
+    last_strike: Option<Instant>,
+}
+
+impl Throttle {
+    fn new() -> Throttle {
+        let rate = NonZeroU32::new(RATE_PER_SECOND).expect("non-zero");
+        let burst = NonZeroU32::new(RATE_BURST).expect("non-zero");
+        Throttle { limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)), strikes: 0, last_strike: None }
+    }
+
+    /// Ok if the frame may go through; Err(strikes) if it is throttled.
+    fn check(&mut self) -> Result<(), u32> {
+        let now = Instant::now();
+        if self.limiter.check().is_ok() {
+            // A second of calm forgives earlier strikes.
+            if self.last_strike.is_some_and(|t| now - t > Duration::from_secs(1)) {
+                self.strikes = 0;
+            }
+            return Ok(());
+        }
+        self.strikes += 1;
+        self.last_strike = Some(now);
+        Err(self.strikes)
+    }
+}
+
+fn error_frame(req_id: Option<ReqId>, code: ErrorCode, message: impl Into<String>) -> Reply {
+    let msg = ServerMsg::Error { req_id, code, message: message.into() };
+    Reply::Frame(serde_json::to_string(&msg).expect("serializes").into())
+}
+
+async fn read_loop<R, E>(conn_id: ConnId, mut stream: R, hub: HubHandle, replies: mpsc::Sender<Reply>)
+where
+    R: Stream<Item = Result<Message, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut throttle = Throttle::new();
+    loop {
+        let frame = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
+            Err(_) => {
+                tracing::info!(conn_id, "idle timeout");
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                // The WebSocket layer refuses frames beyond its own limit before we see them.
+                tracing::warn!(conn_id, error = %e, "websocket error");
+                if e.to_string().contains("too long") || e.to_string().contains("too big") {
+                    let _ = replies.send(Reply::Close(close::MESSAGE_TOO_BIG, "frame too large")).await;
+                }
+                break;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let text = match frame {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                tracing::warn!(conn_id, "binary frame refused");
+                let _ = replies.send(Reply::Close(close::UNSUPPORTED_DATA, "binary frames are not supported")).await;
+                break;
+            }
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        if text.len() > MAX_FRAME_BYTES {
+            tracing::warn!(conn_id, bytes = text.len(), "frame too large");
+            let _ = replies.send(Reply::Close(close::MESSAGE_TOO_BIG, "frame larger than 16 KiB")).await;
+            break;
+        }
+        if let Err(strikes) = throttle.check() {
+            if strikes >= RATE_STRIKES_BEFORE_CLOSE {
+                tracing::warn!(conn_id, strikes, "flooding: closing");
+                let _ = replies.send(Reply::Close(close::POLICY_VIOLATION, "too many messages")).await;
+                break;
+            }
+            tracing::debug!(conn_id, strikes, "throttled");
+            let req_id = parse_client(text.as_str()).ok().and_then(|m| m.req_id());
+            let message = format!("too many messages: at most {RATE_PER_SECOND} per second; this one was dropped");
+            let _ = replies.send(error_frame(req_id, ErrorCode::RateLimited, message)).await;
+            continue;
+        }
+        match parse_client(text.as_str()).and_then(|msg| msg.validated()) {
+            Ok(msg) => {
+                if !hub.send(Command::Request { conn_id, msg }).await {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::info!(conn_id, code = ?e.code, error = %e.message, "request refused");
+                if replies.send(error_frame(e.req_id, e.code, e.message)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::channel::mpsc as fmpsc;
+
+    /// A connection over in-memory channels: what the client sends, what it receives.
+    async fn connect() -> (fmpsc::UnboundedSender<Result<Message, String>>, fmpsc::UnboundedReceiver<Message>) {
+        let hub = HubHandle::spawn();
+        let (to_server, server_in) = fmpsc::unbounded::<Result<Message, String>>();
+        let (server_out, from_server) = fmpsc::unbounded::<Message>();
+        let (_tx, shutdown) = watch::channel(false);
+        tokio::spawn(async move {
+            let _keep = _tx;
+            serve_socket(server_out, server_in, hub, shutdown).await
+        });
+        (to_server, from_server)
+    }
+
+    fn text(s: &str) -> Result<Message, String> {
+        Ok(Message::Text(s.into()))
+    }
+
+    async fn next_json(rx: &mut fmpsc::UnboundedReceiver<Message>) -> serde_json::Value {
+        loop {
+            match rx.next().await.expect("connection open") {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                Message::Ping(_) => continue,
+                other => panic!("expected text, got {other:?}"),
+            }
+        }
+    }
+
+    async fn close_code(rx: &mut fmpsc::UnboundedReceiver<Message>) -> u16 {
+        while let Some(msg) = rx.next().await {
+            if let Message::Close(Some(frame)) = msg {
+                return frame.code;
+            }
+        }
+        panic!("no close frame");
+    }
+
+    #[tokio::test]
+    async fn bad_frames_get_errors_and_the_connection_stays() {
+        let (tx, mut rx) = connect().await;
+        assert_eq!(next_json(&mut rx).await["type"], "welcome");
+        tx.unbounded_send(text("{oops")).unwrap();
+        assert_eq!(next_json(&mut rx).await["code"], "bad_json");
+        tx.unbounded_send(text(r#"{"type":"fly","req_id":3}"#)).unwrap();
+        let e = next_json(&mut rx).await;
+        assert_eq!((e["code"].as_str(), e["req_id"].as_u64()), (Some("unknown_type"), Some(3)));
+        tx.unbounded_send(text(r#"{"type":"set_nick","nickname":""}"#)).unwrap();
+        assert_eq!(next_json(&mut rx).await["code"], "invalid_nickname");
+        // Still served after all that.
+        tx.unbounded_send(text(r#"{"type":"set_nick","req_id":4,"nickname":"Bo"}"#)).unwrap();
+        assert_eq!(next_json(&mut rx).await, serde_json::json!({"type":"ack","req_id":4}));
+    }
+
+    #[tokio::test]
+    async fn binary_frame_closes_with_1003() {
+        let (tx, mut rx) = connect().await;
+        tx.unbounded_send(Ok(Message::Binary(vec![1, 2, 3].into()))).unwrap();
+        assert_eq!(close_code(&mut rx).await, close::UNSUPPORTED_DATA);
+    }
+
+    #[tokio::test]
+    async fn oversized_frame_closes_with_1009() {
+        let (tx, mut rx) = connect().await;
+        let big = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
+        tx.unbounded_send(text(&big)).unwrap();
+        assert_eq!(close_code(&mut rx).await, close::MESSAGE_TOO_BIG);
+    }
+
+    #[tokio::test]
+    async fn flood_is_throttled_then_closed_with_1008() {
+        let (tx, mut rx) = connect().await;
+        for i in 0..200 {
+            tx.unbounded_send(text(&format!(r#"{{"type":"set_nick","req_id":{i},"nickname":"n{i}"}}"#))).unwrap();
+        }
+        let (mut acks, mut throttled) = (0, 0);
+        let code = loop {
+            match rx.next().await.expect("closed without a close frame") {
+                Message::Text(t) => {
+                    let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                    match v["type"].as_str() {
+                        Some("ack") => acks += 1,
+                        Some("error") if v["code"] == "rate_limited" => throttled += 1,
+                        _ => {}
+                    }
+                }
+                Message::Close(Some(frame)) => break frame.code,
+                _ => {}
+            }
+        };
+        assert_eq!(code, close::POLICY_VIOLATION);
+        // Throttled frames never reach the hub: at most the burst (plus refill) is acked.
+        assert!(acks <= RATE_BURST as usize + 5, "acks: {acks}");
+        assert!(throttled >= 1, "no rate_limited error before the close");
+    }
+}
