@@ -47,10 +47,16 @@ where
     let (reply_tx, replies) = mpsc::channel(32);
     let mut writer = tokio::spawn(write_loop(conn_id, sink, outbox, replies, shutdown));
     let mut reader = tokio::spawn(read_loop(conn_id, stream, hub.clone(), reply_tx));
+    // Whichever side ends first, the other gets a grace period: the writer to send the
+    // reader's last words (a close code), the reader to take the client's answer to the
+    // writer's close frame (a socket dropped with unread input is reset, losing the code).
     tokio::select! {
-        _ = &mut writer => reader.abort(),
+        _ = &mut writer => {
+            if tokio::time::timeout(CLOSE_GRACE, &mut reader).await.is_err() {
+                reader.abort();
+            }
+        }
         _ = &mut reader => {
-            // Let the writer send the reader's last words (an error, a close code).
             if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
                 writer.abort();
             }
@@ -164,7 +170,7 @@ where
                 // The WebSocket layer refuses frames beyond its own limit before we see them.
                 tracing::warn!(conn_id, error = %e, "websocket error");
                 if e.to_string().contains("too long") || e.to_string().contains("too big") {
-                    let _ = replies.send(Reply::Close(close::MESSAGE_TOO_BIG, "frame too large")).await;
+                    return say_goodbye(stream, &replies, close::MESSAGE_TOO_BIG, "frame too large").await;
                 }
                 break;
             }
@@ -174,22 +180,19 @@ where
             Message::Text(text) => text,
             Message::Binary(_) => {
                 tracing::warn!(conn_id, "binary frame refused");
-                let _ = replies.send(Reply::Close(close::UNSUPPORTED_DATA, "binary frames are not supported")).await;
-                break;
+                return say_goodbye(stream, &replies, close::UNSUPPORTED_DATA, "binary frames are not supported").await;
             }
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
         if text.len() > MAX_FRAME_BYTES {
             tracing::warn!(conn_id, bytes = text.len(), "frame too large");
-            let _ = replies.send(Reply::Close(close::MESSAGE_TOO_BIG, "frame larger than 16 KiB")).await;
-            break;
+            return say_goodbye(stream, &replies, close::MESSAGE_TOO_BIG, "frame larger than 16 KiB").await;
         }
         if let Err(strikes) = throttle.check() {
             if strikes >= RATE_STRIKES_BEFORE_CLOSE {
                 tracing::warn!(conn_id, strikes, "flooding: closing");
-                let _ = replies.send(Reply::Close(close::POLICY_VIOLATION, "too many messages")).await;
-                break;
+                return say_goodbye(stream, &replies, close::POLICY_VIOLATION, "too many messages").await;
             }
             tracing::debug!(conn_id, strikes, "throttled");
             let req_id = parse_client(text.as_str()).ok().and_then(|m| m.req_id());
@@ -211,6 +214,26 @@ where
             }
         }
     }
+}
+
+/// Close with `code`, then keep reading (and ignoring) until the client answers the close
+/// or a grace period passes. Dropping a socket with unread input makes the kernel reset
+/// the connection, and the client would never see the close code.
+async fn say_goodbye<R, E>(mut stream: R, replies: &mpsc::Sender<Reply>, code: u16, reason: &'static str)
+where
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    if replies.send(Reply::Close(code, reason)).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]
