@@ -1,0 +1,50 @@
+import { defineConfig } from '@playwright/test';
+
+// Debian's chromium (Playwright's own browser download is not reachable from here), with
+// the flags it needs in a sandbox-less, network-less container, and fake camera/mic for
+// the call tests. The suite runs inside `unshare -n` (see scripts/test.sh): loopback only.
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+];
+
+const port = Number(process.env.NOOM_E2E_PORT ?? 3000);
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  workers: 2,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    launchOptions: { executablePath: '/usr/bin/chromium', args: chromiumArgs },
+    trace: 'retain-on-failure',
+  },
+  // The release server built by `cargo leptos build --release`; Playwright waits until
+  // /healthz answers before the first test and stops the server at the end.
+  webServer: {
+    command: 'target/release/noom',
+    cwd: '..',
+    url: `http://127.0.0.1:${port}/healthz`,
+    reuseExistingServer: !process.env.CI,
+    timeout: 60_000,
+    env: {
+      NOOM_ADDR: `127.0.0.1:${port}`,
+      NOOM_LOG: 'info',
+      LEPTOS_OUTPUT_NAME: 'noom',
+      LEPTOS_SITE_ROOT: 'target/site',
+      LEPTOS_SITE_PKG_DIR: 'pkg',
+    },
+    stdout: 'ignore',
+    stderr: 'pipe',
+  },
+});

@@ -1,0 +1,43 @@
+import { expect, type Browser, type Page } from '@playwright/test';
+
+/** Open a page and wait until it is hydrated and its socket is up (clicks before are lost). */
+export async function open(page: Page, path: string) {
+  await page.goto(path);
+  await expect(page.locator('body[data-hydrated="true"]')).toBeAttached();
+  await expect(page.locator('.conn-status[data-status="online"]')).toBeVisible();
+}
+
+/** A person in a fresh browser context (own localStorage), already on `path`. */
+export async function person(browser: Browser, path = '/', nickname?: string) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await open(page, path);
+  if (nickname) {
+    await setNickname(page, nickname);
+  }
+  return page;
+}
+
+export async function setNickname(page: Page, nickname: string) {
+  await page.getByLabel('Nickname').fill(nickname);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByText('Saved', { exact: true })).toBeVisible();
+}
+
+/** A room name no other test uses, so tests can run in parallel against one server. */
+export function uniqueRoom(prefix: string) {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+export function chatLog(page: Page) {
+  return page.getByRole('list', { name: 'Chat' });
+}
+
+export function members(page: Page) {
+  return page.getByRole('list', { name: 'People' });
+}
+
+export async function say(page: Page, text: string) {
+  await page.getByLabel('Message').fill(text);
+  await page.getByRole('button', { name: 'Send' }).click();
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up this machine, build Noom in release mode and run it at http://localhost:3000.
+# Flags after -- go to the server, e.g. scripts/run.sh -- --addr 0.0.0.0:3000 (see --help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$PWD/end2end/node_modules/.bin:$PATH"
+cargo leptos build --release
+[[ "${1:-}" == "--" ]] && shift
+exec env LEPTOS_OUTPUT_NAME=noom LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
+  target/release/noom "$@"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up this machine and run every test: unit and integration tests (cargo test), then the
+# Playwright suite against a release build, in a network namespace where only loopback
+# exists, so no test can send anything off this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+export PATH="$PWD/end2end/node_modules/.bin:$PATH"
+
+echo; echo "== cargo test"
+cargo test --features ssr
+
+echo; echo "== cargo leptos build --release"
+cargo leptos build --release
+
+echo; echo "== playwright (loopback-only network namespace)"
+unshare -n bash -c 'ip link set lo up && cd end2end && npx playwright test'
