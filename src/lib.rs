@@ -13,6 +13,8 @@
 //! - `server` (feature `ssr`): config, the HTTP router, the per-connection task and the hub
 //!   that owns all room state. See `docs/ARCHITECTURE.md`.
 
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod limits;
 pub mod protocol;

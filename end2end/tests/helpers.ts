@@ -7,14 +7,19 @@ export async function open(page: Page, path: string) {
   await expect(page.locator('.conn-status[data-status="online"]')).toBeVisible();
 }
 
-/** A person in a fresh browser context (own localStorage), already on `path`. */
+/**
+ * A person in a fresh browser context (own localStorage). With a nickname, they pick it on
+ * the home page first, then load `path` fresh (a deep link), as someone following a shared
+ * link would after choosing a name.
+ */
 export async function person(browser: Browser, path = '/', nickname?: string) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await open(page, path);
   if (nickname) {
+    await open(page, '/');
     await setNickname(page, nickname);
   }
+  await open(page, path);
   return page;
 }
 

@@ -66,9 +66,9 @@ test('messages stay in their room, and late joiners see the recent history', asy
   const ana = await person(browser, `/room/${red}`, 'Ana');
   const bo = await person(browser, `/room/${blue}`, 'Bo');
   await say(ana, 'only for red');
-  await expect(chatLog(ana).locator('li.msg[data-status="accepted"]')).toHaveCount(1);
+  await expect(chatLog(ana).locator('li.msg.mine[data-status="accepted"]')).toHaveCount(1);
   await say(bo, 'only for blue');
-  await expect(chatLog(bo).locator('li.msg[data-status="accepted"]')).toHaveCount(1);
+  await expect(chatLog(bo).locator('li.msg.mine[data-status="accepted"]')).toHaveCount(1);
   await expect(chatLog(bo)).not.toContainText('only for red');
   await expect(chatLog(ana)).not.toContainText('only for blue');
 
@@ -139,7 +139,7 @@ test('screenshots for the README', async ({ browser }) => {
   await expect(ana.getByRole('heading', { level: 1 })).toHaveText(`${room} (2)`);
   await say(bo, 'Morning! Shall we start with the new home page?');
   await say(ana, 'Yes — the room list is live now <3');
-  await expect(chatLog(ana).locator('li.msg[data-status="accepted"]')).toHaveCount(1);
+  await expect(chatLog(ana).locator('li.msg.mine[data-status="accepted"]')).toHaveCount(1);
   await expect(chatLog(ana).locator('li.msg')).toHaveCount(2);
   await ana.screenshot({ path: '../docs/screenshots/room.png' });
   await ana.context().close();
