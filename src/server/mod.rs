@@ -110,6 +110,12 @@ async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(state): Stat
     // far bigger ones are stopped by the WebSocket layer before they are buffered.
     ws.max_message_size(4 * MAX_FRAME_BYTES)
         .max_frame_size(4 * MAX_FRAME_BYTES)
+        // tungstenite's defaults (128 KiB read and write buffers) are made for bulk
+        // transfer; chat frames are small, and these buffers were most of the memory a
+        // connection cost (146 KiB -> see BENCHMARKS.md).
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024)
         .on_upgrade(move |socket| async move {
             let (mut sink, stream) = socket.split();
             let Ok(_permit) = permit else {

@@ -168,11 +168,14 @@ where
             Ok(None) => break,
             Ok(Some(Err(e))) => {
                 // The WebSocket layer refuses frames beyond its own limit before we see them.
-                tracing::warn!(conn_id, error = %e, "websocket error");
-                if e.to_string().contains("too long") || e.to_string().contains("too big") {
-                    return say_goodbye(stream, &replies, close::MESSAGE_TOO_BIG, "frame too large").await;
+                let oversized = e.to_string().contains("too long") || e.to_string().contains("too big");
+                if !oversized {
+                    // Usually a lost network or a closed tab: part of life, not a server fault.
+                    tracing::info!(conn_id, error = %e, "connection lost");
+                    break;
                 }
-                break;
+                tracing::warn!(conn_id, error = %e, "frame over the WebSocket layer's limit");
+                return say_goodbye(stream, &replies, close::MESSAGE_TOO_BIG, "frame too large").await;
             }
             Ok(Some(Ok(frame))) => frame,
         };
