@@ -8,6 +8,16 @@ use thiserror::Error;
 
 /// Largest WebSocket text frame the server accepts; bigger ones are closed with 1009.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Largest `signal` frame (WebRTC offers and answers can be bigger than chat frames).
+/// Signal frames between [`MAX_FRAME_BYTES`] and this are accepted; the SDP inside is then
+/// held to [`MAX_SDP_BYTES`], which answers with an error frame instead of a close.
+pub const MAX_SIGNAL_FRAME_BYTES: usize = 80 * 1024;
+/// Largest session description relayed between peers.
+pub const MAX_SDP_BYTES: usize = 64 * 1024;
+/// Largest ICE candidate line relayed between peers.
+pub const MAX_CANDIDATE_BYTES: usize = 2 * 1024;
+/// People in one call: a full mesh of peer connections, one per pair.
+pub const MAX_CALL_PARTICIPANTS: usize = 4;
 /// Nickname length in characters (Unicode scalar values), after trimming.
 pub const MAX_NICKNAME_CHARS: usize = 32;
 /// Room name length in characters, after trimming.

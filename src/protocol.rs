@@ -10,7 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{validate_message, validate_nickname, validate_room_name};
+use crate::limits::{
+    validate_message, validate_nickname, validate_room_name, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES,
+};
 
 /// A connection's id, assigned by the server, unique for the server's lifetime.
 pub type ConnId = u64;
@@ -49,11 +51,27 @@ pub enum ClientMsg {
         req_id: Option<ReqId>,
         text: String,
     },
+    /// Join the video call of my room, with my microphone/camera state.
+    CallJoin {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        media: MediaState,
+    },
+    /// Leave the call (I stay in the room).
+    CallLeave {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+    },
+    /// My microphone/camera/screen state changed.
+    CallState { media: MediaState },
+    /// WebRTC signalling for one other participant of my call.
+    Signal { to: ConnId, payload: SignalPayload },
 }
 
 impl ClientMsg {
     /// Every `type` a client may send; used to tell "unknown type" from "bad fields".
-    pub const TYPES: &'static [&'static str] = &["set_nick", "watch_rooms", "join", "leave", "chat"];
+    pub const TYPES: &'static [&'static str] =
+        &["set_nick", "watch_rooms", "join", "leave", "chat", "call_join", "call_leave", "call_state", "signal"];
 
     /// Check and normalize the user text in a request (trimmed nickname, room name and
     /// message), with the same rules the browser applies before sending.
@@ -73,7 +91,29 @@ impl ClientMsg {
                 req_id,
                 text: validate_message(&text).map_err(|e| fail(ErrorCode::InvalidMessage, e))?,
             },
-            other @ (ClientMsg::WatchRooms { .. } | ClientMsg::Leave { .. }) => other,
+            ClientMsg::Signal { to, payload } => {
+                let too_large = |what: &str, max: usize| ParseError {
+                    req_id,
+                    code: ErrorCode::SignalTooLarge,
+                    message: format!("{what} larger than {} KiB", max / 1024),
+                };
+                match &payload {
+                    SignalPayload::Description { sdp, .. } if sdp.len() > MAX_SDP_BYTES => {
+                        return Err(too_large("session description", MAX_SDP_BYTES));
+                    }
+                    SignalPayload::Candidate { candidate, sdp_mid, .. }
+                        if candidate.len() + sdp_mid.as_ref().map_or(0, String::len) > MAX_CANDIDATE_BYTES =>
+                    {
+                        return Err(too_large("ICE candidate", MAX_CANDIDATE_BYTES));
+                    }
+                    _ => ClientMsg::Signal { to, payload },
+                }
+            }
+            other @ (ClientMsg::WatchRooms { .. }
+            | ClientMsg::Leave { .. }
+            | ClientMsg::CallJoin { .. }
+            | ClientMsg::CallLeave { .. }
+            | ClientMsg::CallState { .. }) => other,
         })
     }
 
@@ -83,7 +123,10 @@ impl ClientMsg {
             | ClientMsg::WatchRooms { req_id }
             | ClientMsg::Join { req_id, .. }
             | ClientMsg::Leave { req_id }
-            | ClientMsg::Chat { req_id, .. } => *req_id,
+            | ClientMsg::Chat { req_id, .. }
+            | ClientMsg::CallJoin { req_id, .. }
+            | ClientMsg::CallLeave { req_id } => *req_id,
+            ClientMsg::CallState { .. } | ClientMsg::Signal { .. } => None,
         }
     }
 }
@@ -117,6 +160,56 @@ pub struct ChatMessage {
     pub text: String,
 }
 
+/// A participant's microphone, camera and screen-share state, as they report it (the
+/// others show it on the tile; it is never guessed from the media).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MediaState {
+    pub audio: bool,
+    pub video: bool,
+    #[serde(default)]
+    pub screen: bool,
+}
+
+/// Someone in a room's call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallParticipant {
+    pub conn_id: ConnId,
+    pub nickname: String,
+    pub media: MediaState,
+}
+
+/// A STUN or TURN server for `RTCPeerConnection`, from the server's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SdpType {
+    Offer,
+    Answer,
+}
+
+/// What one peer tells another to set up their `RTCPeerConnection`. The server relays it
+/// untouched, only between two participants of the same call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SignalPayload {
+    Description { sdp_type: SdpType, sdp: String },
+    Candidate {
+        candidate: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mid: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_m_line_index: Option<u16>,
+    },
+}
+
 /// Machine-readable reason in an `error` frame; the `message` next to it is for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,6 +229,12 @@ pub enum ErrorCode {
     RateLimited,
     /// Binary frames are not part of the protocol.
     BinaryFrame,
+    /// The room's call already has the most participants a mesh allows.
+    CallFull,
+    /// A call request (or a signal to someone) outside a call I am in.
+    NotInCall,
+    /// A session description or ICE candidate over the size limit.
+    SignalTooLarge,
 }
 
 /// Messages the server sends to a browser.
@@ -157,6 +256,9 @@ pub enum ServerMsg {
         room: String,
         members: Vec<Member>,
         history: Vec<ChatMessage>,
+        /// Who is in the room's call right now.
+        #[serde(default)]
+        call: Vec<CallParticipant>,
     },
     /// Someone entered my room ("NICK joined").
     MemberJoined { room: String, member: Member },
@@ -168,6 +270,22 @@ pub enum ServerMsg {
     Message { message: ChatMessage },
     /// The open rooms, sent to connections watching the home page.
     Rooms { rooms: Vec<RoomInfo> },
+    /// Answer to `call_join`: the ICE servers to use and who is already in the call (I set
+    /// up one peer connection to each).
+    CallJoined {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        ice_servers: Vec<IceServer>,
+        participants: Vec<CallParticipant>,
+    },
+    /// Someone in my room joined its call (sent to the whole room).
+    CallParticipantJoined { participant: CallParticipant },
+    /// Someone left my room's call, by leaving it, the room, or their connection.
+    CallParticipantLeft { conn_id: ConnId },
+    /// Someone in my room's call changed microphone/camera/screen state.
+    CallParticipantState { conn_id: ConnId, media: MediaState },
+    /// Signalling from another participant of my call.
+    Signal { from: ConnId, payload: SignalPayload },
     /// A request was refused, or a frame could not be understood.
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,6 +351,13 @@ mod tests {
             ClientMsg::Join { req_id: Some(2), room: "lobby".into() },
             ClientMsg::Leave { req_id: None },
             ClientMsg::Chat { req_id: Some(3), text: "hi".into() },
+            ClientMsg::CallJoin { req_id: Some(4), media: MediaState { audio: true, video: false, screen: false } },
+            ClientMsg::CallLeave { req_id: None },
+            ClientMsg::CallState { media: MediaState::default() },
+            ClientMsg::Signal {
+                to: 3,
+                payload: SignalPayload::Candidate { candidate: "candidate:1".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) },
+            },
         ];
         assert_eq!(all.len(), ClientMsg::TYPES.len());
         for msg in all {
@@ -255,6 +380,18 @@ mod tests {
         assert_eq!(e.message, "Nickname must be at most 32 characters");
         let e = ClientMsg::Chat { req_id: None, text: "  ".into() }.validated().unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidMessage);
+    }
+
+    #[test]
+    fn oversized_signals_are_refused() {
+        let sdp = "v".repeat(MAX_SDP_BYTES + 1);
+        let msg = ClientMsg::Signal { to: 1, payload: SignalPayload::Description { sdp_type: SdpType::Offer, sdp } };
+        assert_eq!(msg.validated().unwrap_err().code, ErrorCode::SignalTooLarge);
+        let candidate = "c".repeat(MAX_CANDIDATE_BYTES + 1);
+        let msg = ClientMsg::Signal { to: 1, payload: SignalPayload::Candidate { candidate, sdp_mid: None, sdp_m_line_index: None } };
+        assert_eq!(msg.validated().unwrap_err().code, ErrorCode::SignalTooLarge);
+        let ok = ClientMsg::Signal { to: 1, payload: SignalPayload::Description { sdp_type: SdpType::Answer, sdp: "v=0".into() } };
+        assert!(ok.validated().is_ok());
     }
 
     #[test]
@@ -309,6 +446,6 @@ mod tests {
             assert!(ok, "doc example matches no message: {json}");
             count += 1;
         }
-        assert!(count >= 14, "expected an example per message, found {count}");
+        assert!(count >= 25, "expected an example per message, found {count}");
     }
 }

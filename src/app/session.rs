@@ -10,7 +10,9 @@ use futures::channel::mpsc::UnboundedSender;
 use leptos::prelude::*;
 
 use crate::limits::DEFAULT_NICKNAME;
-use crate::protocol::{ChatMessage, ClientMsg, ConnId, Member, ReqId, RoomInfo, ServerMsg};
+use crate::protocol::{
+    CallParticipant, ChatMessage, ClientMsg, ConnId, ErrorCode, MediaState, Member, ReqId, RoomInfo, ServerMsg,
+};
 use crate::strings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +73,18 @@ pub struct Session {
     pub log: RwSignal<Vec<LogEntry>>,
     /// The last error the server reported, shown in a banner.
     pub error: RwSignal<Option<String>>,
+    /// Everyone in the room's call (me included once I am in it), in join order.
+    pub call: RwSignal<Vec<CallParticipant>>,
+    /// Whether I am in the call (the server confirmed).
+    pub in_call: RwSignal<bool>,
+    /// Whether I want to be in the call: kept across reconnects to re-join.
+    wants_call: RwSignal<bool>,
+    /// My microphone/camera/screen state, as shown to the others.
+    pub media: RwSignal<MediaState>,
+    /// Why joining the call failed ("This call is full (4)"), or a device problem.
+    pub call_error: RwSignal<Option<String>>,
+    /// Participants whose audio is above the speaking threshold right now.
+    pub speaking: RwSignal<Vec<ConnId>>,
     next_key: StoredValue<u64>,
     link: StoredValue<Option<UnboundedSender<ClientMsg>>>,
 }
@@ -93,6 +107,12 @@ impl Session {
             members: RwSignal::new(Vec::new()),
             log: RwSignal::new(Vec::new()),
             error: RwSignal::new(None),
+            call: RwSignal::new(Vec::new()),
+            in_call: RwSignal::new(false),
+            wants_call: RwSignal::new(false),
+            media: RwSignal::new(MediaState::default()),
+            call_error: RwSignal::new(None),
+            speaking: RwSignal::new(Vec::new()),
             next_key: StoredValue::new(1),
             link: StoredValue::new(None),
         }
@@ -113,7 +133,48 @@ impl Session {
         });
     }
 
+    /// Ask to join the room's call with this media state.
+    pub fn join_call(&self, media: MediaState) {
+        self.media.set(media);
+        self.wants_call.set(true);
+        self.call_error.set(None);
+        self.send(ClientMsg::CallJoin { req_id: Some(self.next_key()), media });
+    }
+
+    pub fn leave_call(&self) {
+        self.wants_call.set(false);
+        if self.in_call.get_untracked() {
+            self.send(ClientMsg::CallLeave { req_id: None });
+        }
+        self.left_call();
+    }
+
+    fn left_call(&self) {
+        self.in_call.set(false);
+        self.speaking.set(Vec::new());
+        let me = self.me.get_untracked();
+        self.call.update(|c| c.retain(|p| Some(p.conn_id) != me));
+    }
+
+    /// My microphone/camera/screen changed: show it on my tile and tell the others.
+    pub fn set_media(&self, media: MediaState) {
+        self.media.set(media);
+        let me = self.me.get_untracked();
+        self.call.update(|c| {
+            for p in c.iter_mut().filter(|p| Some(p.conn_id) == me) {
+                p.media = media;
+            }
+        });
+        if self.in_call.get_untracked() {
+            self.send(ClientMsg::CallState { media });
+        }
+    }
+
     pub fn go_home(&self) {
+        if self.wants_call.get_untracked() {
+            self.leave_call();
+        }
+        self.call.set(Vec::new());
         self.place.set(Place::Home);
         self.joined.set(None);
         self.members.set(Vec::new());
@@ -125,6 +186,10 @@ impl Session {
         if self.place.get_untracked() == Place::Room(room.clone()) {
             return;
         }
+        if self.wants_call.get_untracked() {
+            self.leave_call();
+        }
+        self.call.set(Vec::new());
         self.place.set(Place::Room(room.clone()));
         self.joined.set(None);
         self.members.set(Vec::new());
@@ -163,7 +228,14 @@ impl Session {
         self.send(ClientMsg::SetNick { req_id: None, nickname: self.nickname.get_untracked() });
         match self.place.get_untracked() {
             Place::Home => self.send(ClientMsg::WatchRooms { req_id: None }),
-            Place::Room(room) => self.send(ClientMsg::Join { req_id: None, room }),
+            Place::Room(room) => {
+                self.send(ClientMsg::Join { req_id: None, room });
+                // Peer connections were torn down with the old socket (our id changed):
+                // join the call again and they are rebuilt.
+                if self.wants_call.get_untracked() {
+                    self.send(ClientMsg::CallJoin { req_id: None, media: self.media.get_untracked() });
+                }
+            }
         }
         let pending: Vec<ClientMsg> = self.log.with_untracked(|log| {
             log.iter()
@@ -184,6 +256,8 @@ impl Session {
         self.link.set_value(None);
         self.status.set(ConnStatus::Offline);
         self.joined.set(None);
+        self.left_call();
+        self.call.set(Vec::new());
     }
 
     fn notice(&self, text: String) {
@@ -237,12 +311,13 @@ impl Session {
                     });
                 }
             }
-            ServerMsg::Joined { room, members, history, .. } => {
+            ServerMsg::Joined { room, members, history, call, .. } => {
                 if self.place.get_untracked() != Place::Room(room.clone()) {
                     return;
                 }
                 self.joined.set(Some(room));
                 self.members.set(members);
+                self.call.set(call);
                 // After a reconnect this fills in what was said while we were away.
                 for m in history {
                     self.push_message(m);
@@ -268,6 +343,11 @@ impl Session {
             }
             ServerMsg::NickChanged { conn_id, old, new } => {
                 self.notice(strings::renamed(&old, &new));
+                self.call.update(|c| {
+                    for p in c.iter_mut().filter(|p| p.conn_id == conn_id) {
+                        p.nickname = new.clone();
+                    }
+                });
                 self.members.update(|ms| {
                     for m in ms.iter_mut().filter(|m| m.conn_id == conn_id) {
                         m.nickname = new.clone();
@@ -280,6 +360,31 @@ impl Session {
                 }
             }
             ServerMsg::Rooms { rooms } => self.rooms.set(rooms),
+            ServerMsg::CallJoined { participants, .. } => {
+                let Some(me) = self.me.get_untracked() else { return };
+                let mine = CallParticipant { conn_id: me, nickname: self.nickname.get_untracked(), media: self.media.get_untracked() };
+                self.call.set(participants.into_iter().chain(std::iter::once(mine)).collect());
+                self.in_call.set(true);
+            }
+            ServerMsg::CallParticipantJoined { participant } => self.call.update(|c| {
+                c.retain(|p| p.conn_id != participant.conn_id);
+                c.push(participant);
+            }),
+            ServerMsg::CallParticipantLeft { conn_id } => {
+                self.call.update(|c| c.retain(|p| p.conn_id != conn_id));
+                self.speaking.update(|s| s.retain(|id| *id != conn_id));
+            }
+            ServerMsg::CallParticipantState { conn_id, media } => self.call.update(|c| {
+                for p in c.iter_mut().filter(|p| p.conn_id == conn_id) {
+                    p.media = media;
+                }
+            }),
+            // Signals are for the peer connections (client::call), not for the UI state.
+            ServerMsg::Signal { .. } => {}
+            ServerMsg::Error { code: ErrorCode::CallFull, message, .. } => {
+                self.wants_call.set(false);
+                self.call_error.set(Some(message));
+            }
             ServerMsg::Error { req_id, message, .. } => {
                 let mut was_chat = false;
                 if let Some(req_id) = req_id {
@@ -355,7 +460,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let me = Member { conn_id: 1, nickname: "Ana".into() };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")] });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], call: vec![] });
         let bo = Member { conn_id: 2, nickname: "Bo".into() };
         s.apply(ServerMsg::MemberJoined { room: "r".into(), member: bo.clone() });
         s.apply(ServerMsg::Message { message: msg(6, 2, "<b>hi</b>") });
@@ -369,6 +474,43 @@ mod tests {
             vec!["n2: earlier", "Bo joined", "n2: <b>hi</b>", "Bo is now Bob", "Bob left"]
         );
         assert_eq!(s.members.get_untracked().len(), 1);
+        });
+    }
+
+    #[test]
+    fn call_membership_and_media_state() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
+        s.enter("r".into());
+        let bo = CallParticipant { conn_id: 2, nickname: "Bo".into(), media: MediaState { audio: true, video: true, screen: false } };
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], call: vec![bo.clone()] });
+        assert_eq!(s.call.get_untracked(), vec![bo.clone()]);
+
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        sent(&mut rx);
+        s.join_call(MediaState { audio: true, video: false, screen: false });
+        assert!(matches!(&sent(&mut rx)[..], [ClientMsg::CallJoin { .. }]));
+        s.apply(ServerMsg::CallJoined { req_id: None, ice_servers: vec![], participants: vec![bo.clone()] });
+        assert!(s.in_call.get_untracked());
+        assert_eq!(s.call.get_untracked().iter().map(|p| p.conn_id).collect::<Vec<_>>(), [2, 1]);
+
+        s.apply(ServerMsg::CallParticipantState { conn_id: 2, media: MediaState { audio: false, video: false, screen: false } });
+        assert!(!s.call.get_untracked()[0].media.audio);
+        s.set_media(MediaState { audio: false, video: false, screen: false });
+        assert!(matches!(&sent(&mut rx)[..], [ClientMsg::CallState { .. }]));
+
+        // After a dropped socket, the call is re-joined with the same media state.
+        s.on_disconnected();
+        assert!(!s.in_call.get_untracked());
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        let out = sent(&mut rx);
+        assert!(matches!(out.last(), Some(ClientMsg::CallJoin { media, .. }) if !media.audio), "{out:?}");
+
+        s.apply(ServerMsg::Error { req_id: None, code: ErrorCode::CallFull, message: "This call is full (4)".into() });
+        assert_eq!(s.call_error.get_untracked().as_deref(), Some("This call is full (4)"));
         });
     }
 

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
+use crate::protocol::IceServer;
+
 /// Noom: a self-hosted meeting app.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "noom", version, about)]
@@ -25,10 +27,66 @@ pub struct Config {
     /// Most WebSocket connections served at once; more are closed with 1013 (try again later).
     #[arg(long, env = "NOOM_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+
+    /// STUN server URLs handed to browsers for calls (comma-separated or repeated).
+    #[arg(long, env = "NOOM_STUN", value_delimiter = ',', default_value = "stun:stun.l.google.com:19302")]
+    pub stun: Vec<String>,
+
+    /// Hand out no STUN server (loopback tests, or a TURN-only deployment).
+    #[arg(long, env = "NOOM_NO_STUN")]
+    pub no_stun: bool,
+
+    /// TURN server URLs (comma-separated or repeated), e.g. `turn:turn.example.com:3478`.
+    #[arg(long, env = "NOOM_TURN_URL", value_delimiter = ',')]
+    pub turn_url: Vec<String>,
+
+    /// Username for the TURN servers.
+    #[arg(long, env = "NOOM_TURN_USERNAME", requires = "turn_url")]
+    pub turn_username: Option<String>,
+
+    /// Credential for the TURN servers.
+    #[arg(long, env = "NOOM_TURN_CREDENTIAL", requires = "turn_url")]
+    pub turn_credential: Option<String>,
+}
+
+impl Config {
+    /// The ICE servers for `RTCPeerConnection`, as the browsers get them in `call_joined`.
+    pub fn ice_servers(&self) -> Vec<IceServer> {
+        let mut servers = Vec::new();
+        let stun: Vec<String> = self.stun.iter().filter(|u| !u.is_empty()).cloned().collect();
+        if !self.no_stun && !stun.is_empty() {
+            servers.push(IceServer { urls: stun, username: None, credential: None });
+        }
+        if !self.turn_url.is_empty() {
+            servers.push(IceServer {
+                urls: self.turn_url.clone(),
+                username: self.turn_username.clone(),
+                credential: self.turn_credential.clone(),
+            });
+        }
+        servers
+    }
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config::parse_from(["noom"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_servers_from_flags() {
+        assert_eq!(Config::default().ice_servers()[0].urls, ["stun:stun.l.google.com:19302"]);
+        assert!(Config::parse_from(["noom", "--no-stun"]).ice_servers().is_empty());
+        let c = Config::parse_from([
+            "noom", "--stun", "stun:a:1,stun:b:2", "--turn-url", "turn:t:3478", "--turn-username", "u", "--turn-credential", "p",
+        ]);
+        let ice = c.ice_servers();
+        assert_eq!(ice[0].urls, ["stun:a:1", "stun:b:2"]);
+        assert_eq!((ice[1].urls[0].as_str(), ice[1].username.as_deref(), ice[1].credential.as_deref()), ("turn:t:3478", Some("u"), Some("p")));
     }
 }

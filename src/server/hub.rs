@@ -23,7 +23,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::limits::{DEFAULT_NICKNAME, HISTORY_LEN};
-use crate::protocol::{ChatMessage, ClientMsg, ConnId, ErrorCode, Member, ReqId, RoomInfo, ServerMsg};
+use crate::protocol::{
+    CallParticipant, ChatMessage, ClientMsg, ConnId, ErrorCode, IceServer, Member, MediaState, ReqId, RoomInfo,
+    ServerMsg,
+};
+
+mod call;
 
 /// How often, at most, room-list watchers get an update.
 pub const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(100);
@@ -52,10 +57,11 @@ pub struct HubHandle {
 }
 
 impl HubHandle {
-    /// Start the hub task. It runs until every handle is dropped.
-    pub fn spawn() -> HubHandle {
+    /// Start the hub task. It runs until every handle is dropped. `ice_servers` are handed
+    /// to every browser that joins a call.
+    pub fn spawn(ice_servers: Vec<IceServer>) -> HubHandle {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        tokio::spawn(Hub::new().run(rx));
+        tokio::spawn(Hub::new(ice_servers).run(rx));
         HubHandle { tx, next_conn_id: Arc::new(AtomicU64::new(1)) }
     }
 
@@ -83,6 +89,8 @@ struct Room {
     /// Sequence number of the last message.
     seq: u64,
     history: VecDeque<ChatMessage>,
+    /// The room's call: participants in the order they joined, with their media state.
+    call: Vec<(ConnId, MediaState)>,
 }
 
 pub struct Hub {
@@ -95,6 +103,7 @@ pub struct Hub {
     next_msg_id: u64,
     /// Connections whose outbox overflowed during the current command.
     too_slow: Vec<ConnId>,
+    ice_servers: Vec<IceServer>,
 }
 
 fn encode(msg: &ServerMsg) -> Outgoing {
@@ -106,7 +115,7 @@ fn now_ms() -> u64 {
 }
 
 impl Hub {
-    fn new() -> Hub {
+    fn new(ice_servers: Vec<IceServer>) -> Hub {
         Hub {
             conns: HashMap::new(),
             rooms: BTreeMap::new(),
@@ -116,6 +125,7 @@ impl Hub {
             // restarts of the server as well.
             next_msg_id: now_ms() * 1000,
             too_slow: Vec::new(),
+            ice_servers,
         }
     }
 
@@ -162,6 +172,10 @@ impl Hub {
             ClientMsg::Join { req_id, room } => self.join(conn_id, req_id, room),
             ClientMsg::Leave { req_id } => self.leave(conn_id, req_id),
             ClientMsg::Chat { req_id, text } => self.chat(conn_id, req_id, text),
+            ClientMsg::CallJoin { req_id, media } => self.call_join(conn_id, req_id, media),
+            ClientMsg::CallLeave { req_id } => self.call_leave(conn_id, req_id),
+            ClientMsg::CallState { media } => self.call_state(conn_id, media),
+            ClientMsg::Signal { to, payload } => self.signal(conn_id, to, payload),
         }
     }
 
@@ -205,6 +219,7 @@ impl Hub {
             room: name.clone(),
             members: room.members.iter().map(|id| self.member(*id)).collect(),
             history: room.history.iter().cloned().collect(),
+            call: room.call.iter().map(|(id, media)| self.participant(*id, *media)).collect(),
         };
         self.send(conn_id, encode(&joined));
     }
@@ -259,7 +274,10 @@ impl Hub {
     /// Take a connection out of its room, telling the others. Returns whether it was in one.
     fn leave_room(&mut self, conn_id: ConnId) -> bool {
         let Some(conn) = self.conns.get_mut(&conn_id) else { return false };
-        let Some(name) = conn.room.take() else { return false };
+        let Some(name) = conn.room.clone() else { return false };
+        self.leave_call(conn_id, &name);
+        let conn = self.conns.get_mut(&conn_id).expect("checked above");
+        conn.room = None;
         let member = Member { conn_id, nickname: conn.nickname.clone() };
         let room = self.rooms.get_mut(&name).expect("a member's room exists");
         room.members.retain(|id| *id != conn_id);
@@ -271,6 +289,10 @@ impl Hub {
         }
         self.room_list_changed();
         true
+    }
+
+    fn participant(&self, conn_id: ConnId, media: MediaState) -> CallParticipant {
+        CallParticipant { conn_id, nickname: self.conns[&conn_id].nickname.clone(), media }
     }
 
     fn member(&self, conn_id: ConnId) -> Member {
@@ -371,7 +393,7 @@ mod tests {
 
     #[tokio::test]
     async fn join_chat_and_leave_are_scoped_to_the_room() {
-        let mut hub = Hub::new();
+        let mut hub = Hub::new(Vec::new());
         let mut a = connect(&mut hub, 1, 64);
         let mut b = connect(&mut hub, 2, 64);
         let mut c = connect(&mut hub, 3, 64);
@@ -397,7 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn late_joiner_gets_members_and_history() {
-        let mut hub = Hub::new();
+        let mut hub = Hub::new(Vec::new());
         let _a = connect(&mut hub, 1, 64);
         req(&mut hub, 1, join("r"));
         for i in 0..(HISTORY_LEN + 5) {
@@ -414,7 +436,7 @@ mod tests {
 
     #[tokio::test]
     async fn slow_client_is_dropped_without_blocking_the_room() {
-        let mut hub = Hub::new();
+        let mut hub = Hub::new(Vec::new());
         let mut fast = connect(&mut hub, 1, 1024);
         let mut slow = connect(&mut hub, 2, 4);
         req(&mut hub, 1, join("r"));
@@ -433,7 +455,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn room_list_updates_are_coalesced_and_only_for_watchers() {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        tokio::spawn(Hub::new().run(rx));
+        tokio::spawn(Hub::new(Vec::new()).run(rx));
         let (w_tx, mut watcher) = mpsc::channel(1024);
         let (r_tx, mut in_room) = mpsc::channel(1024);
         tx.send(Command::Connect { conn_id: 1, outbox: w_tx }).await.unwrap();
@@ -469,7 +491,7 @@ mod tests {
 
     #[tokio::test]
     async fn nick_change_is_announced_in_the_room() {
-        let mut hub = Hub::new();
+        let mut hub = Hub::new(Vec::new());
         let mut a = connect(&mut hub, 1, 64);
         let mut b = connect(&mut hub, 2, 64);
         req(&mut hub, 1, join("r"));

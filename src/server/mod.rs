@@ -22,7 +22,7 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
-use crate::limits::MAX_FRAME_BYTES;
+use crate::limits::MAX_SIGNAL_FRAME_BYTES;
 use crate::protocol::close;
 pub use config::Config;
 use hub::HubHandle;
@@ -71,7 +71,7 @@ pub async fn serve(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let state = AppState {
         leptos_options,
-        hub: HubHandle::spawn(),
+        hub: HubHandle::spawn(config.ice_servers()),
         connections: Arc::new(Semaphore::new(config.max_connections)),
         config: Arc::new(config),
         shutdown: shutdown_rx,
@@ -108,8 +108,8 @@ async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(state): Stat
     let permit = state.connections.clone().try_acquire_owned();
     // Frames a little above our own limit still reach the reader, which closes with 1009;
     // far bigger ones are stopped by the WebSocket layer before they are buffered.
-    ws.max_message_size(4 * MAX_FRAME_BYTES)
-        .max_frame_size(4 * MAX_FRAME_BYTES)
+    ws.max_message_size(2 * MAX_SIGNAL_FRAME_BYTES)
+        .max_frame_size(2 * MAX_SIGNAL_FRAME_BYTES)
         // tungstenite's defaults (128 KiB read and write buffers) are made for bulk
         // transfer; chat frames are small, and these buffers were most of the memory a
         // connection cost (146 KiB -> see BENCHMARKS.md).

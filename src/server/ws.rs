@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::hub::{Command, HubHandle, OUTBOX_CAPACITY};
-use crate::limits::{MAX_FRAME_BYTES, RATE_BURST, RATE_PER_SECOND, RATE_STRIKES_BEFORE_CLOSE};
+use crate::limits::{MAX_FRAME_BYTES, MAX_SIGNAL_FRAME_BYTES, RATE_BURST, RATE_PER_SECOND, RATE_STRIKES_BEFORE_CLOSE};
 use crate::protocol::{close, parse_client, ConnId, ErrorCode, ReqId, ServerMsg};
 
 /// How often the server pings; browsers answer pings by themselves.
@@ -188,7 +188,9 @@ where
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
-        if text.len() > MAX_FRAME_BYTES {
+        // Offers and answers may exceed the chat frame limit; they get a larger one, and
+        // the SDP inside is checked by `ClientMsg::validated` (error frame, not a close).
+        if text.len() > MAX_FRAME_BYTES && (text.len() > MAX_SIGNAL_FRAME_BYTES || !is_signal(text.as_str())) {
             tracing::warn!(conn_id, bytes = text.len(), "frame too large");
             return say_goodbye(stream, &replies, close::MESSAGE_TOO_BIG, "frame larger than 16 KiB").await;
         }
@@ -219,6 +221,16 @@ where
     }
 }
 
+/// Whether a (large) frame is a `signal`, the only type allowed past [`MAX_FRAME_BYTES`].
+fn is_signal(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Type<'a> {
+        #[serde(rename = "type", borrow)]
+        ty: Option<&'a str>,
+    }
+    serde_json::from_str::<Type>(text).ok().and_then(|t| t.ty) == Some("signal")
+}
+
 /// Close with `code`, then keep reading (and ignoring) until the client answers the close
 /// or a grace period passes. Dropping a socket with unread input makes the kernel reset
 /// the connection, and the client would never see the close code.
@@ -246,7 +258,7 @@ mod tests {
 
     /// A connection over in-memory channels: what the client sends, what it receives.
     async fn connect() -> (fmpsc::UnboundedSender<Result<Message, String>>, fmpsc::UnboundedReceiver<Message>) {
-        let hub = HubHandle::spawn();
+        let hub = HubHandle::spawn(Vec::new());
         let (to_server, server_in) = fmpsc::unbounded::<Result<Message, String>>();
         let (server_out, from_server) = fmpsc::unbounded::<Message>();
         let (_tx, shutdown) = watch::channel(false);

@@ -1,0 +1,213 @@
+//! The hub's call commands: who is in each room's call, and the relay of WebRTC signalling.
+//!
+//! Why the server relays signals to one peer only: the original Node.js Noom broadcast
+//! offers and answers to the whole room, which breaks as soon as a third person joins (two
+//! peers answer the same offer). Here every signal names its addressee, and the hub checks
+//! that sender and addressee are in the same call before passing it on.
+
+use super::{encode, Hub};
+use crate::limits::MAX_CALL_PARTICIPANTS;
+use crate::protocol::{ConnId, ErrorCode, MediaState, ReqId, ServerMsg, SignalPayload};
+
+impl Hub {
+    /// The room whose call `conn_id` is in, if any.
+    fn call_room(&self, conn_id: ConnId) -> Option<String> {
+        let room = self.conns.get(&conn_id)?.room.clone()?;
+        self.rooms[&room].call.iter().any(|(id, _)| *id == conn_id).then_some(room)
+    }
+
+    pub(super) fn call_join(&mut self, conn_id: ConnId, req_id: Option<ReqId>, media: MediaState) {
+        let Some(name) = self.conns[&conn_id].room.clone() else {
+            self.error(conn_id, req_id, ErrorCode::NotInRoom, "enter a room before joining its call");
+            return;
+        };
+        let room = self.rooms.get_mut(&name).expect("a member's room exists");
+        let already = room.call.iter().any(|(id, _)| *id == conn_id);
+        if !already && room.call.len() >= MAX_CALL_PARTICIPANTS {
+            let message = format!("This call is full ({MAX_CALL_PARTICIPANTS})");
+            self.error(conn_id, req_id, ErrorCode::CallFull, &message);
+            return;
+        }
+        if already {
+            room.call.retain(|(id, _)| *id != conn_id);
+        }
+        let others: Vec<(ConnId, MediaState)> = room.call.clone();
+        room.call.push((conn_id, media));
+        let joined = ServerMsg::CallJoined {
+            req_id,
+            ice_servers: self.ice_servers.clone(),
+            participants: others.iter().map(|(id, m)| self.participant(*id, *m)).collect(),
+        };
+        self.send(conn_id, encode(&joined));
+        let notice = ServerMsg::CallParticipantJoined { participant: self.participant(conn_id, media) };
+        self.broadcast(&name, &encode(&notice), Some(conn_id));
+    }
+
+    pub(super) fn call_leave(&mut self, conn_id: ConnId, req_id: Option<ReqId>) {
+        match self.call_room(conn_id) {
+            Some(room) => {
+                self.leave_call(conn_id, &room);
+                self.ack(conn_id, req_id, None);
+            }
+            None => self.error(conn_id, req_id, ErrorCode::NotInCall, "you are not in a call"),
+        }
+    }
+
+    /// Take `conn_id` out of `room`'s call, if it is in it, telling the room.
+    pub(super) fn leave_call(&mut self, conn_id: ConnId, room: &str) {
+        let Some(r) = self.rooms.get_mut(room) else { return };
+        let before = r.call.len();
+        r.call.retain(|(id, _)| *id != conn_id);
+        if r.call.len() != before {
+            let notice = encode(&ServerMsg::CallParticipantLeft { conn_id });
+            self.broadcast(room, &notice, Some(conn_id));
+        }
+    }
+
+    pub(super) fn call_state(&mut self, conn_id: ConnId, media: MediaState) {
+        let Some(name) = self.call_room(conn_id) else {
+            self.error(conn_id, None, ErrorCode::NotInCall, "you are not in a call");
+            return;
+        };
+        let room = self.rooms.get_mut(&name).expect("exists");
+        for entry in room.call.iter_mut().filter(|(id, _)| *id == conn_id) {
+            entry.1 = media;
+        }
+        let notice = encode(&ServerMsg::CallParticipantState { conn_id, media });
+        self.broadcast(&name, &notice, Some(conn_id));
+    }
+
+    pub(super) fn signal(&mut self, from: ConnId, to: ConnId, payload: SignalPayload) {
+        let same_call = match (self.call_room(from), self.call_room(to)) {
+            (Some(a), Some(b)) => a == b && from != to,
+            _ => false,
+        };
+        if !same_call {
+            self.error(from, None, ErrorCode::NotInCall, &format!("connection {to} is not in your call"));
+            return;
+        }
+        self.send(to, encode(&ServerMsg::Signal { from, payload }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Command, Outgoing};
+    use super::*;
+    use crate::protocol::{ClientMsg, IceServer, SdpType};
+    use tokio::sync::mpsc;
+
+    fn hub() -> Hub {
+        Hub::new(vec![IceServer { urls: vec!["stun:stun.example:3478".into()], username: None, credential: None }])
+    }
+
+    fn connect_to(hub: &mut Hub, conn_id: ConnId, room: &str) -> mpsc::Receiver<Outgoing> {
+        let (tx, rx) = mpsc::channel(256);
+        hub.handle(Command::Connect { conn_id, outbox: tx });
+        hub.handle(Command::Request { conn_id, msg: ClientMsg::Join { req_id: None, room: room.into() } });
+        rx
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<ServerMsg> {
+        std::iter::from_fn(|| rx.try_recv().ok()).map(|f| serde_json::from_str(f.as_str()).unwrap()).collect()
+    }
+
+    fn req(hub: &mut Hub, conn_id: ConnId, msg: ClientMsg) {
+        hub.handle(Command::Request { conn_id, msg });
+    }
+
+    fn join_call(hub: &mut Hub, conn_id: ConnId) {
+        let media = MediaState { audio: true, video: true, screen: false };
+        req(hub, conn_id, ClientMsg::CallJoin { req_id: Some(1), media });
+    }
+
+    fn offer(to: ConnId) -> ClientMsg {
+        ClientMsg::Signal { to, payload: SignalPayload::Description { sdp_type: SdpType::Offer, sdp: "v=0".into() } }
+    }
+
+    #[tokio::test]
+    async fn call_join_lists_others_and_caps_at_four() {
+        let mut hub = hub();
+        let mut rx: Vec<_> = (1..=5).map(|id| connect_to(&mut hub, id, "r")).collect();
+        for id in 1..=4 {
+            join_call(&mut hub, id);
+        }
+        let to_4 = drain(&mut rx[3]);
+        let Some(ServerMsg::CallJoined { participants, ice_servers, .. }) =
+            to_4.iter().find(|m| matches!(m, ServerMsg::CallJoined { .. }))
+        else {
+            panic!("{to_4:?}")
+        };
+        assert_eq!(participants.iter().map(|p| p.conn_id).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(ice_servers[0].urls, ["stun:stun.example:3478"]);
+
+        join_call(&mut hub, 5);
+        let to_5 = drain(&mut rx[4]);
+        assert!(
+            to_5.iter().any(|m| matches!(m, ServerMsg::Error { code: ErrorCode::CallFull, message, .. } if message == "This call is full (4)")),
+            "{to_5:?}"
+        );
+        // The fifth still saw the four join (the room hears about the call).
+        assert_eq!(to_5.iter().filter(|m| matches!(m, ServerMsg::CallParticipantJoined { .. })).count(), 4);
+    }
+
+    #[tokio::test]
+    async fn signals_go_to_one_peer_in_the_same_call_only() {
+        let mut hub = hub();
+        let mut a = connect_to(&mut hub, 1, "r");
+        let mut b = connect_to(&mut hub, 2, "r");
+        let mut c = connect_to(&mut hub, 3, "r"); // in the room, not in the call
+        let mut d = connect_to(&mut hub, 4, "elsewhere");
+        join_call(&mut hub, 1);
+        join_call(&mut hub, 2);
+        join_call(&mut hub, 4);
+        for rx in [&mut a, &mut b, &mut c, &mut d] {
+            drain(rx);
+        }
+
+        req(&mut hub, 1, offer(2));
+        assert!(matches!(&drain(&mut b)[..], [ServerMsg::Signal { from: 1, .. }]));
+        assert!(drain(&mut c).is_empty(), "a signal was broadcast");
+
+        for to in [3, 4, 1, 99] {
+            req(&mut hub, 1, offer(to));
+            let errs = drain(&mut a);
+            assert!(matches!(&errs[..], [ServerMsg::Error { code: ErrorCode::NotInCall, .. }]), "to {to}: {errs:?}");
+        }
+        // Someone outside the call cannot signal into it.
+        req(&mut hub, 3, offer(1));
+        assert!(matches!(&drain(&mut c)[..], [ServerMsg::Error { code: ErrorCode::NotInCall, .. }]));
+        assert!(drain(&mut a).is_empty());
+    }
+
+    #[tokio::test]
+    async fn leaving_the_room_or_disconnecting_leaves_the_call() {
+        let mut hub = hub();
+        let mut a = connect_to(&mut hub, 1, "r");
+        let _b = connect_to(&mut hub, 2, "r");
+        let _c = connect_to(&mut hub, 3, "r");
+        for id in 1..=3 {
+            join_call(&mut hub, id);
+        }
+        drain(&mut a);
+        req(&mut hub, 2, ClientMsg::Leave { req_id: None });
+        hub.handle(Command::Disconnect { conn_id: 3 });
+        let seen = drain(&mut a);
+        let left: Vec<ConnId> = seen
+            .iter()
+            .filter_map(|m| match m {
+                ServerMsg::CallParticipantLeft { conn_id } => Some(*conn_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(left, [2, 3]);
+        assert_eq!(hub.rooms["r"].call.len(), 1);
+
+        req(&mut hub, 1, ClientMsg::CallState { media: MediaState { audio: false, video: true, screen: false } });
+        req(&mut hub, 1, ClientMsg::CallLeave { req_id: Some(9) });
+        assert!(hub.rooms["r"].call.is_empty());
+        req(&mut hub, 1, ClientMsg::CallLeave { req_id: Some(10) });
+        let last = drain(&mut a);
+        assert!(matches!(last.last(), Some(ServerMsg::Error { code: ErrorCode::NotInCall, req_id: Some(10), .. })), "{last:?}");
+    }
+}
