@@ -12,8 +12,10 @@ const chromiumArgs = [
   '--disable-component-update',
   '--disable-sync',
   '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
+  // Two fake cameras and microphones, so switching devices can be tested.
+  '--use-fake-device-for-media-stream=device-count=2',
   '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
 ];
 
 const port = Number(process.env.NOOM_E2E_PORT ?? 3000);
@@ -40,6 +42,8 @@ export default defineConfig({
     env: {
       NOOM_ADDR: `127.0.0.1:${port}`,
       NOOM_LOG: 'info',
+      // Loopback only: no STUN server to ask (the namespace has no route anyway).
+      NOOM_NO_STUN: 'true',
       LEPTOS_OUTPUT_NAME: 'noom',
       LEPTOS_SITE_ROOT: 'target/site',
       LEPTOS_SITE_PKG_DIR: 'pkg',

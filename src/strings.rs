@@ -52,3 +52,52 @@ pub fn left(nick: &str) -> String {
 pub fn renamed(old: &str, new: &str) -> String {
     format!("{old} is now {new}")
 }
+
+pub const CALL_HEADING: &str = "Call";
+pub const CAMERA_LABEL: &str = "Camera";
+pub const MICROPHONE_LABEL: &str = "Microphone";
+pub const JOIN_CALL: &str = "Join call";
+pub const LEAVE_CALL: &str = "Leave call";
+pub const MUTE: &str = "Mute";
+pub const UNMUTE: &str = "Unmute";
+pub const CAMERA_OFF: &str = "Camera off";
+pub const CAMERA_ON: &str = "Camera on";
+pub const SHARE_SCREEN: &str = "Share screen";
+pub const STOP_SHARING: &str = "Stop sharing";
+pub const BADGE_MUTED: &str = "Muted";
+pub const BADGE_CAMERA_OFF: &str = "Camera off";
+pub const BADGE_SHARING: &str = "Sharing screen";
+pub const PREVIEW_LABEL: &str = "Your camera preview";
+pub const NO_CAMERA: &str = "No camera available: you can join with audio only.";
+pub const NO_MICROPHONE: &str = "No microphone available: you can join with video only.";
+pub const WEBRTC_UNAVAILABLE: &str = "This browser cannot make calls (WebRTC unavailable).";
+pub const NOBODY_IN_CALL: &str = "Nobody is in the call yet.";
+
+/// No camera and no microphone could be opened (permission denied, or none plugged in).
+pub fn no_devices(reason: &str) -> String {
+    let why = match reason {
+        "NotAllowedError" => "permission was denied",
+        "NotFoundError" => "none was found",
+        "" => "none could be opened",
+        other => other,
+    };
+    format!("Camera and microphone unavailable ({why}): you can still join to watch and listen.")
+}
+
+pub fn device_failed(reason: &str) -> String {
+    format!("Could not switch device ({reason}).")
+}
+
+pub fn screen_failed(reason: &str) -> String {
+    format!("Screen sharing did not start ({reason}).")
+}
+
+/// "2 in the call: Ana, Bo".
+pub fn in_call(names: &[String]) -> String {
+    format!("{} in the call: {}", names.len(), names.join(", "))
+}
+
+/// Accessible name of a participant's tile.
+pub fn tile_label(nick: &str) -> String {
+    format!("{nick}'s video")
+}

@@ -1,5 +1,6 @@
 //! The UI: the HTML shell, the router and one component per file.
 
+mod call;
 mod chat;
 mod home;
 mod members;
@@ -7,6 +8,7 @@ mod nickname;
 mod room;
 pub mod session;
 mod status;
+mod tile;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};

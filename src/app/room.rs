@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
+use super::call::CallPanel;
 use super::chat::Chat;
 use super::members::MemberList;
 use super::nickname::NicknameForm;
@@ -40,7 +41,10 @@ pub fn RoomPage() -> impl IntoView {
         {move || room.get().err().map(|e| view! { <p class="banner error" role="alert">{e.to_string()}</p> })}
         {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{e}</p> })}
         <div class="room-grid">
-            <Chat/>
+            <div class="main-col">
+                <CallPanel/>
+                <Chat/>
+            </div>
             <aside class="side">
                 <MemberList/>
                 <section class="card">

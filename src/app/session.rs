@@ -15,6 +15,13 @@ use crate::protocol::{
 };
 use crate::strings;
 
+/// A camera or microphone, as `enumerateDevices` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: String,
+    pub label: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnStatus {
     Connecting,
@@ -85,6 +92,14 @@ pub struct Session {
     pub call_error: RwSignal<Option<String>>,
     /// Participants whose audio is above the speaking threshold right now.
     pub speaking: RwSignal<Vec<ConnId>>,
+    /// Bumped whenever a local or remote media stream changes, so video elements re-attach.
+    pub media_epoch: RwSignal<u64>,
+    pub cameras: RwSignal<Vec<Device>>,
+    pub microphones: RwSignal<Vec<Device>>,
+    pub camera_id: RwSignal<Option<String>>,
+    pub microphone_id: RwSignal<Option<String>>,
+    /// What is wrong with the devices ("no camera", "permission denied"), if anything.
+    pub device_note: RwSignal<Option<String>>,
     next_key: StoredValue<u64>,
     link: StoredValue<Option<UnboundedSender<ClientMsg>>>,
 }
@@ -113,6 +128,12 @@ impl Session {
             media: RwSignal::new(MediaState::default()),
             call_error: RwSignal::new(None),
             speaking: RwSignal::new(Vec::new()),
+            media_epoch: RwSignal::new(0),
+            cameras: RwSignal::new(Vec::new()),
+            microphones: RwSignal::new(Vec::new()),
+            camera_id: RwSignal::new(None),
+            microphone_id: RwSignal::new(None),
+            device_note: RwSignal::new(None),
             next_key: StoredValue::new(1),
             link: StoredValue::new(None),
         }
@@ -131,6 +152,11 @@ impl Session {
                 let _ = tx.unbounded_send(msg);
             }
         });
+    }
+
+    /// WebRTC signalling for one peer (from `client::call`).
+    pub fn send_signal(&self, to: ConnId, payload: crate::protocol::SignalPayload) {
+        self.send(ClientMsg::Signal { to, payload });
     }
 
     /// Ask to join the room's call with this media state.

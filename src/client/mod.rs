@@ -1,5 +1,6 @@
 //! Browser-only code (feature `hydrate`): the WebSocket and local storage.
 
+pub mod call;
 mod socket;
 mod storage;
 
@@ -14,5 +15,7 @@ pub fn start(session: Session) {
         session.nickname.set(saved);
     }
     Effect::new(move |_| storage::save_nickname(&session.nickname.get()));
+    call::watch_devices(session);
+    call::watch_speaking(session);
     leptos::task::spawn_local(socket::run(session));
 }

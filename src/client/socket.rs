@@ -49,7 +49,19 @@ pub async fn run(session: Session) {
                             Ok(Message::Text(text)) => match serde_json::from_str::<ServerMsg>(&text) {
                                 Ok(msg) => {
                                     got_welcome |= matches!(msg, ServerMsg::Welcome { .. });
-                                    session.apply(msg);
+                                    let for_call = matches!(
+                                        msg,
+                                        ServerMsg::CallJoined { .. }
+                                            | ServerMsg::CallParticipantJoined { .. }
+                                            | ServerMsg::CallParticipantLeft { .. }
+                                            | ServerMsg::Signal { .. }
+                                    );
+                                    if for_call {
+                                        session.apply(msg.clone());
+                                        super::call::on_message(session, &msg);
+                                    } else {
+                                        session.apply(msg);
+                                    }
                                 }
                                 Err(e) => leptos::logging::warn!("unreadable server message: {e}"),
                             },
@@ -73,6 +85,8 @@ pub async fn run(session: Session) {
                     Either::Left(_) | Either::Right(_) => {}
                 }
                 session.on_disconnected();
+                // Our connection id dies with the socket: peers are rebuilt after re-joining.
+                super::call::close_peers(session);
                 if got_welcome {
                     retry = FIRST_RETRY;
                 }

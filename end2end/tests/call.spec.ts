@@ -1,0 +1,127 @@
+import { test, expect, type Page } from '@playwright/test';
+import { person, uniqueRoom } from './helpers';
+
+// Real Chromium peers with fake camera and microphone, connected over loopback only.
+
+function tile(page: Page, nick: string) {
+  return page.getByRole('figure', { name: `${nick}'s video` });
+}
+
+async function joinCall(page: Page) {
+  // The preview is up (camera opened) before joining.
+  await expect.poll(() => page.getByLabel('Your camera preview').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  await page.getByRole('button', { name: 'Join call' }).click();
+  await expect(page.getByRole('button', { name: 'Leave call' })).toBeVisible();
+}
+
+/** The tile's video has real frames and they keep coming. */
+async function expectPlaying(page: Page, nick: string) {
+  const video = tile(page, nick).locator('video');
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 15_000 }).toBeGreaterThan(0);
+  const t0 = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThan(t0);
+}
+
+test('two people see and hear each other; mute and camera-off show on the other side', async ({ browser }) => {
+  const room = uniqueRoom('call2');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+
+  // Pickers are filled from enumerateDevices (two fake cameras and microphones).
+  await expect(ana.getByLabel('Camera').locator('option')).toHaveCount(2);
+  await expect(ana.getByLabel('Microphone').locator('option')).not.toHaveCount(0);
+
+  await joinCall(ana);
+  await expect(bo.getByText('1 in the call: Ana')).toBeVisible();
+  await joinCall(bo);
+
+  await expectPlaying(ana, 'Bo');
+  await expectPlaying(bo, 'Ana');
+  await expect(ana.locator('.grid .tile')).toHaveCount(2);
+
+  await bo.getByRole('button', { name: 'Mute' }).click();
+  await expect(tile(ana, 'Bo').getByText('Muted')).toBeVisible();
+  await expect(bo.getByRole('button', { name: 'Unmute' })).toBeVisible();
+  await bo.getByRole('button', { name: 'Camera off' }).click();
+  await expect(tile(ana, 'Bo').getByText('Camera off')).toBeVisible();
+  await expect(tile(ana, 'Bo')).toHaveClass(/camera-off/);
+
+  await bo.getByRole('button', { name: 'Unmute' }).click();
+  await bo.getByRole('button', { name: 'Camera on' }).click();
+  await expect(tile(ana, 'Bo').getByText('Muted')).toBeHidden();
+  await expect(tile(ana, 'Bo').getByText('Camera off')).toBeHidden();
+
+  // Switching camera mid-call (replaceTrack): the other side keeps playing.
+  const cameras = ana.getByLabel('Camera');
+  const second = await cameras.locator('option').nth(1).getAttribute('value');
+  await cameras.selectOption(second!);
+  await expectPlaying(bo, 'Ana');
+
+  // Whoever speaks is highlighted (the fake microphone beeps).
+  await expect(tile(ana, 'Bo')).toHaveClass(/speaking/, { timeout: 15_000 });
+
+  for (const p of [ana, bo]) await p.context().close();
+});
+
+test('three people all see two remote tiles; one leaves and the others keep playing', async ({ browser }) => {
+  const room = uniqueRoom('call3');
+  const names = ['Ana', 'Bo', 'Cy'];
+  const pages: Page[] = [];
+  for (const n of names) {
+    const p = await person(browser, `/room/${room}`, n);
+    await joinCall(p);
+    pages.push(p);
+  }
+  const [ana, bo, cy] = pages;
+  for (const [i, p] of pages.entries()) {
+    await expect(p.locator('.grid .tile:not(.me)')).toHaveCount(2);
+    for (const [j, other] of names.entries()) if (i !== j) await expectPlaying(p, other);
+  }
+
+  await cy.getByRole('button', { name: 'Leave call' }).click();
+  await expect(tile(ana, 'Cy')).toHaveCount(0);
+  await expect(tile(bo, 'Cy')).toHaveCount(0);
+  await expectPlaying(ana, 'Bo');
+  await expectPlaying(bo, 'Ana');
+
+  // Closing the tab also leaves the call.
+  await bo.context().close();
+  await expect(tile(ana, 'Bo')).toHaveCount(0);
+  await expect(ana.locator('.grid .tile')).toHaveCount(1);
+  for (const p of [ana, cy]) await p.context().close();
+});
+
+test('a fifth person is told the call is full', async ({ browser }) => {
+  const room = uniqueRoom('call5');
+  const pages: Page[] = [];
+  for (const n of ['P1', 'P2', 'P3', 'P4']) {
+    const p = await person(browser, `/room/${room}`, n);
+    await joinCall(p);
+    pages.push(p);
+  }
+  const fifth = await person(browser, `/room/${room}`, 'P5');
+  await expect(fifth.getByText('4 in the call: P1, P2, P3, P4')).toBeVisible();
+  await fifth.getByRole('button', { name: 'Join call' }).click();
+  await expect(fifth.getByRole('alert').filter({ hasText: 'This call is full (4)' })).toBeVisible();
+  await expect(fifth.getByRole('button', { name: 'Join call' })).toBeVisible();
+  for (const p of [...pages, fifth]) await p.context().close();
+});
+
+test('screen sharing replaces the camera and ends cleanly', async ({ browser }) => {
+  const room = uniqueRoom('share');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+  await joinCall(ana);
+  await joinCall(bo);
+  await expectPlaying(bo, 'Ana');
+
+  await ana.getByRole('button', { name: 'Share screen' }).click();
+  await expect(ana.getByRole('button', { name: 'Stop sharing' })).toBeVisible();
+  await expect(tile(bo, 'Ana').getByText('Sharing screen')).toBeVisible();
+  await expectPlaying(bo, 'Ana');
+
+  await ana.getByRole('button', { name: 'Stop sharing' }).click();
+  await expect(tile(bo, 'Ana').getByText('Sharing screen')).toBeHidden();
+  await expectPlaying(bo, 'Ana');
+  for (const p of [ana, bo]) await p.context().close();
+});
