@@ -51,10 +51,21 @@ test('two people see and hear each other; mute and camera-off show on the other 
   await expect(tile(ana, 'Bo').getByText('Muted')).toBeHidden();
   await expect(tile(ana, 'Bo').getByText('Camera off')).toBeHidden();
 
-  // Switching camera mid-call (replaceTrack): the other side keeps playing.
+  // Switching camera mid-call uses replaceTrack: the sent track changes, the negotiated
+  // session does not (same local description), and the other side keeps playing.
+  const sentVideo = () =>
+    ana.evaluate(() => {
+      const pc: RTCPeerConnection = (window as any).noomPeers.values().next().value;
+      const sender = pc.getSenders().find((s) => s.track?.kind === 'video');
+      return { label: sender?.track?.label, sdp: pc.localDescription?.sdp };
+    });
+  const before = await sentVideo();
   const cameras = ana.getByLabel('Camera');
-  const second = await cameras.locator('option').nth(1).getAttribute('value');
-  await cameras.selectOption(second!);
+  const second = await cameras.locator('option').nth(1);
+  expect(await second.textContent()).not.toBe(before.label);
+  await cameras.selectOption((await second.getAttribute('value'))!);
+  await expect.poll(async () => (await sentVideo()).label).toBe(await second.textContent());
+  expect((await sentVideo()).sdp).toBe(before.sdp);
   await expectPlaying(bo, 'Ana');
 
   // Whoever speaks is highlighted (the fake microphone beeps).
@@ -123,5 +134,30 @@ test('screen sharing replaces the camera and ends cleanly', async ({ browser }) 
   await ana.getByRole('button', { name: 'Stop sharing' }).click();
   await expect(tile(bo, 'Ana').getByText('Sharing screen')).toBeHidden();
   await expectPlaying(bo, 'Ana');
+  for (const p of [ana, bo]) await p.context().close();
+});
+
+test('without camera or microphone permission, a person is told and can still join to watch', async ({ browser }) => {
+  const room = uniqueRoom('denied');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  await joinCall(ana);
+
+  // This browser refuses getUserMedia, as when a person clicks "Block".
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('denied', 'NotAllowedError'));
+  });
+  const bo = await context.newPage();
+  await bo.goto('/');
+  await expect(bo.locator('body[data-hydrated="true"]')).toBeAttached();
+  await bo.getByLabel('Nickname').fill('Bo');
+  await bo.getByRole('button', { name: 'Save' }).click();
+  await bo.goto(`/room/${room}`);
+  await expect(bo.getByText('Camera and microphone unavailable (permission was denied)')).toBeVisible();
+
+  await bo.getByRole('button', { name: 'Join call' }).click();
+  await expectPlaying(bo, 'Ana');
+  await expect(tile(ana, 'Bo').getByText('Muted')).toBeVisible();
+  await expect(tile(ana, 'Bo').getByText('Camera off')).toBeVisible();
   for (const p of [ana, bo]) await p.context().close();
 });
