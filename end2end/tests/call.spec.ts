@@ -2,6 +2,9 @@ import { test, expect, type Page } from '@playwright/test';
 import { person, uniqueRoom } from './helpers';
 
 // Real Chromium peers with fake camera and microphone, connected over loopback only.
+// Up to five browsers encoding video on two cores: give these tests room (a limit on a
+// hang, not a timing goal; call set-up time is measured in BENCHMARKS.md).
+test.describe.configure({ timeout: 120_000 });
 
 function tile(page: Page, nick: string) {
   return page.getByRole('figure', { name: `${nick}'s video` });

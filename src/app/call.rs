@@ -136,11 +136,11 @@ fn Controls() -> impl IntoView {
     };
     let toggle_mic = move |_| {
         #[cfg(feature = "hydrate")]
-        crate::client::call::set_microphone_on(session, !session.media.get_untracked().audio);
+        crate::client::call::set_sending(session, "audio", !session.media.get_untracked().audio);
     };
     let toggle_cam = move |_| {
         #[cfg(feature = "hydrate")]
-        crate::client::call::set_camera_on(session, !session.media.get_untracked().video);
+        crate::client::call::set_sending(session, "video", !session.media.get_untracked().video);
     };
     let toggle_screen = move |_| {
         #[cfg(feature = "hydrate")]

@@ -1,8 +1,8 @@
 //! The chat: the log (notices and messages, always rendered as text) and the composer.
 
-use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
+use super::field::ValidatedField;
 use super::session::{ChatLine, LogEntry, Session};
 use crate::limits::validate_message;
 use crate::strings;
@@ -49,7 +49,6 @@ fn chat_line(line: ChatLine) -> impl IntoView {
 pub fn Chat() -> impl IntoView {
     let session = expect_context::<Session>();
     let draft = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
     let log_ref = NodeRef::<leptos::html::Ol>::new();
     // Keep the newest message in view.
     Effect::new(move |_| {
@@ -58,18 +57,6 @@ pub fn Chat() -> impl IntoView {
             ol.set_scroll_top(ol.scroll_height());
         }
     });
-
-    let on_submit = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        match validate_message(&draft.get_untracked()) {
-            Ok(text) => {
-                error.set(None);
-                draft.set(String::new());
-                session.send_chat(text);
-            }
-            Err(e) => error.set(Some(e.to_string())),
-        }
-    };
 
     view! {
         <section class="card chat">
@@ -85,20 +72,21 @@ pub fn Chat() -> impl IntoView {
                 />
             </ol>
             <p class="muted empty-log" hidden=move || !session.log.with(Vec::is_empty)>{strings::CHAT_EMPTY}</p>
-            <form class="composer" on:submit=on_submit novalidate>
-                <label for="message" class="visually-hidden">{strings::MESSAGE_LABEL}</label>
-                <input
-                    id="message"
-                    name="message"
-                    type="text"
-                    autocomplete="off"
-                    placeholder=strings::MESSAGE_LABEL
-                    aria-describedby="message-error"
-                    bind:value=draft
-                />
-                <button type="submit" class="primary">{strings::SEND}</button>
-            </form>
-            <p id="message-error" class="field-error" role="alert">{move || error.get()}</p>
+            <ValidatedField
+                id="message"
+                label=strings::MESSAGE_LABEL
+                button=strings::SEND
+                value=draft
+                validate=validate_message
+                on_valid=move |text: String| {
+                    draft.set(String::new());
+                    session.send_chat(text);
+                }
+                placeholder=strings::MESSAGE_LABEL
+                class="composer"
+                primary=true
+                hide_label=true
+            />
         </section>
     }
 }

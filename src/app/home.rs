@@ -1,9 +1,9 @@
 //! The home page: nickname, the live list of open rooms, and a form to enter a room.
 
-use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
+use super::field::ValidatedField;
 use super::nickname::NicknameForm;
 use super::session::Session;
 use crate::limits::{room_path, validate_room_name};
@@ -62,34 +62,17 @@ fn RoomList() -> impl IntoView {
 fn EnterRoomForm() -> impl IntoView {
     let navigate = use_navigate();
     let name = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let on_submit = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        match validate_room_name(&name.get_untracked()) {
-            Ok(room) => {
-                error.set(None);
-                navigate(&room_path(&room), Default::default());
-            }
-            Err(e) => error.set(Some(e.to_string())),
-        }
-    };
     view! {
-        <form class="inline-form room-form" on:submit=on_submit novalidate>
-            <label for="room-name">{strings::ROOM_NAME_LABEL}</label>
-            <div class="row">
-                <input
-                    id="room-name"
-                    name="room"
-                    type="text"
-                    autocomplete="off"
-                    placeholder="lobby"
-                    aria-invalid=move || error.get().is_some().to_string()
-                    aria-describedby="room-name-error"
-                    bind:value=name
-                />
-                <button type="submit" class="primary">{strings::ROOM_ENTER}</button>
-            </div>
-            <p id="room-name-error" class="field-error" role="alert">{move || error.get()}</p>
-        </form>
+        <ValidatedField
+            id="room-name"
+            label=strings::ROOM_NAME_LABEL
+            button=strings::ROOM_ENTER
+            value=name
+            validate=validate_room_name
+            on_valid=move |room: String| navigate(&room_path(&room), Default::default())
+            placeholder="lobby"
+            class="room-form"
+            primary=true
+        />
     }
 }

@@ -2,6 +2,7 @@
 
 mod call;
 mod chat;
+mod field;
 mod home;
 mod members;
 mod nickname;

@@ -35,10 +35,13 @@ use crate::app::session::{Device, Session};
 use crate::protocol::{ConnId, IceServer, MediaState, SdpType, ServerMsg, SignalPayload};
 use crate::strings;
 
-/// Audio level (0..1) above which a participant counts as speaking.
-const SPEAKING_LEVEL: f64 = 0.02;
-/// How often receivers' audio levels are read.
-const SPEAKING_POLL_MS: u32 = 250;
+/// Mean audio power (level², level in 0..1) above which a participant counts as speaking:
+/// a level of about 0.01, well above the silence a muted microphone sends.
+const SPEAKING_POWER: f64 = 0.0001;
+/// How often the incoming audio energy is read.
+const SPEAKING_POLL_MS: u32 = 300;
+/// How long a tile stays highlighted after the last loud interval.
+const SPEAKING_HOLD_MS: f64 = 700.0;
 
 struct Peer {
     pc: RtcPeerConnection,
@@ -407,6 +410,7 @@ fn ensure_peer(session: Session, other: ConnId, initiator: bool) {
         });
     }
     expose_for_tests(other, Some(&pc));
+    LOUDNESS.with(|l| l.borrow_mut().remove(&other));
     with_engine(|e| e.peers.insert(other, Peer { pc, stream, signals: tx, _callbacks: callbacks }));
     bump(session);
 }
@@ -544,25 +548,23 @@ fn replace_outgoing(kind: &str, track: Option<&MediaStreamTrack>) {
     });
 }
 
-/// Mute/unmute: the track stays (no renegotiation), it just sends silence.
-pub fn set_microphone_on(session: Session, on: bool) {
-    with_engine(|e| {
-        if let Some(t) = &e.microphone {
+/// Mute/unmute ("audio") or camera off/on ("video"): the track stays (no renegotiation), it
+/// just sends silence or black, and the others learn the state from `call_state`.
+pub fn set_sending(session: Session, kind: &'static str, on: bool) {
+    let available = with_engine(|e| {
+        let track = if kind == "audio" { &e.microphone } else { &e.camera };
+        if let Some(t) = track {
             t.set_enabled(on);
         }
+        track.is_some()
     });
-    let media = session.media.get_untracked();
-    session.set_media(MediaState { audio: on && available_media().audio, ..media });
-}
-
-pub fn set_camera_on(session: Session, on: bool) {
-    with_engine(|e| {
-        if let Some(t) = &e.camera {
-            t.set_enabled(on);
-        }
-    });
-    let media = session.media.get_untracked();
-    session.set_media(MediaState { video: on && available_media().video, ..media });
+    let mut media = session.media.get_untracked();
+    if kind == "audio" {
+        media.audio = on && available;
+    } else {
+        media.video = on && available;
+    }
+    session.set_media(media);
 }
 
 /// A different camera or microphone was picked: open it and swap it in with `replaceTrack`.
@@ -650,28 +652,44 @@ pub fn stop_screen_share(session: Session) {
     bump(session);
 }
 
-/// Who is speaking: the audio level of each peer's incoming audio, read a few times a
-/// second from `RTCRtpReceiver.getSynchronizationSources()` (no extra audio processing).
+/// Who is speaking, from each peer's incoming audio as the browser measures it (the RTP
+/// audio level): `getStats()` gives `totalAudioEnergy` and `totalSamplesDuration`, so
+/// their growth since the last poll is the mean power over the whole interval. Unlike a
+/// single `audioLevel` sample, a short word between two polls is not missed. A tile stays
+/// highlighted for [`SPEAKING_HOLD_MS`] after the last loud interval, so it does not flicker.
 pub fn watch_speaking(session: Session) {
     let poll = Closure::<dyn FnMut()>::new(move || {
         if !session.in_call.get_untracked() {
             return;
         }
-        let mut speaking = Vec::new();
-        with_engine(|e| {
-            for (id, peer) in &e.peers {
-                for receiver in peer.pc.get_receivers().iter() {
-                    if level_of(&receiver) > SPEAKING_LEVEL {
-                        speaking.push(*id);
-                        break;
+        let pcs: Vec<(ConnId, RtcPeerConnection)> =
+            with_engine(|e| e.peers.iter().map(|(id, p)| (*id, p.pc.clone())).collect());
+        leptos::task::spawn_local(async move {
+            let now = js_sys::Date::now();
+            let mut speaking = Vec::new();
+            for (id, pc) in pcs {
+                let Ok(report) = JsFuture::from(pc.get_stats()).await else { continue };
+                let (energy, duration) = inbound_audio_energy(&report);
+                let loud = LOUDNESS.with(|l| {
+                    let mut l = l.borrow_mut();
+                    let last = l.entry(id).or_default();
+                    let (de, dd) = (energy - last.energy, duration - last.duration);
+                    last.energy = energy;
+                    last.duration = duration;
+                    if dd > 0.0 && de / dd > SPEAKING_POWER {
+                        last.loud_at = now;
                     }
+                    now - last.loud_at < SPEAKING_HOLD_MS
+                });
+                if loud {
+                    speaking.push(id);
                 }
             }
+            speaking.sort_unstable();
+            if session.speaking.get_untracked() != speaking {
+                session.speaking.set(speaking);
+            }
         });
-        speaking.sort_unstable();
-        if session.speaking.get_untracked() != speaking {
-            session.speaking.set(speaking);
-        }
     });
     if let Some(w) = web_sys::window() {
         let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
@@ -682,12 +700,30 @@ pub fn watch_speaking(session: Session) {
     poll.forget();
 }
 
-fn level_of(receiver: &JsValue) -> f64 {
-    let Ok(get) = js_sys::Reflect::get(receiver, &"getSynchronizationSources".into()) else { return 0.0 };
-    let Ok(get) = get.dyn_into::<js_sys::Function>() else { return 0.0 };
-    let Ok(sources) = get.call0(receiver) else { return 0.0 };
-    js_sys::Array::from(&sources)
-        .iter()
-        .filter_map(|s| js_sys::Reflect::get(&s, &"audioLevel".into()).ok()?.as_f64())
-        .fold(0.0, f64::max)
+#[derive(Default)]
+struct Loudness {
+    energy: f64,
+    duration: f64,
+    loud_at: f64,
+}
+
+thread_local! {
+    static LOUDNESS: RefCell<HashMap<ConnId, Loudness>> = RefCell::new(HashMap::new());
+}
+
+/// Sum of `totalAudioEnergy` and `totalSamplesDuration` over the report's incoming audio.
+fn inbound_audio_energy(report: &JsValue) -> (f64, f64) {
+    let field = |v: &JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).ok();
+    let (mut energy, mut duration) = (0.0, 0.0);
+    let Ok(Some(entries)) = js_sys::try_iter(report) else { return (0.0, 0.0) };
+    for entry in entries.flatten() {
+        let stat = js_sys::Array::from(&entry).get(1);
+        let is_inbound_audio = field(&stat, "type").and_then(|t| t.as_string()).as_deref() == Some("inbound-rtp")
+            && field(&stat, "kind").and_then(|k| k.as_string()).as_deref() == Some("audio");
+        if is_inbound_audio {
+            energy += field(&stat, "totalAudioEnergy").and_then(|v| v.as_f64()).unwrap_or(0.0);
+            duration += field(&stat, "totalSamplesDuration").and_then(|v| v.as_f64()).unwrap_or(0.0);
+        }
+    }
+    (energy, duration)
 }
