@@ -133,6 +133,7 @@ test('screenshots for the README', async ({ browser }) => {
   const ana = await person(browser, '/', 'Ana');
   const bo = await person(browser, `/room/${encodeURIComponent(room)}`, 'Bo');
   await ana.setViewportSize({ width: 1100, height: 720 });
+  await bo.setViewportSize({ width: 390, height: 844 });
   await expect(ana.getByRole('list', { name: 'Open rooms' })).toContainText(room);
   await ana.screenshot({ path: '../docs/screenshots/home.png' });
   await ana.getByRole('list', { name: 'Open rooms' }).getByRole('link', { name: new RegExp(room) }).click();
@@ -141,7 +142,18 @@ test('screenshots for the README', async ({ browser }) => {
   await say(ana, 'Yes — the room list is live now <3');
   await expect(chatLog(ana).locator('li.msg.mine[data-status="accepted"]')).toHaveCount(1);
   await expect(chatLog(ana).locator('li.msg')).toHaveCount(2);
-  await ana.screenshot({ path: '../docs/screenshots/room.png' });
+  // Both in the call, each seeing the other's (fake) camera.
+  for (const p of [bo, ana]) {
+    await expect.poll(() => p.getByLabel('Your camera preview').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+    await p.getByRole('button', { name: 'Join call' }).click();
+  }
+  const boTile = ana.getByRole('figure', { name: "Bo's video" }).locator('video');
+  await expect.poll(() => boTile.evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  await ana.evaluate(() => window.scrollTo(0, 0));
+  await ana.screenshot({ path: '../docs/screenshots/room.png', fullPage: true });
+  // The same room on a phone-width screen.
+  await bo.evaluate(() => window.scrollTo(0, 0));
+  await bo.screenshot({ path: '../docs/screenshots/room-phone.png', fullPage: true });
   await ana.context().close();
   await bo.context().close();
 });
