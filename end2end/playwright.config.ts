@@ -44,6 +44,8 @@ export default defineConfig({
       NOOM_LOG: 'info',
       // Loopback only: no STUN server to ask (the namespace has no route anyway).
       NOOM_NO_STUN: 'true',
+      // Serve the brotli files scripts/precompress.mjs made, as scripts/run.sh does.
+      NOOM_PRECOMPRESSED: 'true',
       LEPTOS_OUTPUT_NAME: 'noom',
       LEPTOS_SITE_ROOT: 'target/site',
       LEPTOS_SITE_PKG_DIR: 'pkg',

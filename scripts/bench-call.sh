@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 cargo leptos build --release
+node scripts/precompress.mjs target/site/pkg
 unshare -n bash -c 'ip link set lo up && cd end2end && npx playwright test --config playwright.bench.config.ts'

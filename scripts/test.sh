@@ -12,6 +12,7 @@ cargo test --features ssr
 
 echo; echo "== cargo leptos build --release"
 cargo leptos build --release
+node scripts/precompress.mjs target/site/pkg
 
 echo; echo "== playwright (loopback-only network namespace)"
 unshare -n bash -c 'ip link set lo up && cd end2end && npx playwright test'

@@ -518,3 +518,28 @@ async fn leaving_the_call_the_room_or_the_connection_is_seen_by_the_others() {
     f.send(json!({"type": "call_leave", "req_id": 9})).await;
     assert_eq!(f.recv_type("error").await["code"], "not_in_call");
 }
+
+#[tokio::test]
+async fn precompressed_files_are_served_as_they_are() {
+    let root = std::env::temp_dir().join(format!("noom-site-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("pkg")).unwrap();
+    std::fs::write(root.join("pkg/app.js"), "console.log('plain');".repeat(20)).unwrap();
+    std::fs::write(root.join("pkg/app.js.br"), b"BROTLI-BYTES").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = LeptosOptions::builder().output_name("noom").site_root(root.to_string_lossy().to_string()).build();
+    let config = Config { precompressed: true, ..Config::default() };
+    tokio::spawn(serve(listener, config, options, std::future::pending()));
+
+    let (status, head, body) = get(addr, "/pkg/app.js", "Accept-Encoding: br\r\n").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-encoding: br"), "{head}");
+    assert_eq!(body, "BROTLI-BYTES");
+    // No .gz next to it: gzip is made on the fly instead.
+    let (_, head, _) = get(addr, "/pkg/app.js", "Accept-Encoding: gzip\r\n").await;
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let (_, head, body) = get(addr, "/pkg/app.js", "").await;
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(body.starts_with("console.log"));
+    std::fs::remove_dir_all(root).ok();
+}

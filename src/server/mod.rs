@@ -49,8 +49,14 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
-    // Unknown paths that are not files either go back to the home page.
-    let files = ServeDir::new(&*options.site_root).fallback(get(|| async { Redirect::to("/") }));
+    // Release builds may ship `.br`/`.gz` files made at build time (scripts/precompress.mjs,
+    // `--precompressed`), sent as they are; anything else is compressed on the fly by the
+    // CompressionLayer below. Unknown paths that are not files go back to the home page.
+    let mut files = ServeDir::new(&*options.site_root);
+    if state.config.precompressed {
+        files = files.precompressed_br().precompressed_gzip();
+    }
+    let files = files.fallback(get(|| async { Redirect::to("/") }));
     Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
