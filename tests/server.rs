@@ -543,3 +543,20 @@ async fn precompressed_files_are_served_as_they_are() {
     assert!(body.starts_with("console.log"));
     std::fs::remove_dir_all(root).ok();
 }
+
+#[tokio::test]
+async fn shutdown_closes_every_socket_with_1001() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = LeptosOptions::builder().output_name("noom").site_root("target/site").build();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, Config::default(), options, async {
+        let _ = stopped.await;
+    }));
+    let mut a = Client::in_room(addr, "A", "r").await;
+    let mut b = Client::connect(addr).await;
+    stop.send(()).unwrap();
+    assert_eq!(a.close_code().await, 1001);
+    assert_eq!(b.close_code().await, 1001);
+    tokio::time::timeout(WAIT, server).await.expect("server did not stop").unwrap().unwrap();
+}
