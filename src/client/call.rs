@@ -389,26 +389,26 @@ fn ensure_peer(session: Session, other: ConnId, initiator: bool) {
         pc.set_oniceconnectionstatechange(Some(callbacks.last().unwrap().as_ref().unchecked_ref()));
     }
 
-    let tracks_added = Rc::new(Cell::new(false));
     if initiator {
         add_local_tracks(&pc, true);
-        tracks_added.set(true);
     }
-
+    let mut negotiator = Negotiator {
+        session,
+        pc: pc.clone(),
+        other,
+        polite,
+        making_offer,
+        ignore_offer: false,
+        tracks_added: initiator,
+    };
     let (tx, mut rx) = mpsc::unbounded::<SignalPayload>();
-    {
-        let pc = pc.clone();
-        leptos::task::spawn_local(async move {
-            let mut ignore_offer = false;
-            while let Some(signal) = rx.next().await {
-                let result =
-                    apply_signal(session, &pc, other, polite, &making_offer, &mut ignore_offer, &tracks_added, signal).await;
-                if let Err(e) = result {
-                    leptos::logging::warn!("signal from {other} failed: {}", err_text(&e));
-                }
+    leptos::task::spawn_local(async move {
+        while let Some(signal) = rx.next().await {
+            if let Err(e) = negotiator.apply(signal).await {
+                leptos::logging::warn!("signal from {other} failed: {}", err_text(&e));
             }
-        });
-    }
+        }
+    });
     expose_for_tests(other, Some(&pc));
     LOUDNESS.with(|l| l.borrow_mut().remove(&other));
     with_engine(|e| e.peers.insert(other, Peer { pc, stream, signals: tx, _callbacks: callbacks }));
@@ -481,48 +481,58 @@ fn send_local_description(session: Session, pc: &RtcPeerConnection, to: ConnId) 
     }
 }
 
-async fn apply_signal(
+/// The perfect-negotiation state of one peer connection, owned by that peer's signal task.
+struct Negotiator {
     session: Session,
-    pc: &RtcPeerConnection,
+    pc: RtcPeerConnection,
     other: ConnId,
     polite: bool,
-    making_offer: &Cell<bool>,
-    ignore_offer: &mut bool,
-    tracks_added: &Cell<bool>,
-    signal: SignalPayload,
-) -> Result<(), JsValue> {
-    match signal {
-        SignalPayload::Description { sdp_type, sdp } => {
-            let is_offer = sdp_type == SdpType::Offer;
-            let collision = is_offer && (making_offer.get() || pc.signaling_state() != RtcSignalingState::Stable);
-            *ignore_offer = !polite && collision;
-            if *ignore_offer {
-                return Ok(());
-            }
-            // On the polite side of a glare, this rolls back my own offer implicitly.
-            let desc = RtcSessionDescriptionInit::new(if is_offer { RtcSdpType::Offer } else { RtcSdpType::Answer });
-            desc.set_sdp(&sdp);
-            JsFuture::from(pc.set_remote_description(&desc)).await?;
-            if is_offer {
-                if !tracks_added.replace(true) {
-                    add_local_tracks(pc, false);
+    /// Set by the `negotiationneeded` handler while it makes an offer.
+    making_offer: Rc<Cell<bool>>,
+    /// The last remote offer was ignored (impolite side of a glare), and so are its candidates.
+    ignore_offer: bool,
+    /// My tracks are on this connection (the newcomer adds them on the first offer).
+    tracks_added: bool,
+}
+
+impl Negotiator {
+    async fn apply(&mut self, signal: SignalPayload) -> Result<(), JsValue> {
+        let pc = &self.pc;
+        match signal {
+            SignalPayload::Description { sdp_type, sdp } => {
+                let is_offer = sdp_type == SdpType::Offer;
+                let collision =
+                    is_offer && (self.making_offer.get() || pc.signaling_state() != RtcSignalingState::Stable);
+                self.ignore_offer = !self.polite && collision;
+                if self.ignore_offer {
+                    return Ok(());
                 }
-                set_local_description(pc).await?;
-                send_local_description(session, pc, other);
+                // On the polite side of a glare, this rolls back my own offer implicitly.
+                let desc = RtcSessionDescriptionInit::new(if is_offer { RtcSdpType::Offer } else { RtcSdpType::Answer });
+                desc.set_sdp(&sdp);
+                JsFuture::from(pc.set_remote_description(&desc)).await?;
+                if is_offer {
+                    if !self.tracks_added {
+                        add_local_tracks(pc, false);
+                        self.tracks_added = true;
+                    }
+                    set_local_description(pc).await?;
+                    send_local_description(self.session, pc, self.other);
+                }
+            }
+            SignalPayload::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
+                let init = RtcIceCandidateInit::new(&candidate);
+                init.set_sdp_mid(sdp_mid.as_deref());
+                init.set_sdp_m_line_index(sdp_m_line_index);
+                let added = JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await;
+                // Candidates of an offer we ignored are expected to fail.
+                if added.is_err() && !self.ignore_offer {
+                    added?;
+                }
             }
         }
-        SignalPayload::Candidate { candidate, sdp_mid, sdp_m_line_index } => {
-            let init = RtcIceCandidateInit::new(&candidate);
-            init.set_sdp_mid(sdp_mid.as_deref());
-            init.set_sdp_m_line_index(sdp_m_line_index);
-            let added = JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await;
-            // Candidates of an offer we ignored are expected to fail.
-            if added.is_err() && !*ignore_offer {
-                added?;
-            }
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Swap the outgoing track of `kind` on every peer connection, without renegotiating

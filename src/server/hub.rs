@@ -306,7 +306,7 @@ impl Hub {
             .map(|(name, room)| RoomInfo { name: name.clone(), count: room.members.len() })
             .collect();
         // Busiest first; the BTreeMap already sorted names, and the sort is stable.
-        rooms.sort_by(|a, b| b.count.cmp(&a.count));
+        rooms.sort_by_key(|r| std::cmp::Reverse(r.count));
         ServerMsg::Rooms { rooms }
     }
 
