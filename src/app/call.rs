@@ -5,7 +5,7 @@ use leptos::html::Video;
 use leptos::prelude::*;
 
 use super::session::{Device, Session};
-use super::tile::Tile;
+use super::tile::{use_stream, StreamOf, Tile};
 use crate::strings;
 
 /// Open the camera/microphone while the room page is shown; release them when it goes.
@@ -44,17 +44,7 @@ pub fn CallPanel() -> impl IntoView {
 fn Lobby() -> impl IntoView {
     let session = expect_context::<Session>();
     let video_ref = NodeRef::<Video>::new();
-    Effect::new(move |_| {
-        session.media_epoch.track();
-        let Some(_video) = video_ref.get() else { return };
-        #[cfg(feature = "hydrate")]
-        {
-            let stream = crate::client::call::local_stream();
-            if _video.src_object().map(|s| s.id()) != stream.as_ref().map(|s| s.id()) {
-                _video.set_src_object(stream.as_ref());
-            }
-        }
-    });
+    use_stream(video_ref, || StreamOf::Local);
     let names = move || session.call.with(|c| c.iter().map(|p| p.nickname.clone()).collect::<Vec<_>>());
     view! {
         <div class="lobby">

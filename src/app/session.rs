@@ -197,14 +197,7 @@ impl Session {
     }
 
     pub fn go_home(&self) {
-        if self.wants_call.get_untracked() {
-            self.leave_call();
-        }
-        self.call.set(Vec::new());
-        self.place.set(Place::Home);
-        self.joined.set(None);
-        self.members.set(Vec::new());
-        self.log.set(Vec::new());
+        self.move_to(Place::Home);
         self.send(ClientMsg::WatchRooms { req_id: None });
     }
 
@@ -212,15 +205,20 @@ impl Session {
         if self.place.get_untracked() == Place::Room(room.clone()) {
             return;
         }
+        self.move_to(Place::Room(room.clone()));
+        self.send(ClientMsg::Join { req_id: None, room });
+    }
+
+    /// Leave the current place: out of its call, and nothing of its room kept.
+    fn move_to(&self, place: Place) {
         if self.wants_call.get_untracked() {
             self.leave_call();
         }
+        self.place.set(place);
         self.call.set(Vec::new());
-        self.place.set(Place::Room(room.clone()));
         self.joined.set(None);
         self.members.set(Vec::new());
         self.log.set(Vec::new());
-        self.send(ClientMsg::Join { req_id: None, room });
     }
 
     /// `nickname` must already be valid (see `crate::limits::validate_nickname`).

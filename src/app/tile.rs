@@ -7,29 +7,44 @@ use super::session::Session;
 use crate::protocol::ConnId;
 use crate::strings;
 
+/// Which stream a video element shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum StreamOf {
+    /// My camera (or screen), as the preview and my own tile show it.
+    Local,
+    /// What another participant sends me.
+    Peer(ConnId),
+}
+
+/// Keep `video` showing the stream `which()` names, re-attaching when tracks arrive or
+/// change (`Session::media_epoch`). Browser only; on the server there is nothing to attach.
+pub fn use_stream(video: NodeRef<Video>, which: impl Fn() -> StreamOf + Send + Sync + 'static) {
+    let session = expect_context::<Session>();
+    Effect::new(move |_| {
+        session.media_epoch.track();
+        let which = which();
+        let Some(_video) = video.get() else { return };
+        #[cfg(feature = "hydrate")]
+        {
+            let stream = match which {
+                StreamOf::Local => crate::client::call::local_stream(),
+                StreamOf::Peer(id) => crate::client::call::remote_stream(id),
+            };
+            if _video.src_object().map(|s| s.id()) != stream.as_ref().map(|s| s.id()) {
+                _video.set_src_object(stream.as_ref());
+            }
+            let _ = _video.play();
+        }
+        let _ = which;
+    });
+}
+
 #[component]
 pub fn Tile(conn_id: ConnId) -> impl IntoView {
     let session = expect_context::<Session>();
     let is_me = move || session.me.get() == Some(conn_id);
     let video_ref = NodeRef::<Video>::new();
-    // (Re-)attach the stream whenever tracks arrive or change.
-    Effect::new(move |_| {
-        session.media_epoch.track();
-        let Some(_video) = video_ref.get() else { return };
-        #[cfg(feature = "hydrate")]
-        {
-            let stream = if is_me() {
-                crate::client::call::local_stream()
-            } else {
-                crate::client::call::remote_stream(conn_id)
-            };
-            let current = _video.src_object();
-            if current.as_ref().map(|s| s.id()) != stream.as_ref().map(|s| s.id()) {
-                _video.set_src_object(stream.as_ref());
-            }
-            let _ = _video.play();
-        }
-    });
+    use_stream(video_ref, move || if is_me() { StreamOf::Local } else { StreamOf::Peer(conn_id) });
     let participant = Memo::new(move |_| session.call.with(|c| c.iter().find(|p| p.conn_id == conn_id).cloned()));
     let nickname = move || participant.get().map(|p| p.nickname).unwrap_or_default();
     let media = move || participant.get().map(|p| p.media).unwrap_or_default();

@@ -156,6 +156,11 @@ impl Hub {
             Command::Request { conn_id, msg } => self.request(conn_id, msg),
             Command::Disconnect { conn_id } => self.disconnect(conn_id),
         }
+        self.drop_too_slow();
+    }
+
+    /// Disconnect the connections whose outbox overflowed (see [`Hub::send`]).
+    fn drop_too_slow(&mut self) {
         while let Some(conn_id) = self.too_slow.pop() {
             tracing::warn!(conn_id, "outbox full: dropping a client too slow to keep up");
             self.disconnect(conn_id);
@@ -326,9 +331,7 @@ impl Hub {
         for conn_id in watchers {
             self.send(conn_id, list.clone());
         }
-        while let Some(conn_id) = self.too_slow.pop() {
-            self.disconnect(conn_id);
-        }
+        self.drop_too_slow();
     }
 
     fn ack(&mut self, conn_id: ConnId, req_id: Option<ReqId>, message: Option<ChatMessage>) {
