@@ -137,6 +137,50 @@ test('screen sharing replaces the camera and ends cleanly', async ({ browser }) 
   await ana.getByRole('button', { name: 'Stop sharing' }).click();
   await expect(tile(bo, 'Ana').getByText('Sharing screen')).toBeHidden();
   await expectPlaying(bo, 'Ana');
+
+  // The browser's own "Stop sharing" ends the track (its `ended` event): Noom goes back
+  // to the camera by itself.
+  await ana.getByRole('button', { name: 'Share screen' }).click();
+  await expect(tile(bo, 'Ana').getByText('Sharing screen')).toBeVisible();
+  await tile(ana, 'Ana').locator('video').evaluate((v: HTMLVideoElement) => {
+    const screen = (v.srcObject as MediaStream).getVideoTracks()[0];
+    screen.dispatchEvent(new Event('ended'));
+  });
+  await expect(ana.getByRole('button', { name: 'Share screen' })).toBeVisible();
+  await expect(tile(bo, 'Ana').getByText('Sharing screen')).toBeHidden();
+  await expectPlaying(bo, 'Ana');
+  for (const p of [ana, bo]) await p.context().close();
+});
+
+test('after a dropped connection the call comes back by itself', async ({ browser }) => {
+  const room = uniqueRoom('recall');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  await joinCall(ana);
+
+  const context = await browser.newContext();
+  const bo = await context.newPage();
+  let cut = false;
+  let live: import('@playwright/test').WebSocketRoute | undefined;
+  await bo.routeWebSocket(/\/ws$/, (ws) => {
+    if (cut) return ws.close();
+    live = ws;
+    ws.connectToServer();
+  });
+  await bo.goto('/');
+  await expect(bo.locator('body[data-hydrated="true"]')).toBeAttached();
+  await bo.getByLabel('Nickname').fill('Bo');
+  await bo.getByRole('button', { name: 'Save' }).click();
+  await bo.goto(`/room/${room}`);
+  await joinCall(bo);
+  await expectPlaying(ana, 'Bo');
+
+  cut = true;
+  await live!.close();
+  await expect(tile(ana, 'Bo')).toHaveCount(0);
+  cut = false;
+  await expect(bo.locator('.conn-status[data-status="online"]')).toBeVisible();
+  await expectPlaying(ana, 'Bo');
+  await expectPlaying(bo, 'Ana');
   for (const p of [ana, bo]) await p.context().close();
 });
 
