@@ -32,6 +32,10 @@ pub const HISTORY_LEN: usize = 50;
 pub const RATE_PER_SECOND: u32 = 20;
 /// Short bursts above the sustained rate that are still fine (typing fast, reconnect replay).
 pub const RATE_BURST: u32 = 40;
+/// Sustained `signal` frames per second (WebRTC offers, answers and ICE candidates).
+pub const SIGNAL_RATE_PER_SECOND: u32 = 100;
+/// Burst of `signal` frames: joining a call of four trickles dozens of candidates at once.
+pub const SIGNAL_RATE_BURST: u32 = 300;
 /// Throttled frames in a row after which the connection is closed with 1008.
 pub const RATE_STRIKES_BEFORE_CLOSE: u32 = 20;
 

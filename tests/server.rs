@@ -560,3 +560,25 @@ async fn shutdown_closes_every_socket_with_1001() {
     assert_eq!(b.close_code().await, 1001);
     tokio::time::timeout(WAIT, server).await.expect("server did not stop").unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn signalling_bursts_are_not_held_to_the_chat_rate() {
+    let addr = start().await;
+    let mut a = in_call(addr, "A", "r").await;
+    let mut b = in_call(addr, "B", "r").await;
+    // A candidate burst well over the chat burst of 40, as a call of four can produce.
+    let n = 150;
+    for i in 0..n {
+        let candidate = format!("candidate:{i} 1 udp 2122260223 127.0.0.1 {} typ host", 50000 + i);
+        a.send(json!({"type": "signal", "to": b.conn_id, "payload": {"kind": "candidate", "candidate": candidate, "sdp_mid": "0", "sdp_m_line_index": 0}})).await;
+    }
+    for _ in 0..n {
+        assert_eq!(b.recv_type("signal").await["payload"]["kind"], "candidate");
+    }
+    assert!(a.drain().await.iter().all(|m| m["code"] != "rate_limited"), "a signal was throttled");
+    // Chat keeps its own, smaller allowance.
+    for i in 0..(RATE_BURST + 30) {
+        a.send(json!({"type": "chat", "req_id": i, "text": "x"})).await;
+    }
+    assert_eq!(a.recv_type("error").await["code"], "rate_limited");
+}

@@ -15,8 +15,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::hub::{Command, HubHandle, OUTBOX_CAPACITY};
-use crate::limits::{MAX_FRAME_BYTES, MAX_SIGNAL_FRAME_BYTES, RATE_BURST, RATE_PER_SECOND, RATE_STRIKES_BEFORE_CLOSE};
-use crate::protocol::{close, parse_client, ConnId, ErrorCode, ReqId, ServerMsg};
+use crate::limits::{
+    MAX_FRAME_BYTES, MAX_SIGNAL_FRAME_BYTES, RATE_BURST, RATE_PER_SECOND, RATE_STRIKES_BEFORE_CLOSE,
+    SIGNAL_RATE_BURST, SIGNAL_RATE_PER_SECOND,
+};
+use crate::protocol::{close, parse_client, ClientMsg, ConnId, ErrorCode, ReqId, ServerMsg};
 
 /// How often the server pings; browsers answer pings by themselves.
 const PING_EVERY: Duration = Duration::from_secs(20);
@@ -126,9 +129,9 @@ struct Throttle {
 }
 
 impl Throttle {
-    fn new() -> Throttle {
-        let rate = NonZeroU32::new(RATE_PER_SECOND).expect("non-zero");
-        let burst = NonZeroU32::new(RATE_BURST).expect("non-zero");
+    fn new(per_second: u32, burst: u32) -> Throttle {
+        let rate = NonZeroU32::new(per_second).expect("non-zero");
+        let burst = NonZeroU32::new(burst).expect("non-zero");
         Throttle { limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)), strikes: 0, last_strike: None }
     }
 
@@ -158,7 +161,11 @@ where
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut throttle = Throttle::new();
+    // WebRTC signalling comes in bursts (an offer, then a dozen ICE candidates per peer,
+    // three peers at once when joining a call of four): it gets its own, larger allowance
+    // so a call never loses a candidate to the chat limit.
+    let mut throttle = Throttle::new(RATE_PER_SECOND, RATE_BURST);
+    let mut signal_throttle = Throttle::new(SIGNAL_RATE_PER_SECOND, SIGNAL_RATE_BURST);
     loop {
         let frame = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
             Err(_) => {
@@ -194,18 +201,23 @@ where
             tracing::warn!(conn_id, bytes = text.len(), "frame too large");
             return say_goodbye(stream, &replies, close::MESSAGE_TOO_BIG, "frame larger than 16 KiB").await;
         }
-        if let Err(strikes) = throttle.check() {
+        let parsed = parse_client(text.as_str());
+        let (bucket, limit) = match parsed {
+            Ok(ClientMsg::Signal { .. }) => (&mut signal_throttle, SIGNAL_RATE_PER_SECOND),
+            _ => (&mut throttle, RATE_PER_SECOND),
+        };
+        if let Err(strikes) = bucket.check() {
             if strikes >= RATE_STRIKES_BEFORE_CLOSE {
                 tracing::warn!(conn_id, strikes, "flooding: closing");
                 return say_goodbye(stream, &replies, close::POLICY_VIOLATION, "too many messages").await;
             }
             tracing::debug!(conn_id, strikes, "throttled");
-            let req_id = parse_client(text.as_str()).ok().and_then(|m| m.req_id());
-            let message = format!("too many messages: at most {RATE_PER_SECOND} per second; this one was dropped");
+            let req_id = parsed.ok().and_then(|m| m.req_id());
+            let message = format!("too many messages: at most {limit} per second; this one was dropped");
             let _ = replies.send(error_frame(req_id, ErrorCode::RateLimited, message)).await;
             continue;
         }
-        match parse_client(text.as_str()).and_then(|msg| msg.validated()) {
+        match parsed.and_then(|msg| msg.validated()) {
             Ok(msg) => {
                 if !hub.send(Command::Request { conn_id, msg }).await {
                     break;
