@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { person, uniqueRoom } from './helpers';
+import { cuttableSocket, person, uniqueRoom } from './helpers';
 
 // Real Chromium peers with fake camera and microphone, connected over loopback only.
 // Up to five browsers encoding video on two cores: give these tests room (a limit on a
@@ -157,27 +157,14 @@ test('after a dropped connection the call comes back by itself', async ({ browse
   const ana = await person(browser, `/room/${room}`, 'Ana');
   await joinCall(ana);
 
-  const context = await browser.newContext();
-  const bo = await context.newPage();
-  let cut = false;
-  let live: import('@playwright/test').WebSocketRoute | undefined;
-  await bo.routeWebSocket(/\/ws$/, (ws) => {
-    if (cut) return ws.close();
-    live = ws;
-    ws.connectToServer();
-  });
-  await bo.goto('/');
-  await expect(bo.locator('body[data-hydrated="true"]')).toBeAttached();
-  await bo.getByLabel('Nickname').fill('Bo');
-  await bo.getByRole('button', { name: 'Save' }).click();
-  await bo.goto(`/room/${room}`);
+  let socket!: Awaited<ReturnType<typeof cuttableSocket>>;
+  const bo = await person(browser, `/room/${room}`, 'Bo', async (p) => (socket = await cuttableSocket(p)));
   await joinCall(bo);
   await expectPlaying(ana, 'Bo');
 
-  cut = true;
-  await live!.close();
+  await socket.cut();
   await expect(tile(ana, 'Bo')).toHaveCount(0);
-  cut = false;
+  socket.restore();
   await expect(bo.locator('.conn-status[data-status="online"]')).toBeVisible();
   await expectPlaying(ana, 'Bo');
   await expectPlaying(bo, 'Ana');
@@ -190,16 +177,11 @@ test('without camera or microphone permission, a person is told and can still jo
   await joinCall(ana);
 
   // This browser refuses getUserMedia, as when a person clicks "Block".
-  const context = await browser.newContext();
-  await context.addInitScript(() => {
-    navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('denied', 'NotAllowedError'));
-  });
-  const bo = await context.newPage();
-  await bo.goto('/');
-  await expect(bo.locator('body[data-hydrated="true"]')).toBeAttached();
-  await bo.getByLabel('Nickname').fill('Bo');
-  await bo.getByRole('button', { name: 'Save' }).click();
-  await bo.goto(`/room/${room}`);
+  const bo = await person(browser, `/room/${room}`, 'Bo', (p) =>
+    p.context().addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('denied', 'NotAllowedError'));
+    }),
+  );
   await expect(bo.getByText('Camera and microphone unavailable (permission was denied)')).toBeVisible();
 
   await bo.getByRole('button', { name: 'Join call' }).click();

@@ -1,4 +1,4 @@
-import { expect, type Browser, type Page } from '@playwright/test';
+import { expect, type Browser, type Page, type WebSocketRoute } from '@playwright/test';
 
 /** Open a page and wait until it is hydrated and its socket is up (clicks before are lost). */
 export async function open(page: Page, path: string) {
@@ -10,17 +10,43 @@ export async function open(page: Page, path: string) {
 /**
  * A person in a fresh browser context (own localStorage). With a nickname, they pick it on
  * the home page first, then load `path` fresh (a deep link), as someone following a shared
- * link would after choosing a name.
+ * link would after choosing a name. `prepare` runs before the first page load.
  */
-export async function person(browser: Browser, path = '/', nickname?: string) {
+export async function person(browser: Browser, path = '/', nickname?: string, prepare?: (page: Page) => Promise<unknown>) {
   const context = await browser.newContext();
   const page = await context.newPage();
+  if (prepare) {
+    await prepare(page);
+  }
   if (nickname) {
     await open(page, '/');
     await setNickname(page, nickname);
   }
   await open(page, path);
   return page;
+}
+
+/**
+ * Route the page's WebSocket through the test so the test can cut it like a network drop
+ * (`cut`) and let reconnects through again (`restore`). Set up before the page loads.
+ */
+export async function cuttableSocket(page: Page) {
+  let blocked = false;
+  let live: WebSocketRoute | undefined;
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    if (blocked) return ws.close();
+    live = ws;
+    ws.connectToServer();
+  });
+  return {
+    async cut() {
+      blocked = true;
+      await live?.close();
+    },
+    restore() {
+      blocked = false;
+    },
+  };
 }
 
 export async function setNickname(page: Page, nickname: string) {

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { chatLog, members, open, person, say, setNickname, uniqueRoom } from './helpers';
+import { chatLog, cuttableSocket, members, open, person, say, setNickname, uniqueRoom } from './helpers';
 
 test('two people chat in a room: notices, members, counts, acks', async ({ browser }) => {
   const room = uniqueRoom('lobby');
@@ -97,34 +97,21 @@ test('HTML and scripts in chat and nicknames are shown as text, never run', asyn
 test('after a dropped connection the page reconnects and loses no message', async ({ browser }) => {
   const room = uniqueRoom('net');
   const bo = await person(browser, `/room/${room}`, 'Bo');
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  // Route the page's WebSocket through the test so the test can cut it, like a network drop.
-  let cut = false;
-  let live: import('@playwright/test').WebSocketRoute | undefined;
-  await page.routeWebSocket(/\/ws$/, (ws) => {
-    if (cut) {
-      ws.close();
-      return;
-    }
-    live = ws;
-    ws.connectToServer();
-  });
-  await open(page, `/room/${room}`);
+  let socket!: Awaited<ReturnType<typeof cuttableSocket>>;
+  const page = await person(browser, `/room/${room}`, undefined, async (p) => (socket = await cuttableSocket(p)));
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(`${room} (2)`);
 
-  cut = true;
-  await live!.close();
+  await socket.cut();
   await expect(page.locator('.conn-status[data-status="offline"]')).toBeVisible();
   await say(page, 'typed while offline');
   await expect(chatLog(page).locator('li.msg.mine')).toHaveAttribute('data-status', 'pending');
 
-  cut = false;
+  socket.restore();
   await expect(page.locator('.conn-status[data-status="online"]')).toBeVisible();
   await expect(chatLog(page).locator('li.msg.mine')).toHaveAttribute('data-status', 'accepted');
   await expect(chatLog(bo).locator('li.msg').filter({ hasText: 'typed while offline' })).toHaveCount(1);
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(`${room} (2)`);
-  await context.close();
+  await page.context().close();
   await bo.context().close();
 });
 
