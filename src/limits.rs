@@ -11,13 +11,18 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// Largest `signal` frame (WebRTC offers and answers can be bigger than chat frames).
 /// Signal frames between [`MAX_FRAME_BYTES`] and this are accepted; the SDP inside is then
 /// held to [`MAX_SDP_BYTES`], which answers with an error frame instead of a close.
-pub const MAX_SIGNAL_FRAME_BYTES: usize = 80 * 1024;
-/// Largest session description relayed between peers.
-pub const MAX_SDP_BYTES: usize = 64 * 1024;
+/// An offer to the SFU in a call of 50 has about a hundred m-lines.
+pub const MAX_SIGNAL_FRAME_BYTES: usize = 256 * 1024;
+/// Largest session description relayed between peers or accepted by the SFU.
+pub const MAX_SDP_BYTES: usize = 192 * 1024;
+/// Most m-lines an offer to the SFU may describe (and tiles a layout may list).
+pub const MAX_TRACKS_PER_OFFER: usize = 256;
 /// Largest ICE candidate line relayed between peers.
 pub const MAX_CANDIDATE_BYTES: usize = 2 * 1024;
-/// People in one call: a full mesh of peer connections, one per pair.
-pub const MAX_CALL_PARTICIPANTS: usize = 4;
+/// People in one call by default (`--max-call-size`): beyond `--p2p-max` through the SFU.
+pub const DEFAULT_MAX_CALL_SIZE: usize = 50;
+/// Largest call kept peer to peer by default (`--p2p-max`); a bigger one moves to the SFU.
+pub const DEFAULT_P2P_MAX: usize = 2;
 /// Nickname length in characters (Unicode scalar values), after trimming.
 pub const MAX_NICKNAME_CHARS: usize = 32;
 /// Room name length in characters, after trimming.

@@ -12,12 +12,73 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{
     validate_message, validate_nickname, validate_room_name, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES,
+    MAX_TRACKS_PER_OFFER,
 };
 
 /// A connection's id, assigned by the server, unique for the server's lifetime.
 pub type ConnId = u64;
 /// A request id chosen by the client and echoed back by the server.
 pub type ReqId = u64;
+
+/// The `conn_id` that names the server's media unit (the SFU) in `signal` frames: in an SFU
+/// call every browser has one peer connection, to the server, and signals it as peer 0.
+/// Real connection ids start at 1.
+pub const SFU_PEER: ConnId = 0;
+
+/// How a room's call carries media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMode {
+    /// A full mesh: one peer connection per pair, media never touches the server.
+    #[default]
+    P2p,
+    /// Every participant has one peer connection to the server's SFU ([`SFU_PEER`]).
+    Sfu,
+}
+
+/// What a media track carries. Screen sharing is its own kind: in an SFU call it is an extra
+/// track next to the camera, shown as its own tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    Audio,
+    Video,
+    Screen,
+}
+
+impl TrackKind {
+    /// Whether the track is video (camera or screen) rather than audio.
+    pub fn is_video(self) -> bool {
+        !matches!(self, TrackKind::Audio)
+    }
+}
+
+/// One m-line of an offer to the SFU: what the browser sends on it (`from` absent), or
+/// which participant's track it wants to receive on it (`from` set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackMid {
+    pub mid: String,
+    pub kind: TrackKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ConnId>,
+}
+
+/// A track the SFU can forward to me: `from`'s audio, camera or screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RemoteTrack {
+    pub from: ConnId,
+    pub kind: TrackKind,
+}
+
+/// A video tile I show, and its size in CSS pixels: the SFU picks the simulcast layer to
+/// send me from it. Tiles I do not list get no video at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TileView {
+    pub from: ConnId,
+    pub kind: TrackKind,
+    pub width: u32,
+    pub height: u32,
+}
 
 /// Messages a browser sends to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,14 +125,17 @@ pub enum ClientMsg {
     },
     /// My microphone/camera/screen state changed.
     CallState { media: MediaState },
-    /// WebRTC signalling for one other participant of my call.
+    /// WebRTC signalling for one other participant of my call, or for the SFU
+    /// (`to` = [`SFU_PEER`]) when the call runs through the server.
     Signal { to: ConnId, payload: SignalPayload },
+    /// SFU calls: the video tiles I show right now and their sizes.
+    CallLayout { tiles: Vec<TileView> },
 }
 
 impl ClientMsg {
     /// Every `type` a client may send; used to tell "unknown type" from "bad fields".
     pub const TYPES: &'static [&'static str] =
-        &["set_nick", "watch_rooms", "join", "leave", "chat", "call_join", "call_leave", "call_state", "signal"];
+        &["set_nick", "watch_rooms", "join", "leave", "chat", "call_join", "call_leave", "call_state", "signal", "call_layout"];
 
     /// Check and normalize the user text in a request (trimmed nickname, room name and
     /// message), with the same rules the browser applies before sending.
@@ -101,6 +165,9 @@ impl ClientMsg {
                     SignalPayload::Description { sdp, .. } if sdp.len() > MAX_SDP_BYTES => {
                         return Err(too_large("session description", MAX_SDP_BYTES));
                     }
+                    SignalPayload::Description { tracks, .. } if tracks.len() > MAX_TRACKS_PER_OFFER => {
+                        return Err(too_large("track list", MAX_TRACKS_PER_OFFER * 64));
+                    }
                     SignalPayload::Candidate { candidate, sdp_mid, .. }
                         if candidate.len() + sdp_mid.as_ref().map_or(0, String::len) > MAX_CANDIDATE_BYTES =>
                     {
@@ -108,6 +175,10 @@ impl ClientMsg {
                     }
                     _ => ClientMsg::Signal { to, payload },
                 }
+            }
+            ClientMsg::CallLayout { mut tiles } => {
+                tiles.truncate(MAX_TRACKS_PER_OFFER);
+                ClientMsg::CallLayout { tiles }
             }
             other @ (ClientMsg::WatchRooms { .. }
             | ClientMsg::Leave { .. }
@@ -126,7 +197,7 @@ impl ClientMsg {
             | ClientMsg::Chat { req_id, .. }
             | ClientMsg::CallJoin { req_id, .. }
             | ClientMsg::CallLeave { req_id } => *req_id,
-            ClientMsg::CallState { .. } | ClientMsg::Signal { .. } => None,
+            ClientMsg::CallState { .. } | ClientMsg::Signal { .. } | ClientMsg::CallLayout { .. } => None,
         }
     }
 }
@@ -200,7 +271,13 @@ pub enum SdpType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SignalPayload {
-    Description { sdp_type: SdpType, sdp: String },
+    Description {
+        sdp_type: SdpType,
+        sdp: String,
+        /// Offers to the SFU only: what each m-line is for (peers ignore it).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tracks: Vec<TrackMid>,
+    },
     Candidate {
         candidate: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +312,9 @@ pub enum ErrorCode {
     NotInCall,
     /// A session description or ICE candidate over the size limit.
     SignalTooLarge,
+    /// The SFU could not use an offer or lost this participant's media; the client starts
+    /// a fresh peer connection to it.
+    MediaFailed,
 }
 
 /// Messages the server sends to a browser.
@@ -277,7 +357,17 @@ pub enum ServerMsg {
         req_id: Option<ReqId>,
         ice_servers: Vec<IceServer>,
         participants: Vec<CallParticipant>,
+        /// Peer to peer (connect to each participant) or through the SFU (connect to
+        /// [`SFU_PEER`] only).
+        #[serde(default)]
+        mode: CallMode,
     },
+    /// My call changed how it carries media (it grew past `--p2p-max`): close the peer
+    /// connections and connect to the SFU.
+    CallModeChanged { mode: CallMode },
+    /// SFU calls: every track the SFU can forward to me now. I offer an m-line to receive
+    /// each (and stop the m-lines of tracks no longer listed).
+    CallTracks { tracks: Vec<RemoteTrack> },
     /// Someone in my room joined its call (sent to the whole room).
     CallParticipantJoined { participant: CallParticipant },
     /// Someone left my room's call, by leaving it, the room, or their connection.
@@ -358,6 +448,7 @@ mod tests {
                 to: 3,
                 payload: SignalPayload::Candidate { candidate: "candidate:1".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) },
             },
+            ClientMsg::CallLayout { tiles: vec![TileView { from: 2, kind: TrackKind::Video, width: 320, height: 180 }] },
         ];
         assert_eq!(all.len(), ClientMsg::TYPES.len());
         for msg in all {
@@ -385,12 +476,12 @@ mod tests {
     #[test]
     fn oversized_signals_are_refused() {
         let sdp = "v".repeat(MAX_SDP_BYTES + 1);
-        let msg = ClientMsg::Signal { to: 1, payload: SignalPayload::Description { sdp_type: SdpType::Offer, sdp } };
+        let msg = ClientMsg::Signal { to: 1, payload: SignalPayload::Description { sdp_type: SdpType::Offer, sdp, tracks: vec![] } };
         assert_eq!(msg.validated().unwrap_err().code, ErrorCode::SignalTooLarge);
         let candidate = "c".repeat(MAX_CANDIDATE_BYTES + 1);
         let msg = ClientMsg::Signal { to: 1, payload: SignalPayload::Candidate { candidate, sdp_mid: None, sdp_m_line_index: None } };
         assert_eq!(msg.validated().unwrap_err().code, ErrorCode::SignalTooLarge);
-        let ok = ClientMsg::Signal { to: 1, payload: SignalPayload::Description { sdp_type: SdpType::Answer, sdp: "v=0".into() } };
+        let ok = ClientMsg::Signal { to: 1, payload: SignalPayload::Description { sdp_type: SdpType::Answer, sdp: "v=0".into(), tracks: vec![] } };
         assert!(ok.validated().is_ok());
     }
 

@@ -67,6 +67,8 @@ pub const STOP_SHARING: &str = "Stop sharing";
 pub const BADGE_MUTED: &str = "Muted";
 pub const BADGE_CAMERA_OFF: &str = "Camera off";
 pub const BADGE_SHARING: &str = "Sharing screen";
+pub const PIN: &str = "Pin";
+pub const UNPIN: &str = "Unpin";
 pub const PREVIEW_LABEL: &str = "Your camera preview";
 pub const NO_CAMERA: &str = "No camera available: you can join with audio only.";
 pub const NO_MICROPHONE: &str = "No microphone available: you can join with video only.";
@@ -100,4 +102,14 @@ pub fn in_call(names: &[String]) -> String {
 /// Accessible name of a participant's tile.
 pub fn tile_label(nick: &str) -> String {
     format!("{nick}'s video")
+}
+
+/// Accessible name of a participant's screen-share tile (SFU calls).
+pub fn screen_tile_label(nick: &str) -> String {
+    format!("{nick}'s screen")
+}
+
+/// The tile standing for the people who do not fit on the screen.
+pub fn more_people(n: usize) -> String {
+    format!("+{n} more")
 }

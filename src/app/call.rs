@@ -1,24 +1,90 @@
 //! The call panel of a room: camera preview and device pickers before joining; the grid of
 //! tiles and the controls (mute, camera, screen, leave) in the call.
+//!
+//! Why the grid is arranged by a plain function ([`arrange`]): which tiles show, which one
+//! is large and what hides behind "+N" is a rule worth testing without a browser. Up to
+//! [`MAX_TILES`] tiles show at once; a pinned tile, else a screen share, else (in a big
+//! call) the active speaker is featured large; my own tile is always there.
 
 use leptos::html::Video;
 use leptos::prelude::*;
 
+use super::media;
 use super::session::{Device, Session};
 use super::tile::{use_stream, StreamOf, Tile};
+use crate::protocol::{CallMode, CallParticipant, ConnId, TrackKind};
 use crate::strings;
+
+/// Tiles shown at once; more people are summed up in a "+N more" tile.
+pub const MAX_TILES: usize = 16;
+/// From this many tiles on, the active speaker is featured (speaker view).
+const SPEAKER_VIEW_FROM: usize = 10;
+
+/// A tile: whose, and camera (`Video`) or screen.
+pub type TileId = (ConnId, TrackKind);
+
+/// What the grid shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrangement {
+    /// Shown large, first.
+    pub featured: Option<TileId>,
+    /// Every tile shown, the featured one first, in join order otherwise.
+    pub tiles: Vec<TileId>,
+    /// People whose tiles do not fit.
+    pub hidden: usize,
+}
+
+/// Arrange the call's tiles (see the module doc).
+pub fn arrange(
+    call: &[CallParticipant],
+    me: Option<ConnId>,
+    mode: CallMode,
+    pinned: Option<TileId>,
+    speaking: &[ConnId],
+) -> Arrangement {
+    let mut all: Vec<TileId> = Vec::new();
+    for p in call {
+        all.push((p.conn_id, TrackKind::Video));
+        if mode == CallMode::Sfu && p.media.screen {
+            all.push((p.conn_id, TrackKind::Screen));
+        }
+    }
+    let featured = pinned
+        .filter(|t| all.contains(t))
+        .or_else(|| all.iter().copied().find(|t| t.1 == TrackKind::Screen))
+        .or_else(|| {
+            (all.len() >= SPEAKER_VIEW_FROM).then(|| {
+                let speaker = speaking.iter().copied().find(|id| Some(*id) != me);
+                let first_other = all.iter().map(|t| t.0).find(|id| Some(*id) != me);
+                speaker.or(first_other).map(|id| (id, TrackKind::Video))
+            })?
+        });
+    let mine = me.map(|id| (id, TrackKind::Video)).filter(|t| all.contains(t));
+    let mut tiles: Vec<TileId> = featured.into_iter().collect();
+    if let Some(m) = mine.filter(|m| Some(*m) != featured) {
+        tiles.push(m);
+    }
+    let room = if all.len() > MAX_TILES { MAX_TILES - 1 } else { MAX_TILES };
+    for t in &all {
+        if tiles.len() >= room {
+            break;
+        }
+        if !tiles.contains(t) {
+            tiles.push(*t);
+        }
+    }
+    // Keep join order after the featured tile (my own tile included).
+    let order = |t: &TileId| all.iter().position(|a| a == t).unwrap_or(usize::MAX);
+    let start = usize::from(featured.is_some());
+    tiles[start..].sort_by_key(order);
+    let hidden = all.len() - tiles.len();
+    Arrangement { featured, tiles, hidden }
+}
 
 /// Open the camera/microphone while the room page is shown; release them when it goes.
 fn use_local_media(session: Session) {
-    Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(crate::client::call::start_preview(session));
-    });
-    on_cleanup(move || {
-        #[cfg(feature = "hydrate")]
-        crate::client::call::stop_everything(session);
-        let _ = session;
-    });
+    Effect::new(move |_| media::start_preview(session));
+    on_cleanup(move || media::stop_everything(session));
 }
 
 #[component]
@@ -62,10 +128,24 @@ fn Lobby() -> impl IntoView {
 #[component]
 fn CallGrid() -> impl IntoView {
     let session = expect_context::<Session>();
-    let ids = move || session.call.with(|c| c.iter().map(|p| p.conn_id).collect::<Vec<_>>());
+    let arrangement = Memo::new(move |_| {
+        let speaking = session.speaking.get();
+        session.call.with(|c| {
+            arrange(c, session.me.get(), session.call_mode.get(), session.pinned.get(), &speaking)
+        })
+    });
+    let tiles = move || arrangement.with(|a| a.tiles.clone());
+    let hidden = move || arrangement.with(|a| a.hidden);
     view! {
-        <div class="grid" data-count=move || ids().len().to_string()>
-            <For each=ids key=|id| *id children=|conn_id| view! { <Tile conn_id/> }/>
+        <div
+            class="grid"
+            class:featured=move || arrangement.with(|a| a.featured.is_some())
+            data-count=move || arrangement.with(|a| a.tiles.len()).to_string()
+        >
+            <For each=tiles key=|t| *t children=|(conn_id, kind)| view! { <Tile conn_id kind/> }/>
+            <Show when=move || { hidden() > 0 }>
+                <div class="tile more" role="note">{move || strings::more_people(hidden())}</div>
+            </Show>
         </div>
     }
 }
@@ -76,14 +156,12 @@ fn DevicePicker(
     label: &'static str,
     devices: RwSignal<Vec<Device>>,
     chosen: RwSignal<Option<String>>,
-    kind: &'static str,
+    kind: TrackKind,
 ) -> impl IntoView {
     let session = expect_context::<Session>();
     let on_change = move |ev: leptos::ev::Event| {
         chosen.set(Some(event_target_value(&ev)));
-        #[cfg(feature = "hydrate")]
-        leptos::task::spawn_local(crate::client::call::switch_device(session, kind));
-        let _ = (session, kind);
+        media::switch_device(session, kind);
     };
     view! {
         <div class="picker">
@@ -112,42 +190,17 @@ fn Controls() -> impl IntoView {
     let media = move || session.media.get();
     let in_call = move || session.in_call.get();
 
-    let join = move |_| {
-        #[cfg(feature = "hydrate")]
-        session.join_call(crate::client::call::available_media());
-    };
-    let leave = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            crate::client::call::stop_screen_share(session);
-            crate::client::call::close_peers(session);
-        }
-        session.leave_call();
-    };
-    let toggle_mic = move |_| {
-        #[cfg(feature = "hydrate")]
-        crate::client::call::set_sending(session, "audio", !session.media.get_untracked().audio);
-    };
-    let toggle_cam = move |_| {
-        #[cfg(feature = "hydrate")]
-        crate::client::call::set_sending(session, "video", !session.media.get_untracked().video);
-    };
-    let toggle_screen = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            if session.media.get_untracked().screen {
-                crate::client::call::stop_screen_share(session);
-            } else {
-                leptos::task::spawn_local(crate::client::call::start_screen_share(session));
-            }
-        }
-    };
+    let join = move |_| media::join_call(session);
+    let leave = move |_| media::leave_call(session);
+    let toggle_mic = move |_| media::toggle_sending(session, TrackKind::Audio);
+    let toggle_cam = move |_| media::toggle_sending(session, TrackKind::Video);
+    let toggle_screen = move |_| media::toggle_screen(session);
 
     view! {
         <div class="call-controls">
             <div class="pickers">
-                <DevicePicker id="camera" label=strings::CAMERA_LABEL devices=session.cameras chosen=session.camera_id kind="video"/>
-                <DevicePicker id="microphone" label=strings::MICROPHONE_LABEL devices=session.microphones chosen=session.microphone_id kind="audio"/>
+                <DevicePicker id="camera" label=strings::CAMERA_LABEL devices=session.cameras chosen=session.camera_id kind=TrackKind::Video/>
+                <DevicePicker id="microphone" label=strings::MICROPHONE_LABEL devices=session.microphones chosen=session.microphone_id kind=TrackKind::Audio/>
             </div>
             <div class="buttons">
                 <Show
@@ -167,5 +220,56 @@ fn Controls() -> impl IntoView {
                 </Show>
             </div>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::MediaState;
+
+    fn people(n: u64, screen: &[u64]) -> Vec<CallParticipant> {
+        (1..=n)
+            .map(|id| CallParticipant {
+                conn_id: id,
+                nickname: format!("p{id}"),
+                media: MediaState { audio: true, video: true, screen: screen.contains(&id) },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_call_shows_everyone_in_join_order_and_pins() {
+        let call = people(4, &[]);
+        let a = arrange(&call, Some(3), CallMode::P2p, None, &[]);
+        assert_eq!(a.featured, None);
+        assert_eq!(a.tiles.iter().map(|t| t.0).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        let a = arrange(&call, Some(3), CallMode::P2p, Some((2, TrackKind::Video)), &[]);
+        assert_eq!(a.featured, Some((2, TrackKind::Video)));
+        assert_eq!(a.tiles.iter().map(|t| t.0).collect::<Vec<_>>(), [2, 1, 3, 4]);
+        // A pin on someone who left is ignored.
+        assert_eq!(arrange(&call, Some(3), CallMode::P2p, Some((9, TrackKind::Video)), &[]).featured, None);
+    }
+
+    #[test]
+    fn screen_shares_are_extra_tiles_in_sfu_calls_and_featured() {
+        let call = people(3, &[2]);
+        let a = arrange(&call, Some(1), CallMode::Sfu, None, &[]);
+        assert_eq!(a.featured, Some((2, TrackKind::Screen)));
+        assert_eq!(a.tiles.len(), 4);
+        // Peer to peer the screen replaces the camera: no extra tile.
+        assert_eq!(arrange(&call, Some(1), CallMode::P2p, None, &[]).tiles.len(), 3);
+    }
+
+    #[test]
+    fn big_call_features_the_speaker_keeps_me_and_sums_up_the_rest() {
+        let call = people(50, &[]);
+        let a = arrange(&call, Some(40), CallMode::Sfu, None, &[40, 33]);
+        assert_eq!(a.featured, Some((33, TrackKind::Video)));
+        assert_eq!(a.tiles.len(), MAX_TILES - 1);
+        assert!(a.tiles.contains(&(40, TrackKind::Video)), "my own tile is always there");
+        assert_eq!(a.hidden, 50 - (MAX_TILES - 1));
+        let a = arrange(&call, Some(40), CallMode::Sfu, None, &[]);
+        assert_eq!(a.featured, Some((1, TrackKind::Video)));
     }
 }

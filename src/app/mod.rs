@@ -1,6 +1,7 @@
 //! The UI: the HTML shell, the router and one component per file.
 
 mod call;
+mod media;
 mod chat;
 mod field;
 mod home;

@@ -11,7 +11,8 @@ use leptos::prelude::*;
 
 use crate::limits::DEFAULT_NICKNAME;
 use crate::protocol::{
-    CallParticipant, ChatMessage, ClientMsg, ConnId, ErrorCode, MediaState, Member, ReqId, RoomInfo, ServerMsg,
+    CallMode, CallParticipant, ChatMessage, ClientMsg, ConnId, ErrorCode, MediaState, Member, ReqId, RoomInfo,
+    ServerMsg,
 };
 use crate::strings;
 
@@ -84,12 +85,16 @@ pub struct Session {
     pub call: RwSignal<Vec<CallParticipant>>,
     /// Whether I am in the call (the server confirmed).
     pub in_call: RwSignal<bool>,
+    /// Whether my call is peer to peer or runs through the server's SFU.
+    pub call_mode: RwSignal<CallMode>,
     /// Whether I want to be in the call: kept across reconnects to re-join.
     wants_call: RwSignal<bool>,
     /// My microphone/camera/screen state, as shown to the others.
     pub media: RwSignal<MediaState>,
     /// Why joining the call failed ("This call is full (4)"), or a device problem.
     pub call_error: RwSignal<Option<String>>,
+    /// The tile shown large, if the person pinned one.
+    pub pinned: RwSignal<Option<(ConnId, crate::protocol::TrackKind)>>,
     /// Participants whose audio is above the speaking threshold right now.
     pub speaking: RwSignal<Vec<ConnId>>,
     /// Bumped whenever a local or remote media stream changes, so video elements re-attach.
@@ -124,9 +129,11 @@ impl Session {
             error: RwSignal::new(None),
             call: RwSignal::new(Vec::new()),
             in_call: RwSignal::new(false),
+            call_mode: RwSignal::new(CallMode::P2p),
             wants_call: RwSignal::new(false),
             media: RwSignal::new(MediaState::default()),
             call_error: RwSignal::new(None),
+            pinned: RwSignal::new(None),
             speaking: RwSignal::new(Vec::new()),
             media_epoch: RwSignal::new(0),
             cameras: RwSignal::new(Vec::new()),
@@ -157,6 +164,11 @@ impl Session {
     /// WebRTC signalling for one peer (from `client::call`).
     pub fn send_signal(&self, to: ConnId, payload: crate::protocol::SignalPayload) {
         self.send(ClientMsg::Signal { to, payload });
+    }
+
+    /// Tell the SFU which remote tiles I show and how big.
+    pub fn send_layout(&self, tiles: Vec<crate::protocol::TileView>) {
+        self.send(ClientMsg::CallLayout { tiles });
     }
 
     /// Ask to join the room's call with this media state.
@@ -384,7 +396,8 @@ impl Session {
                 }
             }
             ServerMsg::Rooms { rooms } => self.rooms.set(rooms),
-            ServerMsg::CallJoined { participants, .. } => {
+            ServerMsg::CallJoined { participants, mode, .. } => {
+                self.call_mode.set(mode);
                 let Some(me) = self.me.get_untracked() else { return };
                 let mine = CallParticipant { conn_id: me, nickname: self.nickname.get_untracked(), media: self.media.get_untracked() };
                 self.call.set(participants.into_iter().chain(std::iter::once(mine)).collect());
@@ -403,8 +416,10 @@ impl Session {
                     p.media = media;
                 }
             }),
-            // Signals are for the peer connections (client::call), not for the UI state.
-            ServerMsg::Signal { .. } => {}
+            ServerMsg::CallModeChanged { mode } => self.call_mode.set(mode),
+            // Signals and the SFU's track list are for the peer connections (client::media),
+            // not for the UI state.
+            ServerMsg::Signal { .. } | ServerMsg::CallTracks { .. } => {}
             ServerMsg::Error { code: ErrorCode::CallFull, message, .. } => {
                 self.wants_call.set(false);
                 self.call_error.set(Some(message));
@@ -516,7 +531,7 @@ mod tests {
         sent(&mut rx);
         s.join_call(MediaState { audio: true, video: false, screen: false });
         assert!(matches!(&sent(&mut rx)[..], [ClientMsg::CallJoin { .. }]));
-        s.apply(ServerMsg::CallJoined { req_id: None, ice_servers: vec![], participants: vec![bo.clone()] });
+        s.apply(ServerMsg::CallJoined { req_id: None, ice_servers: vec![], participants: vec![bo.clone()], mode: CallMode::P2p });
         assert!(s.in_call.get_untracked());
         assert_eq!(s.call.get_untracked().iter().map(|p| p.conn_id).collect::<Vec<_>>(), [2, 1]);
 

@@ -1,74 +1,82 @@
-//! One participant's tile in the call grid: video, nickname, and their reported state.
+//! One tile in the call grid: a participant's camera (with their voice) or, in an SFU call,
+//! their screen share; the nickname and their reported state. A click pins it (shown large).
 
 use leptos::html::Video;
 use leptos::prelude::*;
 
+use super::media;
 use super::session::Session;
-use crate::protocol::ConnId;
+use crate::protocol::{ConnId, TrackKind};
 use crate::strings;
 
 /// Which stream a video element shows.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum StreamOf {
-    /// My camera (or screen), as the preview and my own tile show it.
+    /// My camera (or, peer to peer, my screen), as the preview and my own tile show it.
     Local,
-    /// What another participant sends me.
-    Peer(ConnId),
+    /// My screen share, on its own tile in an SFU call.
+    LocalScreen,
+    /// What another participant sends me: their camera (`Video`) or screen (`Screen`).
+    Peer(ConnId, TrackKind),
 }
 
 /// Keep `video` showing the stream `which()` names, re-attaching when tracks arrive or
-/// change (`Session::media_epoch`). Browser only; on the server there is nothing to attach.
+/// change (`Session::media_epoch`).
 pub fn use_stream(video: NodeRef<Video>, which: impl Fn() -> StreamOf + Send + Sync + 'static) {
     let session = expect_context::<Session>();
     Effect::new(move |_| {
         session.media_epoch.track();
         let which = which();
-        let Some(_video) = video.get() else { return };
-        #[cfg(feature = "hydrate")]
-        {
-            let stream = match which {
-                StreamOf::Local => crate::client::call::local_stream(),
-                StreamOf::Peer(id) => crate::client::call::remote_stream(id),
-            };
-            if _video.src_object().map(|s| s.id()) != stream.as_ref().map(|s| s.id()) {
-                _video.set_src_object(stream.as_ref());
-            }
-            let _ = _video.play();
+        if let Some(video) = video.get() {
+            media::attach(&video, which);
         }
-        let _ = which;
     });
 }
 
 #[component]
-pub fn Tile(conn_id: ConnId) -> impl IntoView {
+pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind) -> impl IntoView {
     let session = expect_context::<Session>();
+    let screen = kind == TrackKind::Screen;
     let is_me = move || session.me.get() == Some(conn_id);
     let video_ref = NodeRef::<Video>::new();
-    use_stream(video_ref, move || if is_me() { StreamOf::Local } else { StreamOf::Peer(conn_id) });
+    use_stream(video_ref, move || match (is_me(), screen) {
+        (true, false) => StreamOf::Local,
+        (true, true) => StreamOf::LocalScreen,
+        (false, _) => StreamOf::Peer(conn_id, kind),
+    });
     let participant = Memo::new(move |_| session.call.with(|c| c.iter().find(|p| p.conn_id == conn_id).cloned()));
     let nickname = move || participant.get().map(|p| p.nickname).unwrap_or_default();
     let media = move || participant.get().map(|p| p.media).unwrap_or_default();
-    let speaking = move || session.speaking.with(|s| s.contains(&conn_id));
+    let speaking = move || !screen && session.speaking.with(|s| s.contains(&conn_id));
+    let pinned = move || session.pinned.get() == Some((conn_id, kind));
+    let toggle_pin = move |_| session.pinned.update(|p| *p = if *p == Some((conn_id, kind)) { None } else { Some((conn_id, kind)) });
+    let label = move || if screen { strings::screen_tile_label(&nickname()) } else { strings::tile_label(&nickname()) };
 
     view! {
         <figure
             class="tile"
             class:me=is_me
+            class:screen=screen
+            class:pinned=pinned
             class:speaking=speaking
-            class:camera-off=move || !media().video && !media().screen
+            class:camera-off=move || !screen && !media().video && !media().screen
             data-conn-id=conn_id.to_string()
-            aria-label=move || strings::tile_label(&nickname())
+            data-kind=if screen { "screen" } else { "video" }
+            aria-label=label
         >
-            <video node_ref=video_ref autoplay=true playsinline=true muted=is_me></video>
+            <video node_ref=video_ref autoplay=true playsinline=true muted=move || is_me() || screen></video>
             <div class="tile-avatar" aria-hidden="true">
                 {move || nickname().chars().next().map(|c| c.to_uppercase().to_string())}
             </div>
             <figcaption>
                 <span class="tile-nick">{nickname}</span>
                 {move || is_me().then(|| view! { <span class="you-tag">{strings::YOU}</span> })}
-                <span class="badge" hidden=move || media().audio>{strings::BADGE_MUTED}</span>
-                <span class="badge" hidden=move || media().video || media().screen>{strings::BADGE_CAMERA_OFF}</span>
-                <span class="badge" hidden=move || !media().screen>{strings::BADGE_SHARING}</span>
+                <span class="badge" hidden=move || screen || media().audio>{strings::BADGE_MUTED}</span>
+                <span class="badge" hidden=move || screen || media().video || media().screen>{strings::BADGE_CAMERA_OFF}</span>
+                <span class="badge" hidden=move || screen || !media().screen>{strings::BADGE_SHARING}</span>
+                <button type="button" class="pin" on:click=toggle_pin aria-pressed=move || pinned().to_string()>
+                    {move || if pinned() { strings::UNPIN } else { strings::PIN }}
+                </button>
             </figcaption>
         </figure>
     }

@@ -1,6 +1,6 @@
-//! Browser-only code (feature `hydrate`): the WebSocket and local storage.
+//! Browser-only code (feature `hydrate`): the WebSocket, local storage and call media.
 
-pub mod call;
+pub mod media;
 mod socket;
 mod storage;
 
@@ -15,7 +15,8 @@ pub fn start(session: Session) {
         session.nickname.set(saved);
     }
     Effect::new(move |_| storage::save_nickname(&session.nickname.get()));
-    call::watch_devices(session);
-    call::watch_speaking(session);
+    media::watch_devices(session);
+    media::watch_speaking(session);
+    media::watch_layout(session);
     leptos::task::spawn_local(socket::run(session));
 }

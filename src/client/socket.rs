@@ -14,7 +14,7 @@ use gloo_timers::future::sleep;
 use leptos::prelude::Set;
 
 use crate::app::session::Session;
-use crate::protocol::{ClientMsg, ServerMsg};
+use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -52,13 +52,16 @@ pub async fn run(session: Session) {
                                     let for_call = matches!(
                                         msg,
                                         ServerMsg::CallJoined { .. }
+                                            | ServerMsg::CallModeChanged { .. }
+                                            | ServerMsg::CallTracks { .. }
                                             | ServerMsg::CallParticipantJoined { .. }
                                             | ServerMsg::CallParticipantLeft { .. }
                                             | ServerMsg::Signal { .. }
+                                            | ServerMsg::Error { code: ErrorCode::MediaFailed, .. }
                                     );
                                     if for_call {
                                         session.apply(msg.clone());
-                                        super::call::on_message(session, &msg);
+                                        super::media::on_message(session, &msg);
                                     } else {
                                         session.apply(msg);
                                     }
@@ -86,7 +89,7 @@ pub async fn run(session: Session) {
                 }
                 session.on_disconnected();
                 // Our connection id dies with the socket: peers are rebuilt after re-joining.
-                super::call::close_peers(session);
+                super::media::close_peers(session);
                 if got_welcome {
                     retry = FIRST_RETRY;
                 }

@@ -53,6 +53,24 @@ pub struct Config {
     /// Credential for the TURN servers.
     #[arg(long, env = "NOOM_TURN_CREDENTIAL", requires = "turn_url")]
     pub turn_credential: Option<String>,
+
+    /// Most people in one call; the next one is told "This call is full (N)".
+    #[arg(long, env = "NOOM_MAX_CALL_SIZE", default_value_t = crate::limits::DEFAULT_MAX_CALL_SIZE)]
+    pub max_call_size: usize,
+
+    /// Largest call kept peer to peer (a full mesh); when one more joins, the call moves to
+    /// the server's SFU by itself. 0 puts every call on the SFU.
+    #[arg(long, env = "NOOM_P2P_MAX", default_value_t = crate::limits::DEFAULT_P2P_MAX)]
+    pub p2p_max: usize,
+
+    /// The UDP address of the SFU: all call media of SFU calls goes through this one port.
+    #[arg(long, env = "NOOM_RTC_UDP_ADDR", default_value = "0.0.0.0:3479")]
+    pub rtc_udp_addr: SocketAddr,
+
+    /// The address browsers should send media to, when it is not one of the machine's own
+    /// (behind NAT, in a container). Comma-separated or repeated.
+    #[arg(long, env = "NOOM_RTC_PUBLIC_IP", value_delimiter = ',')]
+    pub rtc_public_ip: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -71,6 +89,13 @@ impl Config {
             });
         }
         servers
+    }
+}
+
+impl Config {
+    /// Where the SFU listens and what it announces.
+    pub fn sfu(&self) -> crate::server::sfu::SfuConfig {
+        crate::server::sfu::SfuConfig { udp_addr: self.rtc_udp_addr, public_ips: self.rtc_public_ip.clone() }
     }
 }
 

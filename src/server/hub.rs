@@ -24,11 +24,12 @@ use tokio::time::Instant;
 
 use crate::limits::{DEFAULT_NICKNAME, HISTORY_LEN};
 use crate::protocol::{
-    CallParticipant, ChatMessage, ClientMsg, ConnId, ErrorCode, IceServer, Member, MediaState, ReqId, RoomInfo,
+    CallMode, CallParticipant, ChatMessage, ClientMsg, ConnId, ErrorCode, Member, MediaState, ReqId, RoomInfo,
     ServerMsg,
 };
 
 mod call;
+pub use call::CallSettings;
 
 /// How often, at most, room-list watchers get an update.
 pub const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(100);
@@ -57,11 +58,11 @@ pub struct HubHandle {
 }
 
 impl HubHandle {
-    /// Start the hub task. It runs until every handle is dropped. `ice_servers` are handed
-    /// to every browser that joins a call.
-    pub fn spawn(ice_servers: Vec<IceServer>) -> HubHandle {
+    /// Start the hub task. It runs until every handle is dropped. `calls` says how calls
+    /// are sized and carried (ICE servers, caps, the SFU).
+    pub fn spawn(calls: CallSettings) -> HubHandle {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        tokio::spawn(Hub::new(ice_servers).run(rx));
+        tokio::spawn(Hub::new(calls).run(rx));
         HubHandle { tx, next_conn_id: Arc::new(AtomicU64::new(1)) }
     }
 
@@ -91,6 +92,8 @@ struct Room {
     history: VecDeque<ChatMessage>,
     /// The room's call: participants in the order they joined, with their media state.
     call: Vec<(ConnId, MediaState)>,
+    /// Peer to peer until the call outgrows `--p2p-max`; then SFU until it empties.
+    call_mode: CallMode,
 }
 
 pub struct Hub {
@@ -103,7 +106,7 @@ pub struct Hub {
     next_msg_id: u64,
     /// Connections whose outbox overflowed during the current command.
     too_slow: Vec<ConnId>,
-    ice_servers: Vec<IceServer>,
+    calls: CallSettings,
 }
 
 fn encode(msg: &ServerMsg) -> Outgoing {
@@ -115,7 +118,7 @@ fn now_ms() -> u64 {
 }
 
 impl Hub {
-    fn new(ice_servers: Vec<IceServer>) -> Hub {
+    fn new(calls: CallSettings) -> Hub {
         Hub {
             conns: HashMap::new(),
             rooms: BTreeMap::new(),
@@ -125,7 +128,7 @@ impl Hub {
             // restarts of the server as well.
             next_msg_id: now_ms() * 1000,
             too_slow: Vec::new(),
-            ice_servers,
+            calls,
         }
     }
 
@@ -181,6 +184,7 @@ impl Hub {
             ClientMsg::CallLeave { req_id } => self.call_leave(conn_id, req_id),
             ClientMsg::CallState { media } => self.call_state(conn_id, media),
             ClientMsg::Signal { to, payload } => self.signal(conn_id, to, payload),
+            ClientMsg::CallLayout { tiles } => self.call_layout(conn_id, tiles),
         }
     }
 
@@ -396,7 +400,7 @@ mod tests {
 
     #[tokio::test]
     async fn join_chat_and_leave_are_scoped_to_the_room() {
-        let mut hub = Hub::new(Vec::new());
+        let mut hub = Hub::new(CallSettings::default());
         let mut a = connect(&mut hub, 1, 64);
         let mut b = connect(&mut hub, 2, 64);
         let mut c = connect(&mut hub, 3, 64);
@@ -422,7 +426,7 @@ mod tests {
 
     #[tokio::test]
     async fn late_joiner_gets_members_and_history() {
-        let mut hub = Hub::new(Vec::new());
+        let mut hub = Hub::new(CallSettings::default());
         let _a = connect(&mut hub, 1, 64);
         req(&mut hub, 1, join("r"));
         for i in 0..(HISTORY_LEN + 5) {
@@ -439,7 +443,7 @@ mod tests {
 
     #[tokio::test]
     async fn slow_client_is_dropped_without_blocking_the_room() {
-        let mut hub = Hub::new(Vec::new());
+        let mut hub = Hub::new(CallSettings::default());
         let mut fast = connect(&mut hub, 1, 1024);
         let mut slow = connect(&mut hub, 2, 4);
         req(&mut hub, 1, join("r"));
@@ -458,7 +462,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn room_list_updates_are_coalesced_and_only_for_watchers() {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        tokio::spawn(Hub::new(Vec::new()).run(rx));
+        tokio::spawn(Hub::new(CallSettings::default()).run(rx));
         let (w_tx, mut watcher) = mpsc::channel(1024);
         let (r_tx, mut in_room) = mpsc::channel(1024);
         tx.send(Command::Connect { conn_id: 1, outbox: w_tx }).await.unwrap();
@@ -494,7 +498,7 @@ mod tests {
 
     #[tokio::test]
     async fn nick_change_is_announced_in_the_room() {
-        let mut hub = Hub::new(Vec::new());
+        let mut hub = Hub::new(CallSettings::default());
         let mut a = connect(&mut hub, 1, 64);
         let mut b = connect(&mut hub, 2, 64);
         req(&mut hub, 1, join("r"));

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod hub;
+pub mod sfu;
 pub mod ws;
 
 use std::future::Future;
@@ -25,7 +26,8 @@ use crate::app::{shell, App};
 use crate::limits::MAX_SIGNAL_FRAME_BYTES;
 use crate::protocol::close;
 pub use config::Config;
-use hub::HubHandle;
+use hub::{CallSettings, HubHandle};
+use sfu::SfuHandle;
 
 /// Everything a request handler may need.
 #[derive(Clone)]
@@ -75,9 +77,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Without its UDP port the SFU cannot run; calls then stay peer to peer (and are capped
+    // at --p2p-max) rather than the whole server refusing to start.
+    let sfu = match SfuHandle::spawn(&config.sfu()) {
+        Ok(sfu) => Some(sfu),
+        Err(e) => {
+            tracing::error!("SFU disabled: cannot bind UDP {}: {e}", config.rtc_udp_addr);
+            None
+        }
+    };
+    let calls = CallSettings {
+        ice_servers: config.ice_servers(),
+        max_call_size: config.max_call_size,
+        p2p_max: config.p2p_max,
+        sfu,
+    };
     let state = AppState {
         leptos_options,
-        hub: HubHandle::spawn(config.ice_servers()),
+        hub: HubHandle::spawn(calls),
         connections: Arc::new(Semaphore::new(config.max_connections)),
         config: Arc::new(config),
         shutdown: shutdown_rx,

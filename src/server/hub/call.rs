@@ -1,19 +1,70 @@
-//! The hub's call commands: who is in each room's call, and the relay of WebRTC signalling.
+//! The hub's call commands: who is in each room's call, how the call carries media (peer to
+//! peer or through the SFU), and the relay of WebRTC signalling.
 //!
 //! Why the server relays signals to one peer only: the original Node.js Noom broadcast
 //! offers and answers to the whole room, which breaks as soon as a third person joins (two
 //! peers answer the same offer). Here every signal names its addressee, and the hub checks
 //! that sender and addressee are in the same call before passing it on.
+//!
+//! Why the mode only ever goes one way during a call: a call starts peer to peer (lowest
+//! latency, no media through the server) and moves to the SFU when it outgrows
+//! `--p2p-max`. It stays there until everyone has left, so a call hovering around the
+//! threshold never flaps between the two (each move pauses video for everyone).
 
 use super::{encode, Hub};
-use crate::limits::MAX_CALL_PARTICIPANTS;
-use crate::protocol::{ConnId, ErrorCode, MediaState, ReqId, ServerMsg, SignalPayload};
+use crate::limits::{DEFAULT_MAX_CALL_SIZE, DEFAULT_P2P_MAX};
+use crate::protocol::{
+    CallMode, ConnId, ErrorCode, IceServer, MediaState, ReqId, ServerMsg, SignalPayload, TileView, SFU_PEER,
+};
+use crate::server::sfu::{SfuCmd, SfuHandle};
+
+/// How calls are sized and carried.
+#[derive(Clone)]
+pub struct CallSettings {
+    /// Handed to every browser that joins a call.
+    pub ice_servers: Vec<IceServer>,
+    pub max_call_size: usize,
+    pub p2p_max: usize,
+    /// The SFU, if its UDP port could be bound; without it calls stay peer to peer and
+    /// are capped at `p2p_max`.
+    pub sfu: Option<SfuHandle>,
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        CallSettings { ice_servers: Vec::new(), max_call_size: DEFAULT_MAX_CALL_SIZE, p2p_max: DEFAULT_P2P_MAX, sfu: None }
+    }
+}
+
+impl CallSettings {
+    /// The most people a call may hold with what this server has.
+    fn cap(&self) -> usize {
+        if self.sfu.is_some() {
+            self.max_call_size
+        } else {
+            self.max_call_size.min(self.p2p_max.max(1))
+        }
+    }
+}
 
 impl Hub {
     /// The room whose call `conn_id` is in, if any.
     fn call_room(&self, conn_id: ConnId) -> Option<String> {
         let room = self.conns.get(&conn_id)?.room.clone()?;
-        self.rooms[&room].call.iter().any(|(id, _)| *id == conn_id).then_some(room)
+        self.rooms.get(&room)?.call.iter().any(|(id, _)| *id == conn_id).then_some(room)
+    }
+
+    fn sfu(&self, cmd: SfuCmd) {
+        if let Some(sfu) = &self.calls.sfu {
+            sfu.send(cmd);
+        }
+    }
+
+    /// Put `conn_id` (in `room`'s call) into the SFU.
+    fn sfu_join(&self, conn_id: ConnId, room: &str) {
+        if let Some(conn) = self.conns.get(&conn_id) {
+            self.sfu(SfuCmd::Join { conn_id, call: room.to_string(), outbox: conn.outbox.clone() });
+        }
     }
 
     pub(super) fn call_join(&mut self, conn_id: ConnId, req_id: Option<ReqId>, media: MediaState) {
@@ -21,10 +72,13 @@ impl Hub {
             self.error(conn_id, req_id, ErrorCode::NotInRoom, "enter a room before joining its call");
             return;
         };
+        let cap = self.calls.cap();
+        let p2p_max = self.calls.p2p_max;
+        let has_sfu = self.calls.sfu.is_some();
         let room = self.rooms.get_mut(&name).expect("a member's room exists");
         let already = room.call.iter().any(|(id, _)| *id == conn_id);
-        if !already && room.call.len() >= MAX_CALL_PARTICIPANTS {
-            let message = format!("This call is full ({MAX_CALL_PARTICIPANTS})");
+        if !already && room.call.len() >= cap {
+            let message = format!("This call is full ({cap})");
             self.error(conn_id, req_id, ErrorCode::CallFull, &message);
             return;
         }
@@ -33,10 +87,27 @@ impl Hub {
         }
         let others: Vec<(ConnId, MediaState)> = room.call.clone();
         room.call.push((conn_id, media));
+        let moved_to_sfu = has_sfu && room.call_mode == CallMode::P2p && room.call.len() > p2p_max;
+        if moved_to_sfu {
+            room.call_mode = CallMode::Sfu;
+        }
+        let mode = room.call_mode;
+        if moved_to_sfu {
+            tracing::info!(room = %name, people = others.len() + 1, "call moves to the SFU");
+            let changed = encode(&ServerMsg::CallModeChanged { mode });
+            for (id, _) in &others {
+                self.sfu_join(*id, &name);
+                self.send(*id, changed.clone());
+            }
+        }
+        if mode == CallMode::Sfu {
+            self.sfu_join(conn_id, &name);
+        }
         let joined = ServerMsg::CallJoined {
             req_id,
-            ice_servers: self.ice_servers.clone(),
+            ice_servers: self.calls.ice_servers.clone(),
             participants: others.iter().map(|(id, m)| self.participant(*id, *m)).collect(),
+            mode,
         };
         self.send(conn_id, encode(&joined));
         let notice = ServerMsg::CallParticipantJoined { participant: self.participant(conn_id, media) };
@@ -59,6 +130,12 @@ impl Hub {
         let before = r.call.len();
         r.call.retain(|(id, _)| *id != conn_id);
         if r.call.len() != before {
+            if r.call_mode == CallMode::Sfu {
+                if r.call.is_empty() {
+                    r.call_mode = CallMode::P2p;
+                }
+                self.sfu(SfuCmd::Leave { conn_id });
+            }
             let notice = encode(&ServerMsg::CallParticipantLeft { conn_id });
             self.broadcast(room, &notice, Some(conn_id));
         }
@@ -77,9 +154,28 @@ impl Hub {
         self.broadcast(&name, &notice, Some(conn_id));
     }
 
+    /// Whether `conn_id` is in a call that runs through the SFU.
+    fn in_sfu_call(&self, conn_id: ConnId) -> bool {
+        self.call_room(conn_id).is_some_and(|room| self.rooms[&room].call_mode == CallMode::Sfu)
+    }
+
+    pub(super) fn call_layout(&mut self, conn_id: ConnId, tiles: Vec<TileView>) {
+        if self.in_sfu_call(conn_id) {
+            self.sfu(SfuCmd::Layout { conn_id, tiles });
+        }
+    }
+
     pub(super) fn signal(&mut self, from: ConnId, to: ConnId, payload: SignalPayload) {
+        if to == SFU_PEER {
+            if self.in_sfu_call(from) {
+                self.sfu(SfuCmd::Signal { conn_id: from, payload });
+            } else {
+                self.error(from, None, ErrorCode::NotInCall, "your call does not run through the SFU");
+            }
+            return;
+        }
         let same_call = match (self.call_room(from), self.call_room(to)) {
-            (Some(a), Some(b)) => a == b && from != to,
+            (Some(a), Some(b)) => a == b && from != to && self.rooms[&a].call_mode == CallMode::P2p,
             _ => false,
         };
         if !same_call {
@@ -94,11 +190,16 @@ impl Hub {
 mod tests {
     use super::super::{Command, Outgoing};
     use super::*;
-    use crate::protocol::{ClientMsg, IceServer, SdpType};
+    use crate::protocol::{ClientMsg, SdpType};
     use tokio::sync::mpsc;
 
     fn hub() -> Hub {
-        Hub::new(vec![IceServer { urls: vec!["stun:stun.example:3478".into()], username: None, credential: None }])
+        Hub::new(CallSettings {
+            ice_servers: vec![IceServer { urls: vec!["stun:stun.example:3478".into()], username: None, credential: None }],
+            max_call_size: 4,
+            p2p_max: 4,
+            sfu: None,
+        })
     }
 
     fn connect_to(hub: &mut Hub, conn_id: ConnId, room: &str) -> mpsc::Receiver<Outgoing> {
@@ -122,7 +223,7 @@ mod tests {
     }
 
     fn offer(to: ConnId) -> ClientMsg {
-        ClientMsg::Signal { to, payload: SignalPayload::Description { sdp_type: SdpType::Offer, sdp: "v=0".into() } }
+        ClientMsg::Signal { to, payload: SignalPayload::Description { sdp_type: SdpType::Offer, sdp: "v=0".into(), tracks: vec![] } }
     }
 
     #[tokio::test]

@@ -1,0 +1,294 @@
+//! My camera, microphone and screen: the preview before joining, the device pickers, mute
+//! and camera off, switching devices mid-call and screen sharing.
+//!
+//! Why controls change tracks, not the session: Mute and Camera off disable the track
+//! (`enabled = false`, the others are told by `call_state`), and switching camera or
+//! microphone uses `replaceTrack`, so nothing is renegotiated and nothing drops. A screen
+//! share replaces the camera in a peer-to-peer call; in an SFU call it is an extra track
+//! (the camera keeps going), added and removed by renegotiating the one connection.
+
+use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MediaDeviceInfo, MediaDeviceKind, MediaStream, MediaStreamConstraints, MediaStreamTrack};
+
+use super::{bump, err_text, replace_outgoing, with_engine};
+use crate::app::session::{Device, Session};
+use crate::protocol::{CallMode, MediaState, TrackKind};
+use crate::strings;
+
+pub(super) fn media_devices() -> Option<web_sys::MediaDevices> {
+    web_sys::window()?.navigator().media_devices().ok()
+}
+
+fn constraint(device: Option<String>) -> JsValue {
+    match device {
+        Some(id) => js_sys::JSON::parse(&serde_json::json!({ "deviceId": { "exact": id } }).to_string())
+            .unwrap_or(JsValue::TRUE),
+        None => JsValue::TRUE,
+    }
+}
+
+async fn get_user_media(audio: JsValue, video: JsValue) -> Result<MediaStream, JsValue> {
+    let devices = media_devices().ok_or_else(|| JsValue::from_str("NotSupportedError"))?;
+    let c = MediaStreamConstraints::new();
+    c.set_audio(&audio);
+    c.set_video(&video);
+    let stream = JsFuture::from(devices.get_user_media_with_constraints(&c)?).await?;
+    Ok(stream.unchecked_into())
+}
+
+/// Fill the camera and microphone pickers; called at start and on `devicechange`.
+pub async fn refresh_devices(session: Session) {
+    let Some(devices) = media_devices() else { return };
+    let Ok(promise) = devices.enumerate_devices() else { return };
+    let Ok(list) = JsFuture::from(promise).await else { return };
+    let (mut cams, mut mics) = (Vec::new(), Vec::new());
+    for (i, d) in js_sys::Array::from(&list).iter().enumerate() {
+        let d: MediaDeviceInfo = d.unchecked_into();
+        let label = if d.label().is_empty() { format!("Device {}", i + 1) } else { d.label() };
+        let device = Device { id: d.device_id(), label };
+        match d.kind() {
+            MediaDeviceKind::Videoinput => cams.push(device),
+            MediaDeviceKind::Audioinput => mics.push(device),
+            _ => {}
+        }
+    }
+    session.cameras.set(cams);
+    session.microphones.set(mics);
+}
+
+/// Watch for plugged/unplugged devices (once per page).
+pub fn watch_devices(session: Session) {
+    let Some(devices) = media_devices() else { return };
+    let cb = Closure::<dyn FnMut(JsValue)>::new(move |_| leptos::task::spawn_local(refresh_devices(session)));
+    devices.set_ondevicechange(Some(cb.as_ref().unchecked_ref()));
+    cb.forget();
+}
+
+pub(super) fn track_of(stream: &MediaStream, kind: TrackKind) -> Option<MediaStreamTrack> {
+    let tracks = if kind == TrackKind::Audio { stream.get_audio_tracks() } else { stream.get_video_tracks() };
+    tracks.get(0).dyn_into::<MediaStreamTrack>().ok()
+}
+
+/// Open the camera and microphone chosen in the pickers for the preview (and the call).
+/// Falls back to whatever is available: audio only, video only, or nothing (receive-only).
+pub async fn start_preview(session: Session) {
+    let seq = with_engine(|e| {
+        e.preview_seq += 1;
+        e.preview_seq
+    });
+    let cam = session.camera_id.get_untracked();
+    let mic = session.microphone_id.get_untracked();
+    let attempts = [
+        (constraint(mic.clone()), constraint(cam.clone())),
+        (constraint(mic), JsValue::FALSE),
+        (JsValue::FALSE, constraint(cam)),
+    ];
+    let mut last_error = None;
+    let mut stream = None;
+    for (audio, video) in attempts {
+        match get_user_media(audio, video).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_error = Some(err_text(&e)),
+        }
+    }
+    if with_engine(|e| e.preview_seq) != seq {
+        if let Some(s) = stream {
+            stop_tracks(&s);
+        }
+        return;
+    }
+    let (camera, microphone) = match &stream {
+        Some(s) => (track_of(s, TrackKind::Video), track_of(s, TrackKind::Audio)),
+        None => (None, None),
+    };
+    session.device_note.set(match (&camera, &microphone, last_error) {
+        (Some(_), Some(_), _) => None,
+        (None, None, e) => Some(strings::no_devices(e.as_deref().unwrap_or(""))),
+        (None, Some(_), _) => Some(strings::NO_CAMERA.to_string()),
+        (Some(_), None, _) => Some(strings::NO_MICROPHONE.to_string()),
+    });
+    // Keep the chosen mute/camera-off state on the new tracks.
+    let media = session.media.get_untracked();
+    let in_call = session.in_call.get_untracked();
+    if let Some(t) = &microphone {
+        t.set_enabled(!in_call || media.audio);
+    }
+    if let Some(t) = &camera {
+        t.set_enabled(!in_call || media.video);
+    }
+    let old = with_engine(|e| {
+        let old = e.local.take();
+        e.local = stream;
+        e.camera = camera;
+        e.microphone = microphone;
+        old
+    });
+    if let Some(old) = old {
+        stop_tracks(&old);
+    }
+    // Labels are only readable after permission was granted.
+    refresh_devices(session).await;
+    bump(session);
+}
+
+fn stop_tracks(stream: &MediaStream) {
+    for t in stream.get_tracks().iter() {
+        t.unchecked_into::<MediaStreamTrack>().stop();
+    }
+}
+
+/// What the local tracks allow, as the state the others will see.
+pub fn available_media() -> MediaState {
+    with_engine(|e| MediaState { audio: e.microphone.is_some(), video: e.camera.is_some(), screen: false })
+}
+
+/// Leave the call and release the camera and microphone (leaving the room page).
+pub fn stop_everything(session: Session) {
+    super::close_peers(session);
+    let (local, screen) = with_engine(|e| {
+        e.preview_seq += 1;
+        e.camera = None;
+        e.microphone = None;
+        e.screen_stream = None;
+        (e.local.take(), e.screen.take())
+    });
+    if let Some(s) = local {
+        stop_tracks(&s);
+    }
+    if let Some(t) = screen {
+        t.stop();
+    }
+    bump(session);
+}
+
+/// Mute/unmute (`Audio`) or camera off/on (`Video`): the track stays (no renegotiation), it
+/// just sends silence or black, and the others learn the state from `call_state`.
+pub fn set_sending(session: Session, kind: TrackKind, on: bool) {
+    let available = with_engine(|e| {
+        let track = if kind == TrackKind::Audio { &e.microphone } else { &e.camera };
+        if let Some(t) = track {
+            t.set_enabled(on);
+        }
+        track.is_some()
+    });
+    let mut media = session.media.get_untracked();
+    if kind == TrackKind::Audio {
+        media.audio = on && available;
+    } else {
+        media.video = on && available;
+    }
+    session.set_media(media);
+}
+
+/// A different camera or microphone was picked: open it and swap it in with `replaceTrack`.
+pub async fn switch_device(session: Session, kind: TrackKind) {
+    let audio = kind == TrackKind::Audio;
+    let (a, v) = if audio {
+        (constraint(session.microphone_id.get_untracked()), JsValue::FALSE)
+    } else {
+        (JsValue::FALSE, constraint(session.camera_id.get_untracked()))
+    };
+    let stream = match get_user_media(a, v).await {
+        Ok(s) => s,
+        Err(e) => {
+            session.device_note.set(Some(strings::device_failed(&err_text(&e))));
+            return;
+        }
+    };
+    let Some(track) = track_of(&stream, kind) else { return };
+    let media = session.media.get_untracked();
+    let in_call = session.in_call.get_untracked();
+    track.set_enabled(!in_call || if audio { media.audio } else { media.video });
+    // In a peer-to-peer call the screen replaces the camera on the one video sender.
+    let screen_replaces_camera = with_engine(|e| e.screen.is_some() && e.mode == CallMode::P2p);
+    let old = with_engine(|e| {
+        let local = Clone::clone(e.local.get_or_insert_with(|| MediaStream::new().expect("MediaStream")));
+        let slot = if audio { &mut e.microphone } else { &mut e.camera };
+        let old = slot.replace(Clone::clone(&track));
+        if let Some(old) = &old {
+            local.remove_track(old);
+        }
+        if audio || !screen_replaces_camera {
+            local.add_track(&track);
+        }
+        old
+    });
+    if audio || !screen_replaces_camera {
+        replace_outgoing(kind, Some(&track));
+    }
+    if let Some(old) = old {
+        old.stop();
+    }
+    session.device_note.set(None);
+    bump(session);
+}
+
+/// Share the screen: in a peer-to-peer call in place of the camera, in an SFU call as an
+/// extra track. The browser's own "Stop sharing" ends it too.
+pub async fn start_screen_share(session: Session) {
+    let Some(devices) = media_devices() else { return };
+    let Ok(promise) = devices.get_display_media() else { return };
+    let stream: MediaStream = match JsFuture::from(promise).await {
+        Ok(s) => s.unchecked_into(),
+        Err(e) => {
+            session.device_note.set(Some(strings::screen_failed(&err_text(&e))));
+            return;
+        }
+    };
+    let Some(track) = track_of(&stream, TrackKind::Video) else { return };
+    let ended = Closure::<dyn FnMut(JsValue)>::new(move |_| stop_screen_share(session));
+    track.set_onended(Some(ended.as_ref().unchecked_ref()));
+    ended.forget();
+    let mode = with_engine(|e| {
+        e.screen = Some(Clone::clone(&track));
+        e.screen_stream = Some(stream);
+        e.mode
+    });
+    match mode {
+        CallMode::P2p => {
+            with_engine(|e| {
+                let local = Clone::clone(e.local.get_or_insert_with(|| MediaStream::new().expect("MediaStream")));
+                if let Some(cam) = &e.camera {
+                    local.remove_track(cam);
+                }
+                local.add_track(&track);
+            });
+            super::mesh::replace_outgoing(TrackKind::Video, Some(&track));
+        }
+        CallMode::Sfu => super::sfu::publish_screen(Some(&track)),
+    }
+    let media = session.media.get_untracked();
+    session.set_media(MediaState { screen: true, ..media });
+    bump(session);
+}
+
+pub fn stop_screen_share(session: Session) {
+    let Some(screen) = with_engine(|e| {
+        e.screen_stream = None;
+        e.screen.take()
+    }) else {
+        return;
+    };
+    screen.stop();
+    let camera = with_engine(|e| {
+        if let Some(local) = &e.local {
+            local.remove_track(&screen);
+            if let Some(cam) = &e.camera {
+                local.remove_track(cam);
+                local.add_track(cam);
+            }
+        }
+        e.camera.clone()
+    });
+    super::sfu::publish_screen(None);
+    super::mesh::replace_outgoing(TrackKind::Video, camera.as_ref());
+    let media = session.media.get_untracked();
+    session.set_media(MediaState { screen: false, ..media });
+    bump(session);
+}

@@ -1,0 +1,195 @@
+//! The browser's side of calls.
+//!
+//! # Layout
+//! - `local.rs`: my camera, microphone and screen: the preview, device pickers, mute and
+//!   camera off, device switching (`replaceTrack`) and screen sharing.
+//! - `peer.rs`: one `RTCPeerConnection` and its negotiation (perfect negotiation, a signal
+//!   queue per peer, ICE restart), shared by both ways a call can run.
+//! - `mesh.rs`: peer-to-peer calls: one peer connection per other participant.
+//! - `sfu.rs`: SFU calls: one peer connection to the server, simulcast, an m-line per track
+//!   received, and the visible tiles reported for the layer choice.
+//! - `speaking.rs`: who is speaking, from the incoming audio energy.
+//!
+//! The JS objects live here, in one thread-local [`Engine`]; the UI only sees the plain data
+//! in [`Session`] (participants, media state, devices, speaking) and asks for the streams to
+//! attach with [`local_stream`] and [`remote_stream`].
+
+mod local;
+mod mesh;
+mod peer;
+mod sfu;
+mod speaking;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
+
+use crate::app::session::Session;
+use crate::protocol::{CallMode, ConnId, ErrorCode, IceServer, ServerMsg, TrackKind, SFU_PEER};
+
+pub use local::{
+    available_media, refresh_devices, set_sending, start_preview, start_screen_share, stop_everything,
+    stop_screen_share, switch_device, watch_devices,
+};
+pub use sfu::watch_layout;
+pub use speaking::watch_speaking;
+
+#[derive(Default)]
+struct Engine {
+    /// My camera and microphone (the preview and my own tile show it).
+    local: Option<MediaStream>,
+    camera: Option<MediaStreamTrack>,
+    microphone: Option<MediaStreamTrack>,
+    /// My screen share, and a stream holding it for my own screen tile.
+    screen: Option<MediaStreamTrack>,
+    screen_stream: Option<MediaStream>,
+    /// Peer-to-peer calls: one connection per other participant.
+    peers: HashMap<ConnId, peer::Peer>,
+    /// SFU calls: the one connection to the server.
+    sfu: Option<sfu::SfuLink>,
+    /// What others send me, per participant: their camera (with their audio) and screen.
+    remote: HashMap<(ConnId, TrackKind), MediaStream>,
+    /// The SFU's last list of what I can receive (it may arrive before `call_joined`).
+    offered: Vec<crate::protocol::RemoteTrack>,
+    ice_servers: Vec<IceServer>,
+    mode: CallMode,
+    /// Bumped on every preview request so a slow, outdated getUserMedia is dropped.
+    preview_seq: u32,
+}
+
+thread_local! {
+    static ENGINE: RefCell<Engine> = RefCell::new(Engine::default());
+}
+
+fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
+    ENGINE.with(|e| f(&mut e.borrow_mut()))
+}
+
+/// Tell the video elements to re-attach (tracks or streams changed).
+fn bump(session: Session) {
+    session.media_epoch.update(|n| *n += 1);
+}
+
+fn err_text(e: &JsValue) -> String {
+    js_sys::Reflect::get(e, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// The stream shown on my own tile and in the preview.
+pub fn local_stream() -> Option<MediaStream> {
+    with_engine(|e| e.local.clone())
+}
+
+/// My screen share, for my own screen tile in an SFU call.
+pub fn local_screen_stream() -> Option<MediaStream> {
+    with_engine(|e| e.screen_stream.clone())
+}
+
+/// What `conn_id` sends me: `TrackKind::Video` for their camera and voice, `Screen` for
+/// their screen share.
+pub fn remote_stream(conn_id: ConnId, kind: TrackKind) -> Option<MediaStream> {
+    with_engine(|e| e.remote.get(&(conn_id, kind)).map(|s| Clone::clone(s)))
+}
+
+/// The stream for `conn_id`'s `kind`, created empty on first use.
+fn remote_stream_entry(e: &mut Engine, conn_id: ConnId, kind: TrackKind) -> MediaStream {
+    Clone::clone(e.remote.entry((conn_id, kind)).or_insert_with(|| MediaStream::new().expect("MediaStream")))
+}
+
+/// Leave the call's media: close every peer connection (leaving the call, or the socket
+/// dropped: our connection id dies with it).
+pub fn close_peers(session: Session) {
+    mesh::close_all();
+    sfu::close();
+    with_engine(|e| e.remote.clear());
+    bump(session);
+}
+
+/// React to the server's call messages (after `Session::apply` updated the UI state).
+pub fn on_message(session: Session, msg: &ServerMsg) {
+    match msg {
+        ServerMsg::CallJoined { ice_servers, participants, mode, .. } => {
+            with_engine(|e| {
+                e.ice_servers = ice_servers.clone();
+                e.mode = *mode;
+            });
+            close_peers(session);
+            match mode {
+                CallMode::P2p => {
+                    for p in participants {
+                        // I am the newcomer: the others offer to me.
+                        mesh::ensure_peer(session, p.conn_id, false);
+                    }
+                }
+                CallMode::Sfu => sfu::open(session),
+            }
+        }
+        ServerMsg::CallModeChanged { mode: CallMode::Sfu } if session.in_call.get_untracked() => {
+            with_engine(|e| e.mode = CallMode::Sfu);
+            close_peers(session);
+            sfu::open(session);
+        }
+        ServerMsg::CallModeChanged { .. } => {}
+        ServerMsg::CallParticipantJoined { participant } if session.in_call.get_untracked() => {
+            if with_engine(|e| e.mode) == CallMode::P2p {
+                mesh::ensure_peer(session, participant.conn_id, true);
+            }
+        }
+        ServerMsg::CallParticipantLeft { conn_id } => {
+            mesh::close_peer(*conn_id);
+            with_engine(|e| e.remote.retain(|(id, _), _| id != conn_id));
+            bump(session);
+        }
+        ServerMsg::CallTracks { tracks } if session.in_call.get_untracked() => sfu::set_tracks(session, tracks),
+        ServerMsg::Signal { from, payload } if session.in_call.get_untracked() => {
+            if *from == SFU_PEER {
+                sfu::signal(payload.clone());
+            } else if with_engine(|e| e.mode) == CallMode::P2p {
+                mesh::ensure_peer(session, *from, false);
+                mesh::signal(*from, payload.clone());
+            }
+        }
+        ServerMsg::Error { code: ErrorCode::MediaFailed, message, .. } if session.in_call.get_untracked() => {
+            leptos::logging::warn!("SFU media failed: {message}; reconnecting");
+            sfu::close();
+            with_engine(|e| e.remote.clear());
+            sfu::open(session);
+        }
+        _ => {}
+    }
+}
+
+/// Swap my outgoing camera/microphone/screen track on every connection without
+/// renegotiating (`replaceTrack`).
+fn replace_outgoing(kind: TrackKind, track: Option<&MediaStreamTrack>) {
+    mesh::replace_outgoing(kind, track);
+    sfu::replace_outgoing(kind, track);
+}
+
+/// `window.noomPeers` (a `Map` from connection id to `RTCPeerConnection`; the SFU is 0)
+/// lets the end-to-end tests and a curious person in the console inspect the connections.
+fn expose_for_tests(other: ConnId, pc: Option<&RtcPeerConnection>) {
+    let Some(window) = web_sys::window() else { return };
+    let map = match js_sys::Reflect::get(&window, &"noomPeers".into()) {
+        Ok(m) if m.is_instance_of::<js_sys::Map>() => m.unchecked_into::<js_sys::Map>(),
+        _ => {
+            let m = js_sys::Map::new();
+            let _ = js_sys::Reflect::set(&window, &"noomPeers".into(), &m);
+            m
+        }
+    };
+    match pc {
+        Some(pc) => {
+            map.set(&JsValue::from_f64(other as f64), pc);
+        }
+        None => {
+            map.delete(&JsValue::from_f64(other as f64));
+        }
+    }
+}

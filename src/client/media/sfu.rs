@@ -1,0 +1,300 @@
+//! SFU calls: one connection to the server ([`SFU_PEER`]) that carries everything — what I
+//! publish (microphone, camera in three simulcast layers, screen) and an m-line for every
+//! track of the others I receive.
+//!
+//! Why I always offer: the SFU only answers, so offers never cross. When the SFU has new
+//! tracks for me it lists them (`call_tracks`); I add a receive-only transceiver for each
+//! new one (and stop the ones no longer listed), and the browser's `negotiationneeded`
+//! makes the offer. Each offer says what every m-line is for (`tracks`).
+//!
+//! Why simulcast: the camera goes up once, at a quarter, half and full resolution (`rid`
+//! q, h, f); the SFU gives each subscriber the layer that fits how big that person shows the
+//! tile (reported here every half second as `call_layout`) and their bandwidth. Tiles that
+//! are not visible get no video at all.
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{MediaStreamTrack, RtcPeerConnection, RtcRtpTransceiver};
+
+use super::peer::{self, Peer, Setup};
+use super::{bump, expose_for_tests, remote_stream_entry, with_engine};
+use crate::app::session::Session;
+use crate::protocol::{RemoteTrack, SignalPayload, TileView, TrackKind, TrackMid, SFU_PEER};
+
+/// How often the visible tiles are measured and, when they changed, reported.
+const LAYOUT_EVERY_MS: i32 = 500;
+
+pub struct SfuLink {
+    peer: Peer,
+    audio: Option<RtcRtpTransceiver>,
+    camera: Option<RtcRtpTransceiver>,
+    screen: Option<RtcRtpTransceiver>,
+    /// Receive-only transceivers, one per track of the others.
+    subs: Vec<(RemoteTrack, RtcRtpTransceiver)>,
+}
+
+impl SfuLink {
+    /// What each m-line is for, as the offer says.
+    fn describe(&self) -> Vec<TrackMid> {
+        let mut out = Vec::new();
+        let sending = [(TrackKind::Audio, &self.audio), (TrackKind::Video, &self.camera), (TrackKind::Screen, &self.screen)];
+        for (kind, t) in sending {
+            if let Some(mid) = t.as_ref().and_then(|t| t.mid()) {
+                out.push(TrackMid { mid, kind, from: None });
+            }
+        }
+        for (track, t) in &self.subs {
+            if let Some(mid) = t.mid() {
+                out.push(TrackMid { mid, kind: track.kind, from: Some(track.from) });
+            }
+        }
+        out
+    }
+
+    /// The m-line of a track I receive, for the speaking detection.
+    pub fn source_of_mid(&self, mid: &str) -> Option<RemoteTrack> {
+        self.subs.iter().find(|(_, t)| t.mid().as_deref() == Some(mid)).map(|(r, _)| *r)
+    }
+
+    pub fn pc(&self) -> RtcPeerConnection {
+        self.peer.pc.clone()
+    }
+}
+
+/// Connect to the SFU and publish what I have.
+pub fn open(session: Session) {
+    close();
+    let ice_servers = with_engine(|e| e.ice_servers.clone());
+    let describe: peer::Describe =
+        Rc::new(|_pc: &RtcPeerConnection| with_engine(|e| e.sfu.as_ref().map(SfuLink::describe).unwrap_or_default()));
+    let setup =
+        Setup { other: SFU_PEER, polite: true, ice_servers, describe: Some(describe), on_track: None, before_first_answer: None };
+    let Some(peer) = peer::open(session, setup) else { return };
+    let (mic, cam, screen, local, screen_stream) =
+        with_engine(|e| (e.microphone.clone(), e.camera.clone(), e.screen.clone(), e.local.clone(), e.screen_stream.clone()));
+    let pc = peer.pc.clone();
+    let audio = mic.map(|t| add_sender(&pc, &t, local.as_ref(), false));
+    let camera = cam.map(|t| add_sender(&pc, &t, local.as_ref(), true));
+    let screen = screen.map(|t| add_sender(&pc, &t, screen_stream.as_ref(), false));
+    expose_for_tests(SFU_PEER, Some(&pc));
+    with_engine(|e| e.sfu = Some(SfuLink { peer, audio, camera, screen, subs: Vec::new() }));
+    let tracks = with_engine(|e| e.offered.clone());
+    reconcile(session, &tracks);
+    bump(session);
+}
+
+pub fn close() {
+    if let Some(link) = with_engine(|e| e.sfu.take()) {
+        link.peer.close();
+        expose_for_tests(SFU_PEER, None);
+    }
+}
+
+pub fn signal(payload: SignalPayload) {
+    with_engine(|e| {
+        if let Some(link) = &e.sfu {
+            let _ = link.peer.signals.unbounded_send(payload);
+        }
+    });
+}
+
+/// The SFU's list of what I can receive.
+pub fn set_tracks(session: Session, tracks: &[RemoteTrack]) {
+    with_engine(|e| e.offered = tracks.to_vec());
+    reconcile(session, tracks);
+}
+
+/// One receive-only transceiver per listed track; stop the others.
+fn reconcile(session: Session, tracks: &[RemoteTrack]) {
+    let changed = with_engine(|e| {
+        let Some(link) = e.sfu.as_mut() else { return false };
+        let mut changed = false;
+        let mut kept = Vec::new();
+        for (track, t) in std::mem::take(&mut link.subs) {
+            if tracks.contains(&track) {
+                kept.push((track, t));
+            } else {
+                let stream_kind = if track.kind == TrackKind::Screen { TrackKind::Screen } else { TrackKind::Video };
+                if let Some(stream) = e.remote.get(&(track.from, stream_kind)) {
+                    stream.remove_track(&t.receiver().track());
+                }
+                t.stop();
+                changed = true;
+            }
+        }
+        link.subs = kept;
+        let pc = link.peer.pc.clone();
+        let new: Vec<RemoteTrack> =
+            tracks.iter().copied().filter(|t| !link.subs.iter().any(|(s, _)| s == t)).collect();
+        for track in new {
+            let init = web_sys::RtcRtpTransceiverInit::new();
+            init.set_direction(web_sys::RtcRtpTransceiverDirection::Recvonly);
+            let kind = if track.kind == TrackKind::Audio { "audio" } else { "video" };
+            let t = pc.add_transceiver_with_str_and_init(kind, &init);
+            if track.kind.is_video() {
+                prefer_vp8(&t);
+            }
+            let stream_kind = if track.kind == TrackKind::Screen { TrackKind::Screen } else { TrackKind::Video };
+            let link = e.sfu.as_mut().expect("checked above");
+            link.subs.push((track, t.clone()));
+            remote_stream_entry(e, track.from, stream_kind).add_track(&t.receiver().track());
+            changed = true;
+        }
+        changed
+    });
+    if changed {
+        bump(session);
+    }
+}
+
+/// A sending transceiver for `track`; the camera in three simulcast layers.
+fn add_sender(
+    pc: &RtcPeerConnection,
+    track: &MediaStreamTrack,
+    stream: Option<&web_sys::MediaStream>,
+    simulcast: bool,
+) -> RtcRtpTransceiver {
+    let init = js_sys::Object::new();
+    let set = |k: &str, v: &JsValue| {
+        let _ = js_sys::Reflect::set(&init, &k.into(), v);
+    };
+    set("direction", &"sendonly".into());
+    if let Some(stream) = stream {
+        set("streams", &js_sys::Array::of1(stream));
+    }
+    if simulcast {
+        let layers = js_sys::Array::new();
+        for (rid, scale) in [("q", 4.0), ("h", 2.0), ("f", 1.0)] {
+            let enc = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&enc, &"rid".into(), &rid.into());
+            let _ = js_sys::Reflect::set(&enc, &"scaleResolutionDownBy".into(), &JsValue::from_f64(scale));
+            layers.push(&enc);
+        }
+        set("sendEncodings", &layers);
+    }
+    let t = pc.add_transceiver_with_media_stream_track_and_init(track, init.unchecked_ref());
+    if track.kind() == "video" {
+        prefer_vp8(&t);
+    }
+    t
+}
+
+/// VP8 only (and its retransmissions): simulcast and the SFU's keyframe detection rely on
+/// it, and one codec keeps each m-line — a hundred of them in a call of 50 — small.
+fn prefer_vp8(t: &RtcRtpTransceiver) {
+    let Ok(receiver_class) = js_sys::Reflect::get(&js_sys::global(), &"RTCRtpReceiver".into()) else { return };
+    let Ok(get_caps) = js_sys::Reflect::get(&receiver_class, &"getCapabilities".into()) else { return };
+    let Ok(get_caps) = get_caps.dyn_into::<js_sys::Function>() else { return };
+    let Ok(caps) = get_caps.call1(&receiver_class, &"video".into()) else { return };
+    let Ok(codecs) = js_sys::Reflect::get(&caps, &"codecs".into()) else { return };
+    let chosen = js_sys::Array::new();
+    for c in js_sys::Array::from(&codecs).iter() {
+        let mime = js_sys::Reflect::get(&c, &"mimeType".into()).ok().and_then(|m| m.as_string()).unwrap_or_default();
+        if mime.eq_ignore_ascii_case("video/VP8") || mime.eq_ignore_ascii_case("video/rtx") {
+            chosen.push(&c);
+        }
+    }
+    if chosen.length() == 0 {
+        return;
+    }
+    if let Ok(set) = js_sys::Reflect::get(t, &"setCodecPreferences".into()) {
+        if let Ok(set) = set.dyn_into::<js_sys::Function>() {
+            let _ = set.call1(t, &chosen);
+        }
+    }
+}
+
+/// Swap the track on my sending transceiver of `kind` (`replaceTrack`, no renegotiation);
+/// with no such transceiver yet, add one (renegotiates).
+pub fn replace_outgoing(kind: TrackKind, track: Option<&MediaStreamTrack>) {
+    with_engine(|e| {
+        let local = e.local.clone();
+        let Some(link) = e.sfu.as_mut() else { return };
+        let pc = link.peer.pc.clone();
+        let slot = match kind {
+            TrackKind::Audio => &mut link.audio,
+            TrackKind::Video => &mut link.camera,
+            TrackKind::Screen => &mut link.screen,
+        };
+        match (slot.as_ref(), track) {
+            (Some(t), track) => {
+                let _ = t.sender().replace_track(track);
+            }
+            (None, Some(track)) => {
+                *slot = Some(add_sender(&pc, track, local.as_ref(), kind == TrackKind::Video));
+            }
+            (None, None) => {}
+        }
+    });
+}
+
+/// Start (`Some`) or stop (`None`) publishing my screen as its own track.
+pub fn publish_screen(track: Option<&MediaStreamTrack>) {
+    with_engine(|e| {
+        let stream = e.screen_stream.clone();
+        let Some(link) = e.sfu.as_mut() else { return };
+        match track {
+            Some(track) => match &link.screen {
+                Some(t) => {
+                    let _ = t.sender().replace_track(Some(track));
+                }
+                None => link.screen = Some(add_sender(&link.peer.pc, track, stream.as_ref(), false)),
+            },
+            None => {
+                if let Some(t) = link.screen.take() {
+                    t.stop();
+                }
+            }
+        }
+    });
+}
+
+/// Measure the visible remote video tiles every half second and tell the SFU when they
+/// changed (once per page).
+pub fn watch_layout(session: Session) {
+    let last = Rc::new(std::cell::RefCell::new(Vec::<TileView>::new()));
+    let poll = Closure::<dyn FnMut()>::new(move || {
+        if !session.in_call.get_untracked() || with_engine(|e| e.sfu.is_none()) {
+            last.borrow_mut().clear();
+            return;
+        }
+        let tiles = visible_tiles();
+        if *last.borrow() != tiles {
+            session.send_layout(tiles.clone());
+            *last.borrow_mut() = tiles;
+        }
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(poll.as_ref().unchecked_ref(), LAYOUT_EVERY_MS);
+    }
+    poll.forget();
+}
+
+/// The remote tiles on screen and their size in device pixels (rounded, so small changes
+/// do not cause a report).
+fn visible_tiles() -> Vec<TileView> {
+    let Some(window) = web_sys::window() else { return Vec::new() };
+    let Some(document) = window.document() else { return Vec::new() };
+    let dpr = window.device_pixel_ratio().max(1.0);
+    let view_w = window.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let view_h = window.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let Ok(list) = document.query_selector_all(".grid .tile[data-conn-id]:not(.me)") else { return Vec::new() };
+    let mut tiles = Vec::new();
+    for i in 0..list.length() {
+        let Some(el) = list.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) else { continue };
+        let r = el.get_bounding_client_rect();
+        let on_screen = r.width() > 0.0 && r.height() > 0.0 && r.bottom() > 0.0 && r.right() > 0.0 && r.top() < view_h && r.left() < view_w;
+        if !on_screen || el.class_list().contains("camera-off") {
+            continue;
+        }
+        let Some(from) = el.get_attribute("data-conn-id").and_then(|v| v.parse().ok()) else { continue };
+        let kind = if el.get_attribute("data-kind").as_deref() == Some("screen") { TrackKind::Screen } else { TrackKind::Video };
+        let round = |v: f64| ((v * dpr / 20.0).round() * 20.0) as u32;
+        tiles.push(TileView { from, kind, width: round(r.width()), height: round(r.height()) });
+    }
+    tiles.sort_by_key(|t| (t.from, t.kind));
+    tiles
+}

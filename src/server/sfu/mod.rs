@@ -1,0 +1,584 @@
+//! The SFU: the server's media unit for calls larger than `--p2p-max`. Each participant has
+//! one WebRTC connection to it; it receives each person's media once and forwards it to
+//! everyone else in the same call.
+//!
+//! # Layout
+//! - `mod.rs` (here): [`SfuHandle`] and its commands, the UDP loop that owns the socket and
+//!   every `Rtc`, and the routing of media and keyframe requests between participants.
+//! - `peer.rs`: one participant: its `Rtc`, offers and candidates, what it publishes and
+//!   receives.
+//! - `simulcast.rs`: the per-subscriber layer choice, keyframe-gated switching and the
+//!   timestamp rewriting that keeps each forwarded stream continuous.
+//!
+//! Why beside the hub, not inside it: the hub decides who is in which call (membership,
+//! caps, modes) and tells the SFU with [`SfuCmd`]s; the SFU only moves packets. A burst of
+//! media never delays a chat message, and the SFU runs on its own thread so its CPU use
+//! cannot starve the hub or the WebSocket tasks.
+//!
+//! Why one UDP port for everything: firewalls and containers need one rule. str0m is
+//! sans-I/O, so demultiplexing is ours: a packet goes to the `Rtc` that `accepts` it (ICE
+//! ufrag for STUN, the remote address after that), remembered per source address.
+//!
+//! Why one failure stays one: every call into str0m for a participant is isolated (errors
+//! and even panics drop only that participant's media, who gets `media_failed` and
+//! reconnects), and calls share nothing but the socket.
+
+mod peer;
+pub mod simulcast;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::media::{KeyframeRequestKind, MediaData, Mid, Rid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Event, Input, Output};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::protocol::{ConnId, RemoteTrack, SdpType, SignalPayload, TileView};
+use crate::server::hub::Outgoing;
+use peer::Peer;
+use simulcast::{choose_layer, vp8_keyframe_size, Decision, LayerInfo};
+
+/// Keyframe requests (PLI) for one layer are sent at most this often.
+const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(300);
+/// How often layer choices are revisited (bandwidth estimates, layers that stopped).
+const RELAYOUT_EVERY: Duration = Duration::from_millis(500);
+/// Commands that may wait for the SFU.
+const INBOX_CAPACITY: usize = 4096;
+
+/// What the hub tells the SFU.
+#[derive(Debug)]
+pub enum SfuCmd {
+    /// `conn_id` is in `call`'s SFU now; the browser will offer.
+    Join { conn_id: ConnId, call: String, outbox: mpsc::Sender<Outgoing> },
+    /// `conn_id` left its call (or its connection ended).
+    Leave { conn_id: ConnId },
+    /// WebRTC signalling from `conn_id`'s browser to the SFU.
+    Signal { conn_id: ConnId, payload: SignalPayload },
+    /// The tiles `conn_id` shows, for the layer choice.
+    Layout { conn_id: ConnId, tiles: Vec<TileView> },
+}
+
+/// Counters, readable from any thread (tests, benchmarks, later `/metrics`).
+#[derive(Debug, Default)]
+pub struct SfuStats {
+    pub packets_in: AtomicU64,
+    pub packets_out: AtomicU64,
+    /// UDP sends that failed (socket buffer full): loss caused by the SFU itself.
+    pub send_errors: AtomicU64,
+    pub frames_in: AtomicU64,
+    pub frames_forwarded: AtomicU64,
+    pub keyframe_requests: AtomicU64,
+    /// Participants whose media failed and was reset.
+    pub media_failures: AtomicU64,
+}
+
+/// Where the SFU listens and what it announces.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The UDP socket for all media.
+    pub udp_addr: SocketAddr,
+    /// Addresses to announce in ICE candidates instead of the machine's own (NAT, containers).
+    pub public_ips: Vec<IpAddr>,
+}
+
+/// A cheap, cloneable way to reach the SFU.
+#[derive(Clone)]
+pub struct SfuHandle {
+    tx: mpsc::Sender<SfuCmd>,
+    pub local_addr: SocketAddr,
+    pub stats: Arc<SfuStats>,
+}
+
+impl SfuHandle {
+    /// Bind the UDP socket and start the SFU on its own thread. It stops when every handle
+    /// is dropped.
+    pub fn spawn(config: &SfuConfig) -> std::io::Result<SfuHandle> {
+        let socket = StdUdpSocket::bind(config.udp_addr)?;
+        socket.set_nonblocking(true)?;
+        let local_addr = socket.local_addr()?;
+        let candidates = candidate_addrs(local_addr, &config.public_ips);
+        tracing::info!(%local_addr, ?candidates, "SFU listening (UDP)");
+        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let stats = Arc::new(SfuStats::default());
+        let sfu = Sfu::new(candidates, stats.clone());
+        std::thread::Builder::new().name("noom-sfu".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => return tracing::error!("SFU runtime: {e}"),
+            };
+            runtime.block_on(async move {
+                match UdpSocket::from_std(socket) {
+                    Ok(socket) => sfu.run(socket, rx).await,
+                    Err(e) => tracing::error!("SFU socket: {e}"),
+                }
+            });
+        })?;
+        Ok(SfuHandle { tx, local_addr, stats })
+    }
+
+    /// Queue a command; never waits (the hub must not block on media).
+    pub fn send(&self, cmd: SfuCmd) {
+        if let Err(e) = self.tx.try_send(cmd) {
+            tracing::error!("SFU inbox full or closed: {e}");
+        }
+    }
+}
+
+/// The addresses announced as host candidates: the configured public ones, else the bound
+/// address, else (bound to 0.0.0.0) every address of the machine's interfaces.
+fn candidate_addrs(bound: SocketAddr, public_ips: &[IpAddr]) -> Vec<SocketAddr> {
+    let port = bound.port();
+    if !public_ips.is_empty() {
+        return public_ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+    }
+    if !bound.ip().is_unspecified() {
+        return vec![bound];
+    }
+    let mut addrs: Vec<SocketAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| ip.is_ipv4() == bound.is_ipv4())
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect();
+    if addrs.is_empty() {
+        addrs.push(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port));
+    }
+    addrs
+}
+
+struct Sfu {
+    peers: HashMap<ConnId, Peer>,
+    calls: HashMap<Arc<str>, Vec<ConnId>>,
+    /// Which participant a remote address belongs to (demultiplexing cache).
+    routes: HashMap<SocketAddr, ConnId>,
+    candidates: Vec<SocketAddr>,
+    stats: Arc<SfuStats>,
+    next_relayout: Instant,
+}
+
+/// Work that touches one participant's `Rtc`, done one at a time so every mutation is
+/// followed by a full drain (str0m's rule), and events of one `Rtc` never mutate another
+/// while it is borrowed.
+enum Work {
+    Forward { from: ConnId, mid: Mid, data: MediaData },
+    KeyframeRequest { to: ConnId, mid: Mid, layer: Option<String> },
+}
+
+impl Sfu {
+    fn new(candidates: Vec<SocketAddr>, stats: Arc<SfuStats>) -> Sfu {
+        Sfu {
+            peers: HashMap::new(),
+            calls: HashMap::new(),
+            routes: HashMap::new(),
+            candidates,
+            stats,
+            next_relayout: Instant::now(),
+        }
+    }
+
+    async fn run(mut self, socket: UdpSocket, mut rx: mpsc::Receiver<SfuCmd>) {
+        let socket = Arc::new(socket);
+        let mut buf = vec![0u8; 2000];
+        loop {
+            let now = Instant::now();
+            let next = self.peers.values().filter(|p| p.rtc.is_some()).map(|p| p.timeout).min();
+            let wake = next.unwrap_or(now + RELAYOUT_EVERY).min(self.next_relayout).max(now);
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd, &socket),
+                    None => break,
+                },
+                received = socket.recv_from(&mut buf) => match received {
+                    Ok((n, source)) => self.packet(&buf[..n], source, &socket),
+                    Err(e) => tracing::debug!("SFU recv: {e}"),
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+            self.timeouts(&socket);
+        }
+        tracing::debug!("SFU stopped");
+    }
+
+    fn command(&mut self, cmd: SfuCmd, socket: &UdpSocket) {
+        match cmd {
+            SfuCmd::Join { conn_id, call, outbox } => {
+                self.leave(conn_id);
+                let call: Arc<str> = call.into();
+                self.peers.insert(conn_id, Peer::new(conn_id, call.clone(), outbox, Instant::now()));
+                self.calls.entry(call.clone()).or_default().push(conn_id);
+                self.announce(&call);
+            }
+            SfuCmd::Leave { conn_id } => self.leave(conn_id),
+            SfuCmd::Signal { conn_id, payload } => self.signal(conn_id, payload, socket),
+            SfuCmd::Layout { conn_id, tiles } => {
+                if let Some(peer) = self.peers.get_mut(&conn_id) {
+                    peer.tiles = tiles;
+                    self.relayout(conn_id);
+                }
+            }
+        }
+    }
+
+    fn leave(&mut self, conn_id: ConnId) {
+        let Some(peer) = self.peers.remove(&conn_id) else { return };
+        self.routes.retain(|_, id| *id != conn_id);
+        if let Some(members) = self.calls.get_mut(&peer.call) {
+            members.retain(|id| *id != conn_id);
+            if members.is_empty() {
+                self.calls.remove(&peer.call);
+                return;
+            }
+        }
+        self.announce(&peer.call);
+    }
+
+    fn signal(&mut self, conn_id: ConnId, payload: SignalPayload, socket: &UdpSocket) {
+        let now = Instant::now();
+        let Some(peer) = self.peers.get_mut(&conn_id) else { return };
+        match payload {
+            SignalPayload::Description { sdp_type: SdpType::Offer, sdp, tracks } => {
+                let candidates = &self.candidates;
+                let result = catch_unwind(AssertUnwindSafe(|| peer.accept_offer(&sdp, &tracks, candidates, now)));
+                match result {
+                    Ok(Ok(answer)) => {
+                        peer.tell(&Peer::answer_message(answer));
+                        let call = peer.call.clone();
+                        self.drain(conn_id, socket);
+                        self.announce(&call);
+                        self.relayout(conn_id);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(conn_id, "SFU offer refused: {e}");
+                        self.fail(conn_id, &e.to_string());
+                    }
+                    Err(_) => self.fail(conn_id, "the SFU failed on this offer"),
+                }
+            }
+            SignalPayload::Description { sdp_type: SdpType::Answer, .. } => {
+                // The SFU never offers, so there is nothing to answer.
+                tracing::debug!(conn_id, "unexpected answer to the SFU ignored");
+            }
+            SignalPayload::Candidate { candidate, .. } => {
+                if catch_unwind(AssertUnwindSafe(|| peer.add_candidate(&candidate))).is_err() {
+                    self.fail(conn_id, "the SFU failed on an ICE candidate");
+                } else {
+                    self.drain(conn_id, socket);
+                }
+            }
+        }
+    }
+
+    /// Drop one participant's media after an error; the others are not touched.
+    fn fail(&mut self, conn_id: ConnId, why: &str) {
+        let Some(peer) = self.peers.get_mut(&conn_id) else { return };
+        self.stats.media_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(conn_id, "SFU media reset: {why}");
+        peer.reset_media();
+        peer.tell_failed(why);
+        let call = peer.call.clone();
+        self.routes.retain(|_, id| *id != conn_id);
+        self.announce(&call);
+    }
+
+    /// Tell everyone in `call` whose track list changed which tracks they can receive.
+    fn announce(&mut self, call: &Arc<str>) {
+        let Some(members) = self.calls.get(call) else { return };
+        let mut all: Vec<RemoteTrack> =
+            members.iter().filter_map(|id| self.peers.get(id)).flat_map(|p| p.published_tracks()).collect();
+        all.sort();
+        all.dedup();
+        for id in members {
+            let Some(peer) = self.peers.get_mut(id) else { continue };
+            let mine: Vec<RemoteTrack> = all.iter().copied().filter(|t| t.from != *id).collect();
+            if mine != peer.announced {
+                peer.tell(&crate::protocol::ServerMsg::CallTracks { tracks: mine.clone() });
+                peer.announced = mine;
+            }
+        }
+    }
+
+    fn packet(&mut self, data: &[u8], source: SocketAddr, socket: &UdpSocket) {
+        self.stats.packets_in.fetch_add(1, Ordering::Relaxed);
+        let Ok(contents) = data.try_into() else { return };
+        let destination = self.local_addr_for(source);
+        let now = Instant::now();
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let owner = self
+            .routes
+            .get(&source)
+            .copied()
+            .filter(|id| self.peers.get(id).and_then(|p| p.rtc.as_ref()).is_some_and(|r| r.accepts(&input)))
+            .or_else(|| {
+                self.peers.values().find(|p| p.rtc.as_ref().is_some_and(|r| r.accepts(&input))).map(|p| p.conn_id)
+            });
+        let Some(conn_id) = owner else {
+            tracing::trace!(%source, "UDP packet for no participant");
+            return;
+        };
+        self.routes.insert(source, conn_id);
+        let Some(rtc) = self.peers.get_mut(&conn_id).and_then(|p| p.rtc.as_mut()) else { return };
+        match catch_unwind(AssertUnwindSafe(|| rtc.handle_input(input))) {
+            Ok(Ok(())) => self.drain(conn_id, socket),
+            Ok(Err(e)) => self.fail(conn_id, &format!("media error: {e}")),
+            Err(_) => self.fail(conn_id, "the SFU failed on this participant's media"),
+        }
+    }
+
+    /// The local address a packet from `source` was sent to: the loopback candidate for
+    /// loopback sources, else the first of the same family.
+    fn local_addr_for(&self, source: SocketAddr) -> SocketAddr {
+        let loopback = source.ip().is_loopback();
+        self.candidates
+            .iter()
+            .find(|c| c.ip().is_loopback() == loopback && c.is_ipv4() == source.is_ipv4())
+            .or_else(|| self.candidates.iter().find(|c| c.is_ipv4() == source.is_ipv4()))
+            .or(self.candidates.first())
+            .copied()
+            .unwrap_or(source)
+    }
+
+    fn timeouts(&mut self, socket: &UdpSocket) {
+        let now = Instant::now();
+        let due: Vec<ConnId> =
+            self.peers.values().filter(|p| p.rtc.is_some() && p.timeout <= now).map(|p| p.conn_id).collect();
+        for conn_id in due {
+            let Some(rtc) = self.peers.get_mut(&conn_id).and_then(|p| p.rtc.as_mut()) else { continue };
+            match catch_unwind(AssertUnwindSafe(|| rtc.handle_input(Input::Timeout(now)))) {
+                Ok(Ok(())) => self.drain(conn_id, socket),
+                Ok(Err(e)) => self.fail(conn_id, &format!("media error: {e}")),
+                Err(_) => self.fail(conn_id, "the SFU failed on this participant's media"),
+            }
+        }
+        if now >= self.next_relayout {
+            self.next_relayout = now + RELAYOUT_EVERY;
+            let ids: Vec<ConnId> = self.peers.keys().copied().collect();
+            for id in ids {
+                self.relayout(id);
+            }
+        }
+    }
+
+    /// Poll one `Rtc` until it has nothing more to say: send its packets, then act on its
+    /// events (which may touch other participants, each drained in turn).
+    fn drain(&mut self, conn_id: ConnId, socket: &UdpSocket) {
+        let mut work = std::collections::VecDeque::new();
+        self.drain_one(conn_id, socket, &mut work);
+        while let Some(item) = work.pop_front() {
+            match item {
+                Work::Forward { from, mid, data } => self.forward(from, mid, data, socket, &mut work),
+                Work::KeyframeRequest { to, mid, layer } => {
+                    self.request_keyframe(to, mid, layer);
+                    self.drain_one(to, socket, &mut work);
+                }
+            }
+        }
+    }
+
+    fn drain_one(&mut self, conn_id: ConnId, socket: &UdpSocket, work: &mut std::collections::VecDeque<Work>) {
+        let Some(peer) = self.peers.get_mut(&conn_id) else { return };
+        let Some(rtc) = peer.rtc.as_mut() else { return };
+        let mut events = Vec::new();
+        let stats = &self.stats;
+        let polled = catch_unwind(AssertUnwindSafe(|| loop {
+            match rtc.poll_output() {
+                Ok(Output::Timeout(t)) => break Ok(t),
+                Ok(Output::Transmit(t)) => match socket.try_send_to(&t.contents, t.destination) {
+                    Ok(_) => {
+                        stats.packets_out.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+                Ok(Output::Event(e)) => events.push(e),
+                Err(e) => break Err(e.to_string()),
+            }
+        }));
+        match polled {
+            Ok(Ok(t)) => peer.timeout = t,
+            Ok(Err(e)) => return self.fail(conn_id, &format!("media error: {e}")),
+            Err(_) => return self.fail(conn_id, "the SFU failed on this participant's media"),
+        }
+        if !rtc.is_alive() {
+            return self.fail(conn_id, "the media connection was lost");
+        }
+        let _ = peer;
+        for event in events {
+            match event {
+                Event::MediaData(data) => {
+                    work.push_back(Work::Forward { from: conn_id, mid: data.mid, data });
+                }
+                Event::KeyframeRequest(req) => {
+                    // A subscriber's decoder needs a keyframe: ask the track's publisher.
+                    let Some(r) = self.peers.get(&conn_id).and_then(|p| p.receiving.get(&req.mid)) else { continue };
+                    let layer = r.forwarding.sending.clone().or_else(|| r.forwarding.target.clone()).flatten();
+                    if let Some((to, mid)) = self.source_mid(r.source) {
+                        work.push_back(Work::KeyframeRequest { to, mid, layer });
+                    }
+                }
+                Event::EgressBitrateEstimate(str0m::bwe::BweKind::Twcc { estimate, .. }) => {
+                    if let Some(peer) = self.peers.get_mut(&conn_id) {
+                        peer.budget_bps = Some(estimate.as_u64());
+                    }
+                }
+                Event::IceConnectionStateChange(state) => {
+                    tracing::debug!(conn_id, ?state, "SFU ICE state");
+                }
+                Event::Connected => tracing::info!(conn_id, "SFU media connected"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The publisher and m-line of a track, if it is being published.
+    fn source_mid(&self, track: RemoteTrack) -> Option<(ConnId, Mid)> {
+        let peer = self.peers.get(&track.from)?;
+        peer.published.iter().find(|(_, p)| p.kind == track.kind).map(|(mid, _)| (track.from, *mid))
+    }
+
+    /// A frame arrived from `from` on `mid`: give it to every subscriber that wants it.
+    fn forward(
+        &mut self,
+        from: ConnId,
+        mid: Mid,
+        data: MediaData,
+        socket: &UdpSocket,
+        work: &mut std::collections::VecDeque<Work>,
+    ) {
+        self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let Some(publisher) = self.peers.get_mut(&from) else { return };
+        let Some(track) = publisher.published.get_mut(&mid) else { return };
+        let kind = track.kind;
+        let layer: Option<String> = data.rid.map(|r| r.to_string());
+        let keyframe = !kind.is_video() || data.is_keyframe();
+        if kind.is_video() {
+            let size = if keyframe { vp8_keyframe_size(&data.data) } else { None };
+            match track.layers.iter_mut().find(|l| l.layer == layer) {
+                Some(info) => info.saw_frame(now, data.data.len(), size),
+                None => {
+                    let mut info = LayerInfo::new(layer.clone(), now);
+                    info.saw_frame(now, data.data.len(), size);
+                    track.layers.push(info);
+                }
+            }
+        }
+        let call = publisher.call.clone();
+        let source = RemoteTrack { from, kind };
+        let Some(members) = self.calls.get(&call).cloned() else { return };
+        let mut want_keyframe = false;
+        for sub_id in members.into_iter().filter(|id| *id != from) {
+            let Some(sub) = self.peers.get_mut(&sub_id) else { continue };
+            let Some(rtc) = sub.rtc.as_mut() else { continue };
+            let mut wrote = false;
+            let mut failed = None;
+            for (out_mid, r) in sub.receiving.iter_mut().filter(|(_, r)| r.source == source) {
+                if r.forwarding.target.is_none() && !kind.is_video() {
+                    r.forwarding.target = Some(None);
+                }
+                match r.forwarding.decide(&layer, keyframe) {
+                    Decision::Forward { switched } => {
+                        let freq = data.time.frequency();
+                        let out = r.time.rewrite(data.time.numer(), data.network_time, switched, freq.get() as u64);
+                        let time = str0m::media::MediaTime::new(out, freq);
+                        let written = catch_unwind(AssertUnwindSafe(|| {
+                            let Some(writer) = rtc.writer(*out_mid) else { return Ok(false) };
+                            let Some(pt) = writer.match_params(data.params) else { return Ok(false) };
+                            writer.write(pt, data.network_time, time, data.data.clone()).map(|_| true)
+                        }));
+                        match written {
+                            Ok(Ok(true)) => {
+                                wrote = true;
+                                self.stats.frames_forwarded.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(Ok(false)) => {}
+                            Ok(Err(e)) => failed = Some(format!("media error: {e}")),
+                            Err(_) => failed = Some("the SFU failed writing to this participant".into()),
+                        }
+                    }
+                    Decision::NeedKeyframe => want_keyframe = true,
+                    Decision::Drop => {}
+                }
+                if failed.is_some() {
+                    break;
+                }
+            }
+            if let Some(why) = failed {
+                self.fail(sub_id, &why);
+            } else if wrote {
+                self.drain_one(sub_id, socket, work);
+            }
+        }
+        if want_keyframe {
+            self.request_keyframe(from, mid, layer);
+            self.drain_one(from, socket, work);
+        }
+    }
+
+    /// Ask `to` for a keyframe of `layer` on its published `mid`, at most every
+    /// [`KEYFRAME_REQUEST_EVERY`].
+    fn request_keyframe(&mut self, to: ConnId, mid: Mid, layer: Option<String>) {
+        let now = Instant::now();
+        let Some(peer) = self.peers.get_mut(&to) else { return };
+        let Some(track) = peer.published.get_mut(&mid) else { return };
+        if track.last_keyframe_request.get(&layer).is_some_and(|t| now.duration_since(*t) < KEYFRAME_REQUEST_EVERY) {
+            return;
+        }
+        track.last_keyframe_request.insert(layer.clone(), now);
+        let Some(rtc) = peer.rtc.as_mut() else { return };
+        let rid = layer.as_deref().map(Rid::from);
+        let requested = catch_unwind(AssertUnwindSafe(|| {
+            rtc.writer(mid).map(|mut w| w.request_keyframe(rid, KeyframeRequestKind::Pli))
+        }));
+        if let Ok(Some(Ok(()))) = requested {
+            self.stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Recompute which layer `conn_id` should get of each video track it receives: its
+    /// visible tiles and their sizes, within its bandwidth estimate.
+    fn relayout(&mut self, conn_id: ConnId) {
+        let now = Instant::now();
+        let Some(peer) = self.peers.get(&conn_id) else { return };
+        let visible = peer.tiles.len().max(1) as u64;
+        let budget = peer.budget_bps.map(|b| b / visible);
+        let mut targets = Vec::new();
+        for (mid, r) in &peer.receiving {
+            if !r.source.kind.is_video() {
+                targets.push((*mid, Some(None)));
+                continue;
+            }
+            let tile = peer.tiles.iter().find(|t| t.from == r.source.from && t.kind == r.source.kind);
+            let target = match tile {
+                None => None,
+                Some(tile) => {
+                    let layers = self
+                        .source_mid(r.source)
+                        .and_then(|(from, mid)| self.peers.get(&from)?.published.get(&mid))
+                        .map(|p| p.layers.as_slice())
+                        .unwrap_or(&[]);
+                    match choose_layer(layers, now, tile.height, budget) {
+                        Some(layer) => Some(layer),
+                        // Nothing seen yet: keep what there is; the first frames decide.
+                        None => r.forwarding.target.clone().or(Some(Some("q".to_string()))),
+                    }
+                }
+            };
+            targets.push((*mid, target));
+        }
+        let Some(peer) = self.peers.get_mut(&conn_id) else { return };
+        for (mid, target) in targets {
+            if let Some(r) = peer.receiving.get_mut(&mid) {
+                r.forwarding.target = target;
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! One participant of an SFU call: its `Rtc` (str0m's sans-I/O peer connection), the
+//! m-lines it publishes on and the ones it receives others' tracks on.
+//!
+//! Why the browser always offers and the SFU only answers: with one side offering, offers
+//! can never cross (no glare to resolve, and str0m never holds a pending offer that a
+//! crossing one would invalidate — the `ChangesOutOfOrder` panic of str0m's chat example),
+//! and the header-extension ids, codecs and payload types are always the browser's: an
+//! answerer must take the offerer's. When the SFU has something new to send, it says so
+//! (`call_tracks`) and the browser adds a receive-only m-line and offers again. Each offer
+//! lists what every m-line is for (`tracks`), so nothing is guessed from the SDP.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use str0m::change::SdpOffer;
+use str0m::media::Mid;
+use str0m::{Candidate, Rtc};
+use tokio::sync::mpsc;
+
+use super::simulcast::{Forwarding, LayerInfo, TimeRewrite};
+use crate::protocol::{
+    ConnId, ErrorCode, RemoteTrack, SdpType, ServerMsg, SignalPayload, TileView, TrackKind, TrackMid, SFU_PEER,
+};
+use crate::server::hub::Outgoing;
+
+/// A track this participant sends to the SFU.
+pub struct Published {
+    pub kind: TrackKind,
+    /// The simulcast layers seen on it (one, `None`, without simulcast).
+    pub layers: Vec<LayerInfo>,
+    /// When a keyframe was last asked for, per layer (PLIs are throttled).
+    pub last_keyframe_request: HashMap<Option<String>, Instant>,
+}
+
+/// An m-line on which this participant receives another's track.
+pub struct Receiving {
+    pub source: RemoteTrack,
+    pub forwarding: Forwarding,
+    pub time: TimeRewrite,
+}
+
+pub struct Peer {
+    pub conn_id: ConnId,
+    pub call: Arc<str>,
+    /// `None` until the first offer, and again after the media failed.
+    pub rtc: Option<Rtc>,
+    pub outbox: mpsc::Sender<Outgoing>,
+    pub published: HashMap<Mid, Published>,
+    pub receiving: HashMap<Mid, Receiving>,
+    /// The video tiles the browser shows now (`call_layout`).
+    pub tiles: Vec<TileView>,
+    /// The track list last sent in `call_tracks`.
+    pub announced: Vec<RemoteTrack>,
+    /// When this `Rtc` next needs a timeout input.
+    pub timeout: Instant,
+    /// The bandwidth estimate towards this participant (TWCC), bits per second.
+    pub budget_bps: Option<u64>,
+}
+
+/// Why an offer could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OfferError {
+    #[error("the offer is not valid SDP: {0}")]
+    Sdp(String),
+    #[error("the SFU could not accept the offer: {0}")]
+    Rejected(String),
+}
+
+impl Peer {
+    pub fn new(conn_id: ConnId, call: Arc<str>, outbox: mpsc::Sender<Outgoing>, now: Instant) -> Peer {
+        Peer {
+            conn_id,
+            call,
+            rtc: None,
+            outbox,
+            published: HashMap::new(),
+            receiving: HashMap::new(),
+            tiles: Vec::new(),
+            announced: Vec::new(),
+            timeout: now,
+            budget_bps: None,
+        }
+    }
+
+    /// Send a message to this participant's browser (never waits; a full outbox means the
+    /// hub is about to drop the connection anyway).
+    pub fn tell(&self, msg: &ServerMsg) {
+        if let Ok(json) = serde_json::to_string(msg) {
+            let _ = self.outbox.try_send(json.into());
+        }
+    }
+
+    pub fn tell_failed(&self, why: &str) {
+        self.tell(&ServerMsg::Error { req_id: None, code: ErrorCode::MediaFailed, message: why.to_string() });
+    }
+
+    /// The kinds this participant publishes now, as others see them.
+    pub fn published_tracks(&self) -> impl Iterator<Item = RemoteTrack> + '_ {
+        self.published.values().map(|p| RemoteTrack { from: self.conn_id, kind: p.kind })
+    }
+
+    /// Apply an offer: answer it (creating the `Rtc` on the first one) and take the
+    /// m-lines' purposes from `tracks`. Returns the answer to send.
+    pub fn accept_offer(
+        &mut self,
+        sdp: &str,
+        tracks: &[TrackMid],
+        candidates: &[SocketAddr],
+        now: Instant,
+    ) -> Result<String, OfferError> {
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| OfferError::Sdp(e.to_string()))?;
+        let rtc = self.rtc.get_or_insert_with(|| new_rtc(candidates, now));
+        let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| OfferError::Rejected(e.to_string()))?;
+        self.timeout = now;
+
+        let mut published = HashMap::new();
+        let mut receiving = HashMap::new();
+        for t in tracks {
+            let mid = Mid::from(t.mid.as_str());
+            match t.from {
+                None => {
+                    let entry = match self.published.remove(&mid) {
+                        Some(p) if p.kind == t.kind => p,
+                        _ => Published { kind: t.kind, layers: Vec::new(), last_keyframe_request: HashMap::new() },
+                    };
+                    published.insert(mid, entry);
+                }
+                Some(from) if from != self.conn_id => {
+                    let source = RemoteTrack { from, kind: t.kind };
+                    let entry = match self.receiving.remove(&mid) {
+                        Some(r) if r.source == source => r,
+                        _ => Receiving { source, forwarding: Forwarding::default(), time: TimeRewrite::default() },
+                    };
+                    receiving.insert(mid, entry);
+                }
+                Some(_) => {}
+            }
+        }
+        self.published = published;
+        self.receiving = receiving;
+        Ok(answer.to_sdp_string())
+    }
+
+    /// A trickled ICE candidate from the browser. Unusable ones (mDNS names, say) are
+    /// skipped: the browser's checks reach the SFU anyway and it learns the address then.
+    pub fn add_candidate(&mut self, candidate: &str) {
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        let line = candidate.trim_start_matches("a=");
+        match Candidate::from_sdp_string(line) {
+            Ok(c) => rtc.add_remote_candidate(c),
+            Err(e) => tracing::debug!(conn_id = self.conn_id, "ignored ICE candidate {line:?}: {e}"),
+        }
+    }
+
+    /// The media failed (ICE gave up, bad input inside str0m): drop the `Rtc` and what was
+    /// negotiated on it. The participant stays in the call; its browser starts afresh.
+    pub fn reset_media(&mut self) {
+        self.rtc = None;
+        self.published.clear();
+        self.receiving.clear();
+    }
+
+    pub fn answer_message(answer: String) -> ServerMsg {
+        ServerMsg::Signal {
+            from: SFU_PEER,
+            payload: SignalPayload::Description { sdp_type: SdpType::Answer, sdp: answer, tracks: Vec::new() },
+        }
+    }
+}
+
+fn new_rtc(candidates: &[SocketAddr], now: Instant) -> Rtc {
+    let mut rtc = Rtc::builder()
+        // The SFU's own bandwidth estimate towards each subscriber caps its layers.
+        .enable_bwe(Some(str0m::bwe::Bitrate::kbps(1500)))
+        .build(now);
+    for addr in candidates {
+        match Candidate::host(*addr, "udp") {
+            Ok(c) => {
+                rtc.add_local_candidate(c);
+            }
+            Err(e) => tracing::warn!("SFU candidate {addr} refused: {e}"),
+        }
+    }
+    rtc
+}
