@@ -1,0 +1,245 @@
+//! The SFU with real WebRTC peers on both ends: str0m bots ([`noom::server::sfu::bot`])
+//! publish synthetic VP8 in three simulcast layers over loopback UDP, others receive RTP,
+//! and the tests read back which layer, which frames and which sequence numbers arrived.
+
+use noom::protocol::{RemoteTrack, TrackKind};
+use noom::server::sfu::bot::{Bot, Seen};
+
+use crate::common::*;
+
+/// Every call through the SFU (`--p2p-max 0`).
+async fn start_sfu() -> SocketAddr {
+    start_with(Config { p2p_max: 0, ..config() }).await
+}
+
+struct Person {
+    ws: Client,
+    bot: Bot,
+    /// Frames that arrived while waiting for another (kept, not lost).
+    inbox: Vec<Value>,
+}
+
+impl Person {
+    /// Enter `room` and its call; the call runs through the SFU.
+    async fn join(addr: SocketAddr, nick: &str, room: &str, receiver: bool) -> Person {
+        let mut ws = Client::in_room(addr, nick, room).await;
+        ws.send(json!({"type": "call_join", "req_id": 1, "media": {"audio": false, "video": true}})).await;
+        let mut p = Person { ws, bot: Bot::new(receiver).unwrap(), inbox: Vec::new() };
+        let joined = p.wait("call_joined").await;
+        assert_eq!(joined["mode"], "sfu");
+        p
+    }
+
+    /// The next frame of type `ty`, keeping the others in `inbox`.
+    async fn wait(&mut self, ty: &str) -> Value {
+        if let Some(i) = self.inbox.iter().position(|v| v["type"] == ty) {
+            return self.inbox.remove(i);
+        }
+        loop {
+            let v = self.ws.recv().await;
+            if v["type"] == ty {
+                return v;
+            }
+            self.inbox.push(v);
+        }
+    }
+
+    /// The SFU's latest track list that satisfies `ok`.
+    async fn tracks_where(&mut self, ok: impl Fn(&[RemoteTrack]) -> bool) -> Vec<RemoteTrack> {
+        loop {
+            let v = self.wait("call_tracks").await;
+            let tracks: Vec<RemoteTrack> = serde_json::from_value(v["tracks"].clone()).unwrap();
+            if ok(&tracks) {
+                return tracks;
+            }
+        }
+    }
+
+    /// Offer what to publish and receive; apply the SFU's answer.
+    async fn negotiate(&mut self, publish: &[TrackKind], subscribe: &[RemoteTrack]) -> String {
+        let (sdp, tracks) = self.bot.offer(publish, true, subscribe);
+        let payload = json!({"kind": "description", "sdp_type": "offer", "sdp": sdp, "tracks": tracks});
+        self.ws.send(json!({"type": "signal", "to": 0, "payload": payload})).await;
+        let answer = self.wait("signal").await;
+        assert_eq!(answer["from"], 0);
+        assert_eq!(answer["payload"]["sdp_type"], "answer");
+        let sdp = answer["payload"]["sdp"].as_str().unwrap().to_string();
+        self.bot.accept_answer(&sdp).unwrap();
+        sdp
+    }
+
+    async fn show(&mut self, tiles: &[(u64, u32)]) {
+        let tiles: Vec<Value> =
+            tiles.iter().map(|(from, h)| json!({"from": from, "kind": "video", "width": h * 16 / 9, "height": h})).collect();
+        self.ws.send(json!({"type": "call_layout", "tiles": tiles})).await;
+    }
+
+    fn seen(&self, from: u64) -> Vec<Seen> {
+        let mid = self.bot.mid_of(RemoteTrack { from, kind: TrackKind::Video }).unwrap();
+        self.bot.received.get(&mid).cloned().unwrap_or_default()
+    }
+}
+
+/// Publish frames at 30 per second for `d` while pumping everyone (keyframes only every
+/// 3 s on their own, so layer switches depend on the SFU's keyframe requests).
+async fn stream(publisher: &mut Person, others: &mut [&mut Person], d: Duration) {
+    let end = tokio::time::Instant::now() + d;
+    while tokio::time::Instant::now() < end {
+        publisher.bot.send_video_frame(90);
+        let mut bots: Vec<&mut Bot> = others.iter_mut().map(|p| &mut p.bot).collect();
+        bots.push(&mut publisher.bot);
+        Bot::pump_for(&mut bots, Duration::from_millis(33)).await;
+    }
+}
+
+/// Pump until every bot is connected (ICE + DTLS over loopback).
+async fn connect(people: &mut [&mut Person]) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while people.iter().any(|p| !p.bot.connected) {
+        assert!(tokio::time::Instant::now() < deadline, "bots did not connect to the SFU");
+        let mut bots: Vec<&mut Bot> = people.iter_mut().map(|p| &mut p.bot).collect();
+        Bot::pump_for(&mut bots, Duration::from_millis(20)).await;
+    }
+}
+
+fn layers(seen: &[Seen]) -> Vec<u8> {
+    let mut l: Vec<u8> = seen.iter().map(|s| s.layer).collect();
+    l.dedup();
+    l
+}
+
+/// Gapless: each packet's sequence number is the previous one's plus one.
+fn assert_gapless(seen: &[Seen]) {
+    for w in seen.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq + 1, "sequence gap between {:?} and {:?}", w[0], w[1]);
+        assert!(w[1].rtp_time.wrapping_sub(w[0].rtp_time) < 90_000, "timestamp jumped: {:?} -> {:?}", w[0], w[1]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_subscriber_gets_the_layer_that_fits_its_tile_and_hidden_tiles_get_nothing() {
+    let addr = start_sfu().await;
+    let mut publisher = Person::join(addr, "Pub", "r", false).await;
+    publisher.negotiate(&[TrackKind::Video], &[]).await;
+    let pub_id = publisher.ws.conn_id;
+    let video = RemoteTrack { from: pub_id, kind: TrackKind::Video };
+
+    let mut small = Person::join(addr, "Small", "r", true).await;
+    let mut large = Person::join(addr, "Large", "r", true).await;
+    let mut hidden = Person::join(addr, "Hidden", "r", true).await;
+    for p in [&mut small, &mut large, &mut hidden] {
+        let tracks = p.tracks_where(|t| t.contains(&video)).await;
+        assert_eq!(tracks, [video], "the SFU offers the publisher's camera");
+        p.negotiate(&[], &[video]).await;
+    }
+    small.show(&[(pub_id, 80)]).await;
+    large.show(&[(pub_id, 720)]).await;
+    hidden.show(&[]).await;
+    connect(&mut [&mut publisher, &mut small, &mut large, &mut hidden]).await;
+    stream(&mut publisher, &mut [&mut small, &mut large, &mut hidden], Duration::from_secs(3)).await;
+
+    let (s, l) = (small.seen(pub_id), large.seen(pub_id));
+    assert!(s.len() > 20 && l.len() > 20, "frames were forwarded: small {} large {}", s.len(), l.len());
+    assert_eq!(layers(&s), [0], "the small tile gets the quarter layer");
+    assert_eq!(layers(&l), [2], "the large tile gets the full layer");
+    assert!(s[0].keyframe && l[0].keyframe, "each stream starts on a keyframe");
+    assert!(hidden.seen(pub_id).is_empty(), "a tile not shown gets no video");
+    assert_gapless(&s);
+    assert_gapless(&l);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bigger_tile_switches_layers_on_a_keyframe_and_the_stream_stays_continuous() {
+    let addr = start_sfu().await;
+    let mut publisher = Person::join(addr, "Pub", "r", false).await;
+    publisher.negotiate(&[TrackKind::Video], &[]).await;
+    let pub_id = publisher.ws.conn_id;
+    let video = RemoteTrack { from: pub_id, kind: TrackKind::Video };
+    let mut viewer = Person::join(addr, "Viewer", "r", true).await;
+    viewer.tracks_where(|t| t.contains(&video)).await;
+    viewer.negotiate(&[], &[video]).await;
+    viewer.show(&[(pub_id, 80)]).await;
+    connect(&mut [&mut publisher, &mut viewer]).await;
+    stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
+    let before = viewer.seen(pub_id).len();
+    assert!(before > 10, "the small layer flows first ({before} frames)");
+
+    // Pinned: the tile is now large.
+    viewer.show(&[(pub_id, 720)]).await;
+    stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(2000)).await;
+    let seen = viewer.seen(pub_id);
+    assert_eq!(layers(&seen), [0, 2], "from the quarter layer to the full one, never back");
+    let first_full = seen.iter().position(|s| s.layer == 2).unwrap();
+    assert!(seen[first_full].keyframe, "the switch happened on a keyframe: {:?}", seen[first_full]);
+    assert!(seen.len() - first_full > 10, "the full layer keeps flowing");
+    // One stream to the receiver: sequence numbers and timestamps continue across the switch.
+    assert_gapless(&seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misbehaving_participant_loses_its_own_media_only() {
+    let addr = start_sfu().await;
+    let mut publisher = Person::join(addr, "Pub", "r", false).await;
+    let answer = publisher.negotiate(&[TrackKind::Video], &[]).await;
+    let pub_id = publisher.ws.conn_id;
+    let video = RemoteTrack { from: pub_id, kind: TrackKind::Video };
+    let mut viewer = Person::join(addr, "Viewer", "r", true).await;
+    viewer.tracks_where(|t| t.contains(&video)).await;
+    viewer.negotiate(&[], &[video]).await;
+    viewer.show(&[(pub_id, 400)]).await;
+    connect(&mut [&mut publisher, &mut viewer]).await;
+
+    // A participant whose offer is not SDP: told `media_failed`, connection kept.
+    let mut bad = Person::join(addr, "Bad", "r", true).await;
+    let payload = json!({"kind": "description", "sdp_type": "offer", "sdp": "v=0\r\nthis is not sdp", "tracks": []});
+    bad.ws.send(json!({"type": "signal", "to": 0, "payload": payload})).await;
+    let err = bad.wait("error").await;
+    assert_eq!(err["code"], "media_failed", "{err}");
+    // Garbage datagrams at the SFU's port, from a socket nobody negotiated.
+    let sfu_port: u16 = answer
+        .lines()
+        .find(|l| l.starts_with("a=candidate") && l.contains("127.0.0.1"))
+        .and_then(|l| l.split_whitespace().nth(5))
+        .and_then(|p| p.parse().ok())
+        .expect("the answer announces a loopback candidate");
+    bad.bot.send_garbage(SocketAddr::from(([127, 0, 0, 1], sfu_port)), 500);
+    // A candidate line that is not one, and signalling to the SFU from outside any call.
+    bad.ws.send(json!({"type": "signal", "to": 0, "payload": {"kind": "candidate", "candidate": "candidate:garbage"}})).await;
+    let mut outsider = Client::in_room(addr, "Out", "r").await;
+    outsider.send(json!({"type": "signal", "to": 0, "payload": payload})).await;
+    assert_eq!(outsider.recv_type("error").await["code"], "not_in_call");
+
+    stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
+    let seen = viewer.seen(pub_id);
+    assert!(seen.len() > 20, "the others' media went on ({} frames)", seen.len());
+    assert_gapless(&seen);
+
+    // The bad participant can still start over with a good offer.
+    bad.negotiate(&[], &[video]).await;
+    bad.show(&[(pub_id, 80)]).await;
+    connect(&mut [&mut bad]).await;
+    stream(&mut publisher, &mut [&mut viewer, &mut bad], Duration::from_millis(1500)).await;
+    assert!(!bad.seen(pub_id).is_empty(), "after a good offer, media flows to the one who misbehaved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_removes_the_track_for_everyone_and_the_call_goes_on() {
+    let addr = start_sfu().await;
+    let mut a = Person::join(addr, "A", "r", false).await;
+    a.negotiate(&[TrackKind::Video], &[]).await;
+    let mut b = Person::join(addr, "B", "r", false).await;
+    let a_video = RemoteTrack { from: a.ws.conn_id, kind: TrackKind::Video };
+    b.tracks_where(|t| t.contains(&a_video)).await;
+    b.negotiate(&[TrackKind::Video], &[a_video]).await;
+    let b_video = RemoteTrack { from: b.ws.conn_id, kind: TrackKind::Video };
+    // A learns of B's camera.
+    a.tracks_where(|t| t == [b_video]).await;
+    let mut c = Person::join(addr, "C", "r", true).await;
+    c.tracks_where(|t| t.len() == 2).await;
+
+    b.ws.send(json!({"type": "call_leave"})).await;
+    let left = a.wait("call_participant_left").await;
+    assert_eq!(left["conn_id"], b.ws.conn_id);
+    assert!(a.tracks_where(|t| t.is_empty()).await.is_empty(), "B's camera is withdrawn");
+    assert_eq!(c.tracks_where(|t| t.len() == 1).await, [a_video]);
+}

@@ -9,6 +9,7 @@
 //!   receives.
 //! - `simulcast.rs`: the per-subscriber layer choice, keyframe-gated switching and the
 //!   timestamp rewriting that keeps each forwarded stream continuous.
+//! - `bot.rs`: a synthetic participant (str0m on loopback UDP) for tests and load runs.
 //!
 //! Why beside the hub, not inside it: the hub decides who is in which call (membership,
 //! caps, modes) and tells the SFU with [`SfuCmd`]s; the SFU only moves packets. A burst of
@@ -23,6 +24,7 @@
 //! and even panics drop only that participant's media, who gets `media_failed` and
 //! reconnects), and calls share nothing but the socket.
 
+pub mod bot;
 mod peer;
 pub mod simulcast;
 
@@ -46,6 +48,8 @@ use simulcast::{choose_layer, vp8_keyframe_size, Decision, LayerInfo};
 
 /// Keyframe requests (PLI) for one layer are sent at most this often.
 const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_millis(300);
+/// How long after a track's first frame its layers count as still starting.
+const LAYER_WARMUP: Duration = Duration::from_millis(500);
 /// How often layer choices are revisited (bandwidth estimates, layers that stopped).
 const RELAYOUT_EVERY: Duration = Duration::from_millis(500);
 /// Commands that may wait for the SFU.
@@ -460,6 +464,7 @@ impl Sfu {
         let kind = track.kind;
         let layer: Option<String> = data.rid.map(|r| r.to_string());
         let keyframe = !kind.is_video() || data.is_keyframe();
+        let mut new_layer = false;
         if kind.is_video() {
             let size = if keyframe { vp8_keyframe_size(&data.data) } else { None };
             match track.layers.iter_mut().find(|l| l.layer == layer) {
@@ -468,12 +473,19 @@ impl Sfu {
                     let mut info = LayerInfo::new(layer.clone(), now);
                     info.saw_frame(now, data.data.len(), size);
                     track.layers.push(info);
+                    new_layer = true;
                 }
             }
         }
         let call = publisher.call.clone();
         let source = RemoteTrack { from, kind };
         let Some(members) = self.calls.get(&call).cloned() else { return };
+        if new_layer {
+            // A layer started (or came back): the choices may change.
+            for id in &members {
+                self.relayout(*id);
+            }
+        }
         let mut want_keyframe = false;
         for sub_id in members.into_iter().filter(|id| *id != from) {
             let Some(sub) = self.peers.get_mut(&sub_id) else { continue };
@@ -560,15 +572,19 @@ impl Sfu {
             let target = match tile {
                 None => None,
                 Some(tile) => {
-                    let layers = self
+                    let published = self
                         .source_mid(r.source)
-                        .and_then(|(from, mid)| self.peers.get(&from)?.published.get(&mid))
-                        .map(|p| p.layers.as_slice())
-                        .unwrap_or(&[]);
+                        .and_then(|(from, mid)| self.peers.get(&from)?.published.get(&mid));
+                    let layers = published.map(|p| p.layers.as_slice()).unwrap_or(&[]);
+                    // A publisher's layers start within moments of each other: while they
+                    // start, go by the tile's size rather than step through each layer.
+                    let warming = published
+                        .and_then(|p| p.layers.iter().map(|l| l.first_seen).min())
+                        .is_none_or(|t| now.saturating_duration_since(t) < LAYER_WARMUP);
+                    let simulcast = layers.iter().all(|l| l.layer.is_some());
                     match choose_layer(layers, now, tile.height, budget) {
-                        Some(layer) => Some(layer),
-                        // Nothing seen yet: keep what there is; the first frames decide.
-                        None => r.forwarding.target.clone().or(Some(Some("q".to_string()))),
+                        Some(layer) if !(warming && simulcast) => Some(layer),
+                        _ => Some(Some(simulcast::layer_for_height(tile.height).to_string())),
                     }
                 }
             };

@@ -41,6 +41,16 @@ pub fn rank(layer: &Layer) -> u8 {
     }
 }
 
+/// The layer to start with for a tile `height` device pixels high, before the publisher's
+/// layers are known.
+pub fn layer_for_height(height: u32) -> &'static str {
+    match height {
+        0..=200 => "q",
+        201..=400 => "h",
+        _ => "f",
+    }
+}
+
 /// What the SFU knows of one layer of a published video track.
 #[derive(Debug, Clone)]
 pub struct LayerInfo {
@@ -49,6 +59,7 @@ pub struct LayerInfo {
     pub height: Option<u32>,
     pub width: Option<u32>,
     pub last_seen: Instant,
+    pub first_seen: Instant,
     /// Bytes in the current one-second window, and the rate measured over the last one.
     window_start: Instant,
     window_bytes: u64,
@@ -57,7 +68,7 @@ pub struct LayerInfo {
 
 impl LayerInfo {
     pub fn new(layer: Layer, now: Instant) -> LayerInfo {
-        LayerInfo { layer, height: None, width: None, last_seen: now, window_start: now, window_bytes: 0, bps: None }
+        LayerInfo { layer, height: None, width: None, last_seen: now, first_seen: now, window_start: now, window_bytes: 0, bps: None }
     }
 
     /// Account for one frame of this layer.
@@ -102,11 +113,7 @@ pub fn choose_layer(layers: &[LayerInfo], now: Instant, tile_height: u32, budget
         return None;
     }
     // The smallest layer at least as tall as the tile; by rank when sizes are unknown.
-    let wanted_rank = match tile_height {
-        0..=200 => 0,
-        201..=400 => 1,
-        _ => 2,
-    };
+    let wanted_rank = rank(&Some(layer_for_height(tile_height).to_string()));
     let mut pick = live
         .iter()
         .position(|l| match l.height {
