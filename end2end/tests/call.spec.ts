@@ -1,29 +1,11 @@
-import { test, expect, type Page } from '@playwright/test';
-import { cuttableSocket, person, uniqueRoom } from './helpers';
+import { test, expect } from '@playwright/test';
+import { cuttableSocket, expectPlaying, joinCall, person, tile, uniqueRoom } from './helpers';
 
-// Real Chromium peers with fake camera and microphone, connected over loopback only.
+// Peer-to-peer calls (two people, the default --p2p-max): real Chromium peers with fake
+// camera and microphone, connected over loopback only. SFU calls: sfu.spec.ts.
 // Up to five browsers encoding video on two cores: give these tests room (a limit on a
 // hang, not a timing goal; call set-up time is measured in BENCHMARKS.md).
 test.describe.configure({ timeout: 120_000 });
-
-function tile(page: Page, nick: string) {
-  return page.getByRole('figure', { name: `${nick}'s video` });
-}
-
-async function joinCall(page: Page) {
-  // The preview is up (camera opened) before joining.
-  await expect.poll(() => page.getByLabel('Your camera preview').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
-  await page.getByRole('button', { name: 'Join call' }).click();
-  await expect(page.getByRole('button', { name: 'Leave call' })).toBeVisible();
-}
-
-/** The tile's video has real frames and they keep coming. */
-async function expectPlaying(page: Page, nick: string) {
-  const video = tile(page, nick).locator('video');
-  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 15_000 }).toBeGreaterThan(0);
-  const t0 = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
-  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThan(t0);
-}
 
 test('two people see and hear each other; mute and camera-off show on the other side', async ({ browser }) => {
   const room = uniqueRoom('call2');
@@ -75,50 +57,6 @@ test('two people see and hear each other; mute and camera-off show on the other 
   await expect(tile(ana, 'Bo')).toHaveClass(/speaking/, { timeout: 15_000 });
 
   for (const p of [ana, bo]) await p.context().close();
-});
-
-test('three people all see two remote tiles; one leaves and the others keep playing', async ({ browser }) => {
-  const room = uniqueRoom('call3');
-  const names = ['Ana', 'Bo', 'Cy'];
-  const pages: Page[] = [];
-  for (const n of names) {
-    const p = await person(browser, `/room/${room}`, n);
-    await joinCall(p);
-    pages.push(p);
-  }
-  const [ana, bo, cy] = pages;
-  for (const [i, p] of pages.entries()) {
-    await expect(p.locator('.grid .tile:not(.me)')).toHaveCount(2);
-    for (const [j, other] of names.entries()) if (i !== j) await expectPlaying(p, other);
-  }
-
-  await cy.getByRole('button', { name: 'Leave call' }).click();
-  await expect(tile(ana, 'Cy')).toHaveCount(0);
-  await expect(tile(bo, 'Cy')).toHaveCount(0);
-  await expectPlaying(ana, 'Bo');
-  await expectPlaying(bo, 'Ana');
-
-  // Closing the tab also leaves the call.
-  await bo.context().close();
-  await expect(tile(ana, 'Bo')).toHaveCount(0);
-  await expect(ana.locator('.grid .tile')).toHaveCount(1);
-  for (const p of [ana, cy]) await p.context().close();
-});
-
-test('a fifth person is told the call is full', async ({ browser }) => {
-  const room = uniqueRoom('call5');
-  const pages: Page[] = [];
-  for (const n of ['P1', 'P2', 'P3', 'P4']) {
-    const p = await person(browser, `/room/${room}`, n);
-    await joinCall(p);
-    pages.push(p);
-  }
-  const fifth = await person(browser, `/room/${room}`, 'P5');
-  await expect(fifth.getByText('4 in the call: P1, P2, P3, P4')).toBeVisible();
-  await fifth.getByRole('button', { name: 'Join call' }).click();
-  await expect(fifth.getByRole('alert').filter({ hasText: 'This call is full (4)' })).toBeVisible();
-  await expect(fifth.getByRole('button', { name: 'Join call' })).toBeVisible();
-  for (const p of [...pages, fifth]) await p.context().close();
 });
 
 test('screen sharing replaces the camera and ends cleanly', async ({ browser }) => {

@@ -72,3 +72,24 @@ export async function say(page: Page, text: string) {
   await page.getByLabel('Message').fill(text);
   await page.getByRole('button', { name: 'Send' }).click();
 }
+
+// ---- Calls ----
+
+export function tile(page: Page, nick: string) {
+  return page.getByRole('figure', { name: `${nick}'s video` });
+}
+
+export async function joinCall(page: Page) {
+  // The preview is up (camera opened) before joining.
+  await expect.poll(() => page.getByLabel('Your camera preview').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  await page.getByRole('button', { name: 'Join call' }).click();
+  await expect(page.getByRole('button', { name: 'Leave call' })).toBeVisible();
+}
+
+/** The tile's video has real frames and they keep coming. */
+export async function expectPlaying(page: Page, nick: string) {
+  const video = tile(page, nick).locator('video');
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 15_000 }).toBeGreaterThan(0);
+  const t0 = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThan(t0);
+}

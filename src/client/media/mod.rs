@@ -105,6 +105,13 @@ fn remote_stream_entry(e: &mut Engine, conn_id: ConnId, kind: TrackKind) -> Medi
 /// Leave the call's media: close every peer connection (leaving the call, or the socket
 /// dropped: our connection id dies with it).
 pub fn close_peers(session: Session) {
+    close_connections(session);
+    with_engine(|e| e.offered.clear());
+}
+
+/// Close the connections but keep the SFU's track list, which may have arrived just before
+/// the message that (re)opens them.
+fn close_connections(session: Session) {
     mesh::close_all();
     sfu::close();
     with_engine(|e| e.remote.clear());
@@ -119,7 +126,7 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
                 e.ice_servers = ice_servers.clone();
                 e.mode = *mode;
             });
-            close_peers(session);
+            close_connections(session);
             match mode {
                 CallMode::P2p => {
                     for p in participants {
@@ -132,7 +139,7 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
         }
         ServerMsg::CallModeChanged { mode: CallMode::Sfu } if session.in_call.get_untracked() => {
             with_engine(|e| e.mode = CallMode::Sfu);
-            close_peers(session);
+            close_connections(session);
             sfu::open(session);
         }
         ServerMsg::CallModeChanged { .. } => {}
@@ -146,7 +153,7 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
             with_engine(|e| e.remote.retain(|(id, _), _| id != conn_id));
             bump(session);
         }
-        ServerMsg::CallTracks { tracks } if session.in_call.get_untracked() => sfu::set_tracks(session, tracks),
+        ServerMsg::CallTracks { tracks } => sfu::set_tracks(session, tracks),
         ServerMsg::Signal { from, payload } if session.in_call.get_untracked() => {
             if *from == SFU_PEER {
                 sfu::signal(payload.clone());

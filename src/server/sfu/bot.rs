@@ -54,6 +54,8 @@ pub struct Bot {
     /// Frames received, per m-line (RTP mode only).
     pub received: HashMap<Mid, Vec<Seen>>,
     pub connected: bool,
+    /// Size of each synthetic frame in bytes (at least the header and marker).
+    pub frame_bytes: usize,
     timeout: Instant,
     buf: Vec<u8>,
 }
@@ -79,6 +81,7 @@ impl Bot {
             frame_counter: 0,
             received: HashMap::new(),
             connected: false,
+            frame_bytes: 0,
             timeout: now,
             buf: vec![0; 2000],
         })
@@ -219,7 +222,10 @@ impl Bot {
         for (rid, index, height) in layers {
             let wanted = self.keyframe_wanted.remove(&rid.map(str::to_string)).unwrap_or(false);
             let keyframe = n == 1 || n % keyframe_every.max(1) == 0 || wanted;
-            let frame = synthetic_frame(index, n, keyframe, height);
+            let mut frame = synthetic_frame(index, n, keyframe, height);
+            if frame.len() < self.frame_bytes {
+                frame.resize(self.frame_bytes, 0xab);
+            }
             let Some(writer) = self.rtc.writer(mid) else { return };
             let Some(pt) = writer.payload_params().find(|p| p.spec().codec == Codec::Vp8).map(|p| p.pt()) else {
                 return;
@@ -232,6 +238,11 @@ impl Bot {
                 self.drain();
             }
         }
+    }
+
+    /// Frames published so far (per layer).
+    pub fn frames_sent(&self) -> u32 {
+        self.frame_counter
     }
 
     /// Send `count` datagrams of garbage at `to` (a misbehaving client).

@@ -216,7 +216,13 @@ impl Sfu {
             SfuCmd::Join { conn_id, call, outbox } => {
                 self.leave(conn_id);
                 let call: Arc<str> = call.into();
-                self.peers.insert(conn_id, Peer::new(conn_id, call.clone(), outbox, Instant::now()));
+                let mut peer = Peer::new(conn_id, call.clone(), outbox, Instant::now());
+                // Always a fresh list for a newcomer (even an empty one), so a browser never
+                // keeps one from an earlier call.
+                let tracks = self.published_in(&call);
+                peer.tell(&crate::protocol::ServerMsg::CallTracks { tracks: tracks.clone() });
+                peer.announced = tracks;
+                self.peers.insert(conn_id, peer);
                 self.calls.entry(call.clone()).or_default().push(conn_id);
                 self.announce(&call);
             }
@@ -292,13 +298,20 @@ impl Sfu {
         self.announce(&call);
     }
 
-    /// Tell everyone in `call` whose track list changed which tracks they can receive.
-    fn announce(&mut self, call: &Arc<str>) {
-        let Some(members) = self.calls.get(call) else { return };
+    /// Every track published in `call`, sorted.
+    fn published_in(&self, call: &Arc<str>) -> Vec<RemoteTrack> {
+        let Some(members) = self.calls.get(call) else { return Vec::new() };
         let mut all: Vec<RemoteTrack> =
             members.iter().filter_map(|id| self.peers.get(id)).flat_map(|p| p.published_tracks()).collect();
         all.sort();
         all.dedup();
+        all
+    }
+
+    /// Tell everyone in `call` whose track list changed which tracks they can receive.
+    fn announce(&mut self, call: &Arc<str>) {
+        let all = self.published_in(call);
+        let Some(members) = self.calls.get(call) else { return };
         for id in members {
             let Some(peer) = self.peers.get_mut(id) else { continue };
             let mine: Vec<RemoteTrack> = all.iter().copied().filter(|t| t.from != *id).collect();

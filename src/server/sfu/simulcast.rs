@@ -112,12 +112,14 @@ pub fn choose_layer(layers: &[LayerInfo], now: Instant, tile_height: u32, budget
     if live.is_empty() {
         return None;
     }
-    // The smallest layer at least as tall as the tile; by rank when sizes are unknown.
+    // The smallest layer tall enough for the tile (by rank when sizes are unknown). Three
+    // quarters of the tile's height is enough: so slight an upscale does not show, while
+    // the next layer up costs about three times the bandwidth.
     let wanted_rank = rank(&Some(layer_for_height(tile_height).to_string()));
     let mut pick = live
         .iter()
         .position(|l| match l.height {
-            Some(h) => h >= tile_height,
+            Some(h) => h * 4 >= tile_height * 3,
             None => rank(&l.layer) >= wanted_rank,
         })
         .unwrap_or(live.len() - 1);
@@ -252,6 +254,7 @@ mod tests {
             l.saw_frame(now, 100, Some((h * 16 / 9, h)));
         }
         assert_eq!(choose_layer(&layers, now, 120, None), Some(layer("q")));
+        assert_eq!(choose_layer(&layers, now, 240, None), Some(layer("q")), "a 3/4 upscale is fine");
         assert_eq!(choose_layer(&layers, now, 300, None), Some(layer("h")));
         assert_eq!(choose_layer(&layers, now, 700, None), Some(layer("f")));
         assert_eq!(choose_layer(&layers, now, 2000, None), Some(layer("f")));

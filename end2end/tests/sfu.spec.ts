@@ -1,0 +1,162 @@
+import { test, expect, type Page } from '@playwright/test';
+import { cuttableSocket, expectPlaying, joinCall, person, tile, uniqueRoom } from './helpers';
+
+// Calls through the SFU (str0m, in the server): real Chromium peers with fake devices,
+// loopback only. The server runs with --max-call-size 6 (playwright.config.ts) and the
+// default --p2p-max 2. Many browsers encoding video on two cores: a generous limit on a
+// hang (set-up times are measured in BENCHMARKS.md, not here).
+test.describe.configure({ timeout: 240_000 });
+
+/** The ids of the page's peer connections (`window.noomPeers`; the SFU is 0). */
+function peerIds(page: Page) {
+  return page.evaluate(() => [...((window as any).noomPeers?.keys() ?? [])].sort());
+}
+
+function screenTile(page: Page, nick: string) {
+  return page.getByRole('figure', { name: `${nick}'s screen` });
+}
+
+/** A small fake camera (320x180, 15 fps): six of them must fit on CI's two cores. */
+async function smallCamera(page: Page) {
+  await page.context().addInitScript(() => {
+    const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    navigator.mediaDevices.getUserMedia = (c?: MediaStreamConstraints) => {
+      if (c && c.video) {
+        const base = typeof c.video === 'object' ? c.video : {};
+        c = { ...c, video: { ...base, width: 320, height: 180, frameRate: 15 } };
+      }
+      return gum(c);
+    };
+  });
+}
+
+test('two people are peer to peer; a third moves the call to the SFU by itself and nobody loses video', async ({ browser }) => {
+  const room = uniqueRoom('grow');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+  await joinCall(ana);
+  await joinCall(bo);
+  await expectPlaying(ana, 'Bo');
+  const boId = await bo.evaluate(() => Number(document.querySelector('.tile.me')?.getAttribute('data-conn-id')));
+  expect(await peerIds(ana)).toEqual([boId]);
+
+  const cy = await person(browser, `/room/${room}`, 'Cy');
+  await joinCall(cy);
+  // Everyone now has one connection, to the SFU, and sees the two others.
+  for (const p of [ana, bo, cy]) await expect.poll(() => peerIds(p)).toEqual([0]);
+  for (const [p, others] of [[ana, ['Bo', 'Cy']], [bo, ['Ana', 'Cy']], [cy, ['Ana', 'Bo']]] as const) {
+    for (const o of others) await expectPlaying(p, o);
+  }
+  // Mute shows through the SFU as well.
+  await cy.getByRole('button', { name: 'Mute' }).click();
+  await expect(tile(ana, 'Cy').getByText('Muted')).toBeVisible();
+
+  // One leaves: the rest go on, still on the SFU (no flapping back and forth).
+  await cy.getByRole('button', { name: 'Leave call' }).click();
+  await expect(tile(ana, 'Cy')).toHaveCount(0);
+  await expectPlaying(ana, 'Bo');
+  await expectPlaying(bo, 'Ana');
+  expect(await peerIds(ana)).toEqual([0]);
+  for (const p of [ana, bo, cy]) await p.context().close();
+});
+
+test('six people in one call each see five remote videos playing; a seventh is told the call is full', async ({ browser }) => {
+  const room = uniqueRoom('six');
+  const names = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6'];
+  const pages: Page[] = [];
+  for (const n of names) {
+    const p = await person(browser, `/room/${room}`, n, smallCamera);
+    await joinCall(p);
+    pages.push(p);
+  }
+  for (const [i, p] of pages.entries()) {
+    await expect(p.locator('.grid .tile:not(.me)')).toHaveCount(5);
+    for (const [j, other] of names.entries()) if (i !== j) await expectPlaying(p, other);
+  }
+  const seventh = await person(browser, `/room/${room}`, 'P7');
+  await seventh.getByRole('button', { name: 'Join call' }).click();
+  await expect(seventh.getByRole('alert').filter({ hasText: 'This call is full (6)' })).toBeVisible();
+  for (const p of [...pages, seventh]) await p.context().close();
+});
+
+test('a screen share is an extra tile for everyone while the camera keeps going', async ({ browser }) => {
+  const room = uniqueRoom('sfushare');
+  const pages: Page[] = [];
+  for (const n of ['Ana', 'Bo', 'Cy']) {
+    const p = await person(browser, `/room/${room}`, n, smallCamera);
+    await joinCall(p);
+    pages.push(p);
+  }
+  const [ana, bo, cy] = pages;
+  await expect.poll(() => peerIds(ana)).toEqual([0]);
+  await ana.getByRole('button', { name: 'Share screen' }).click();
+  await expect(ana.getByRole('button', { name: 'Stop sharing' })).toBeVisible();
+  for (const p of [bo, cy]) {
+    const screen = screenTile(p, 'Ana').locator('video');
+    await expect.poll(() => screen.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 20_000 }).toBeGreaterThan(0);
+    // The camera tile is still there and playing, next to the screen.
+    await expectPlaying(p, 'Ana');
+  }
+  await expect(screenTile(ana, 'Ana')).toBeVisible();
+  await ana.getByRole('button', { name: 'Stop sharing' }).click();
+  for (const p of [bo, cy]) await expect(screenTile(p, 'Ana')).toHaveCount(0);
+  await expectPlaying(bo, 'Ana');
+  for (const p of pages) await p.context().close();
+});
+
+test('a pinned tile gets a higher resolution than the same person shown small (simulcast)', async ({ browser }) => {
+  const room = uniqueRoom('pin');
+  // Ana's camera is 640x480: two simulcast layers (160x120 and 320x240).
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  const bo = await person(browser, `/room/${room}`, 'Bo', smallCamera);
+  const cy = await person(browser, `/room/${room}`, 'Cy', smallCamera);
+  for (const p of [ana, bo, cy]) await joinCall(p);
+  // Bo shows Ana as a small tile; Cy pins her (large).
+  await bo.setViewportSize({ width: 420, height: 700 });
+  await cy.setViewportSize({ width: 1280, height: 900 });
+  await tile(cy, 'Ana').getByRole('button', { name: 'Pin' }).click();
+  await expect(tile(cy, 'Ana')).toHaveClass(/pinned/);
+  const width = (p: Page) => tile(p, 'Ana').locator('video').evaluate((v: HTMLVideoElement) => v.videoWidth);
+  await expect.poll(() => width(bo), { timeout: 20_000 }).toBeGreaterThan(0);
+  await expect.poll(async () => (await width(cy)) > (await width(bo)), { timeout: 20_000 }).toBe(true);
+  // Unpinned, Cy's tile is small again and so is the layer.
+  await tile(cy, 'Ana').getByRole('button', { name: 'Unpin' }).click();
+  await cy.setViewportSize({ width: 420, height: 700 });
+  await expect.poll(() => width(cy), { timeout: 20_000 }).toBe(await width(bo));
+  for (const p of [ana, bo, cy]) await p.context().close();
+});
+
+test('an ICE restart and a cut socket both recover the SFU call by themselves', async ({ browser }) => {
+  const room = uniqueRoom('sfuback');
+  const ana = await person(browser, `/room/${room}`, 'Ana', smallCamera);
+  const bo = await person(browser, `/room/${room}`, 'Bo', smallCamera);
+  let socket!: Awaited<ReturnType<typeof cuttableSocket>>;
+  const cy = await person(browser, `/room/${room}`, 'Cy', async (p) => {
+    await smallCamera(p);
+    socket = await cuttableSocket(p);
+  });
+  for (const p of [ana, bo, cy]) await joinCall(p);
+  await expect.poll(() => peerIds(cy)).toEqual([0]);
+  await expectPlaying(ana, 'Cy');
+
+  // A network change: the browser restarts ICE on the same connection (new credentials,
+  // renegotiated with the SFU), and the media goes on without rejoining.
+  const ufrag = () =>
+    cy.evaluate(() => (window as any).noomPeers.get(0).localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1] as string);
+  const before = await ufrag();
+  await cy.evaluate(() => (window as any).noomPeers.get(0).restartIce());
+  await expect.poll(ufrag).not.toBe(before);
+  await expectPlaying(cy, 'Ana');
+  await expectPlaying(ana, 'Cy');
+
+  // The socket is cut for 3 s: Cy is back in the call by itself.
+  await socket.cut();
+  await expect(tile(ana, 'Cy')).toHaveCount(0);
+  await cy.waitForTimeout(3000);
+  socket.restore();
+  await expect(cy.locator('.conn-status[data-status="online"]')).toBeVisible();
+  await expectPlaying(ana, 'Cy');
+  await expectPlaying(cy, 'Ana');
+  await expectPlaying(cy, 'Bo');
+  for (const p of [ana, bo, cy]) await p.context().close();
+});
