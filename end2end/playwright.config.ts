@@ -57,6 +57,7 @@ export default defineConfig({
       LEPTOS_OUTPUT_NAME: 'noom',
       LEPTOS_SITE_ROOT: 'target/site',
       LEPTOS_SITE_PKG_DIR: 'pkg',
+      LEPTOS_WASM_OUTPUT_NAME: 'noom',
     },
     stdout: 'ignore',
     stderr: 'pipe',

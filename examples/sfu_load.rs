@@ -2,7 +2,7 @@
 //! with `--p2p-max 0` (see `scripts/bench-sfu.sh`, which pins it to one core):
 //!
 //! In each of `--rooms` rooms, one publisher bot (str0m, `noom::server::sfu::bot`) sends its
-//! camera at 30 frames/s in three simulcast layers, each frame one RTP packet of `--bytes`;
+//! camera at `--fps` frames/s (30) in three simulcast layers, each frame one RTP packet of `--bytes`;
 //! `--subs` subscriber bots show that camera as a small, medium or large tile (in turn), so
 //! the SFU sends them the quarter, half or full layer. After a warm-up it counts, for
 //! `--secs` seconds: RTP packets the subscribers received from the SFU, the packets they
@@ -28,10 +28,11 @@ struct Args {
     subs: usize,
     secs: u64,
     bytes: usize,
+    fps: u64,
 }
 
 fn args() -> Args {
-    let mut a = Args { url: "ws://127.0.0.1:3100/ws".into(), pid: None, rooms: 1, subs: 50, secs: 10, bytes: 1000 };
+    let mut a = Args { url: "ws://127.0.0.1:3100/ws".into(), pid: None, rooms: 1, subs: 50, secs: 10, bytes: 1000, fps: 30 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -42,6 +43,7 @@ fn args() -> Args {
             "--subs" => a.subs = value.parse().unwrap(),
             "--secs" => a.secs = value.parse().unwrap(),
             "--bytes" => a.bytes = value.parse().unwrap(),
+            "--fps" => a.fps = value.parse().unwrap(),
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -137,12 +139,11 @@ async fn main() {
     }
     println!("{} rooms × (1 publisher → {} subscribers); waiting for ICE/DTLS …", a.rooms, a.subs);
 
-    let frame_every = Duration::from_micros(1_000_000 / 30);
+    let frame_every = Duration::from_micros(1_000_000 / a.fps.max(1));
     let mut next_frame = Instant::now();
-    let mut run = |bots_until: Instant, count: bool, pubs: &mut Vec<Participant>, subs: &mut Vec<(Participant, u64, u8)>| {
-        let _ = count;
+    let mut run = |bots_until: Instant, publish: bool, pubs: &mut Vec<Participant>, subs: &mut Vec<(Participant, u64, u8)>| {
         while Instant::now() < bots_until {
-            if Instant::now() >= next_frame {
+            if publish && Instant::now() >= next_frame {
                 for p in pubs.iter_mut() {
                     p.bot.send_video_frame(90);
                 }
@@ -158,7 +159,7 @@ async fn main() {
         }
     };
     // Warm-up: connect and let every subscriber reach its layer.
-    run(Instant::now() + Duration::from_secs(5), false, &mut publishers, &mut subscribers);
+    run(Instant::now() + Duration::from_secs(5), true, &mut publishers, &mut subscribers);
     let connected = subscribers.iter().filter(|(s, _, _)| s.bot.connected).count();
     let received = |subs: &Vec<(Participant, u64, u8)>| -> (u64, u64) {
         let mut on_layer = 0u64;
@@ -176,10 +177,12 @@ async fn main() {
     let cpu0 = a.pid.and_then(cpu_secs);
     let t0 = Instant::now();
     run(Instant::now() + Duration::from_secs(a.secs), true, &mut publishers, &mut subscribers);
+    let frames: u64 = publishers.iter().map(|p| p.bot.frames_sent() as u64).sum::<u64>() - frames_before;
+    // Let the last frames arrive before counting (nothing more is published).
+    run(Instant::now() + Duration::from_millis(300), false, &mut publishers, &mut subscribers);
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = a.pid.and_then(cpu_secs);
     let (after_on, after_all) = received(&subscribers);
-    let frames: u64 = publishers.iter().map(|p| p.bot.frames_sent() as u64).sum::<u64>() - frames_before;
     let got = after_all - before_all;
     let got_on_layer = after_on - before_on;
     let expected = frames * a.subs as u64;

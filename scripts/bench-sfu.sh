@@ -5,7 +5,11 @@
 # Args go to the load tool, e.g. `scripts/bench-sfu.sh --rooms 10 --subs 10`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --features ssr --bin noom --example sfu_load
+# The server as cargo-leptos builds it (a plain `cargo build` of the binary would name the
+# WASM differently and break the pages); the load tool with plain cargo.
+export PATH="$PWD/end2end/node_modules/.bin:$PATH"
+cargo leptos build --release
+cargo build --release --features ssr --example sfu_load
 NOOM_ADDR=127.0.0.1:3100 NOOM_LOG=warn NOOM_P2P_MAX=0 NOOM_RTC_UDP_ADDR=127.0.0.1:3479 NOOM_MAX_CALL_SIZE=200 \
   LEPTOS_OUTPUT_NAME=noom LEPTOS_SITE_ROOT=target/site taskset -c 0 target/release/noom &
 server=$!

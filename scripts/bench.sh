@@ -3,7 +3,11 @@
 # run examples/join_storm.rs against it (all on loopback). Args go to the benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --features ssr --bin noom --example join_storm
+# The server as cargo-leptos builds it (a plain `cargo build` of the binary would name the
+# WASM differently and break the pages); the load tool with plain cargo.
+export PATH="$PWD/end2end/node_modules/.bin:$PATH"
+cargo leptos build --release
+cargo build --release --features ssr --example join_storm
 ulimit -n 20000 2>/dev/null || true
 NOOM_ADDR=127.0.0.1:3100 NOOM_LOG=warn LEPTOS_OUTPUT_NAME=noom LEPTOS_SITE_ROOT=target/site target/release/noom &
 server=$!

@@ -160,3 +160,47 @@ test('an ICE restart and a cut socket both recover the SFU call by themselves', 
   await expectPlaying(cy, 'Bo');
   for (const p of [ana, bo, cy]) await p.context().close();
 });
+
+test('through the SFU every control works: camera switch without renegotiation, speaking, camera off, a receive-only person', async ({ browser }) => {
+  const room = uniqueRoom('sfuctl');
+  const ana = await person(browser, `/room/${room}`, 'Ana', smallCamera);
+  const bo = await person(browser, `/room/${room}`, 'Bo', smallCamera);
+  // Cy's browser refuses the camera and microphone: she joins to watch.
+  const cy = await person(browser, `/room/${room}`, 'Cy', (p) =>
+    p.context().addInitScript(() => {
+      navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('denied', 'NotAllowedError'));
+    }),
+  );
+  await joinCall(ana);
+  await joinCall(bo);
+  await cy.getByRole('button', { name: 'Join call' }).click();
+  await expect(cy.getByRole('button', { name: 'Leave call' })).toBeVisible();
+  for (const p of [ana, bo, cy]) await expect.poll(() => peerIds(p)).toEqual([0]);
+  await expectPlaying(cy, 'Ana');
+  await expectPlaying(cy, 'Bo');
+  await expect(tile(ana, 'Cy').getByText('Camera off')).toBeVisible();
+
+  // Switching camera: the camera's sender gets the new track, the SDP stays the same.
+  const sent = () =>
+    ana.evaluate(() => {
+      const pc: RTCPeerConnection = (window as any).noomPeers.get(0);
+      const sender = pc.getSenders().find((s) => s.track?.kind === 'video');
+      return { label: sender?.track?.label, sdp: pc.localDescription?.sdp };
+    });
+  const before = await sent();
+  const second = ana.getByLabel('Camera').locator('option').nth(1);
+  await ana.getByLabel('Camera').selectOption((await second.getAttribute('value'))!);
+  await expect.poll(async () => (await sent()).label).toBe(await second.textContent());
+  expect((await sent()).sdp).toBe(before.sdp);
+  await expectPlaying(bo, 'Ana');
+
+  // The fake microphone beeps: whoever speaks is highlighted, from the SFU's audio.
+  await expect(tile(cy, 'Ana')).toHaveClass(/speaking/, { timeout: 20_000 });
+
+  await bo.getByRole('button', { name: 'Camera off' }).click();
+  await expect(tile(ana, 'Bo').getByText('Camera off')).toBeVisible();
+  await bo.getByRole('button', { name: 'Camera on' }).click();
+  await expect(tile(ana, 'Bo').getByText('Camera off')).toBeHidden();
+  await expectPlaying(ana, 'Bo');
+  for (const p of [ana, bo, cy]) await p.context().close();
+});
