@@ -339,6 +339,10 @@ pub enum ServerMsg {
         /// Who is in the room's call right now.
         #[serde(default)]
         call: Vec<CallParticipant>,
+        /// The ICE servers for calls, so the connection to the SFU can be made before
+        /// joining the call.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// Someone entered my room ("NICK joined").
     MemberJoined { room: String, member: Member },

@@ -40,7 +40,7 @@ test('two people see and hear each other; mute and camera-off show on the other 
   // session does not (same local description), and the other side keeps playing.
   const sentVideo = () =>
     ana.evaluate(() => {
-      const pc: RTCPeerConnection = (window as any).noomPeers.values().next().value;
+      const pc: RTCPeerConnection = [...(window as any).noomPeers.entries()].find(([id]) => id !== 0)[1];
       const sender = pc.getSenders().find((s) => s.track?.kind === 'video');
       return { label: sender?.track?.label, sdp: pc.localDescription?.sdp };
     });

@@ -86,10 +86,13 @@ export async function joinCall(page: Page) {
   await expect(page.getByRole('button', { name: 'Leave call' })).toBeVisible();
 }
 
-/** The tile's video has real frames and they keep coming. */
-export async function expectPlaying(page: Page, nick: string) {
+/**
+ * The tile's video has real frames and they keep coming. `timeout` bounds a hang (several
+ * browsers encoding video on two cores can take a while), it is not a timing goal.
+ */
+export async function expectPlaying(page: Page, nick: string, timeout = 15_000) {
   const video = tile(page, nick).locator('video');
-  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 15_000 }).toBeGreaterThan(0);
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout }).toBeGreaterThan(0);
   const t0 = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
-  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThan(t0);
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime), { timeout }).toBeGreaterThan(t0);
 }

@@ -26,6 +26,9 @@ mod imp {
     pub fn join_call(session: Session) {
         session.join_call(media::available_media());
     }
+    pub fn prepare_sfu(session: Session) {
+        media::prepare_sfu(session);
+    }
     pub fn leave_call(session: Session) {
         media::stop_screen_share(session);
         media::close_peers(session);
@@ -66,6 +69,7 @@ mod imp {
     pub fn stop_everything(_: Session) {}
     pub fn switch_device(_: Session, _: TrackKind) {}
     pub fn join_call(_: Session) {}
+    pub fn prepare_sfu(_: Session) {}
     pub fn leave_call(session: Session) {
         session.leave_call();
     }

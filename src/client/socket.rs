@@ -51,7 +51,8 @@ pub async fn run(session: Session) {
                                     got_welcome |= matches!(msg, ServerMsg::Welcome { .. });
                                     let for_call = matches!(
                                         msg,
-                                        ServerMsg::CallJoined { .. }
+                                        ServerMsg::Joined { .. }
+                                            | ServerMsg::CallJoined { .. }
                                             | ServerMsg::CallModeChanged { .. }
                                             | ServerMsg::CallTracks { .. }
                                             | ServerMsg::CallParticipantJoined { .. }

@@ -229,6 +229,7 @@ impl Hub {
             members: room.members.iter().map(|id| self.member(*id)).collect(),
             history: room.history.iter().cloned().collect(),
             call: room.call.iter().map(|(id, media)| self.participant(*id, *media)).collect(),
+            ice_servers: self.calls.ice_servers.clone(),
         };
         self.send(conn_id, encode(&joined));
     }
@@ -285,6 +286,7 @@ impl Hub {
         let Some(conn) = self.conns.get_mut(&conn_id) else { return false };
         let Some(name) = conn.room.clone() else { return false };
         self.leave_call(conn_id, &name);
+        self.sfu_forget(conn_id);
         let conn = self.conns.get_mut(&conn_id).expect("checked above");
         conn.room = None;
         let member = Member { conn_id, nickname: conn.nickname.clone() };

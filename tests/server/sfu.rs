@@ -205,9 +205,9 @@ async fn a_misbehaving_participant_loses_its_own_media_only() {
     bad.bot.send_garbage(SocketAddr::from(([127, 0, 0, 1], sfu_port)), 500);
     // A candidate line that is not one, and signalling to the SFU from outside any call.
     bad.ws.send(json!({"type": "signal", "to": 0, "payload": {"kind": "candidate", "candidate": "candidate:garbage"}})).await;
-    let mut outsider = Client::in_room(addr, "Out", "r").await;
+    let mut outsider = Client::connect(addr).await;
     outsider.send(json!({"type": "signal", "to": 0, "payload": payload})).await;
-    assert_eq!(outsider.recv_type("error").await["code"], "not_in_call");
+    assert_eq!(outsider.recv_type("error").await["code"], "not_in_call", "outside any room, no SFU");
 
     stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
     let seen = viewer.seen(pub_id);
@@ -242,4 +242,30 @@ async fn leaving_removes_the_track_for_everyone_and_the_call_goes_on() {
     assert_eq!(left["conn_id"], b.ws.conn_id);
     assert!(a.tracks_where(|t| t.is_empty()).await.is_empty(), "B's camera is withdrawn");
     assert_eq!(c.tracks_where(|t| t.len() == 1).await, [a_video]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_prepared_before_joining_is_kept_and_joining_only_starts_the_media() {
+    let addr = start_sfu().await;
+    let mut publisher = Person::join(addr, "Pub", "r", false).await;
+    publisher.negotiate(&[TrackKind::Video], &[]).await;
+    let video = RemoteTrack { from: publisher.ws.conn_id, kind: TrackKind::Video };
+
+    // Still on the preview: in the room, not in the call, connected to the SFU already.
+    let ws = Client::in_room(addr, "Early", "r").await;
+    let mut early = Person { ws, bot: Bot::new(true).unwrap(), inbox: Vec::new() };
+    early.negotiate(&[], &[]).await;
+    connect(&mut [&mut publisher, &mut early]).await;
+    assert_eq!(early.bot.connects, 1);
+    stream(&mut publisher, &mut [&mut early], Duration::from_millis(300)).await;
+    assert!(early.bot.received.is_empty(), "nothing is forwarded before joining the call");
+
+    early.ws.send(json!({"type": "call_join", "req_id": 1, "media": {"audio": false, "video": false}})).await;
+    assert_eq!(early.wait("call_joined").await["mode"], "sfu");
+    early.tracks_where(|t| t.contains(&video)).await;
+    early.negotiate(&[], &[video]).await;
+    early.show(&[(video.from, 80)]).await;
+    stream(&mut publisher, &mut [&mut early], Duration::from_millis(1500)).await;
+    assert!(early.seen(video.from).len() > 10, "media flows after joining");
+    assert_eq!(early.bot.connects, 1, "the same connection: no second ICE/DTLS handshake");
 }

@@ -105,28 +105,37 @@ fn remote_stream_entry(e: &mut Engine, conn_id: ConnId, kind: TrackKind) -> Medi
 /// Leave the call's media: close every peer connection (leaving the call, or the socket
 /// dropped: our connection id dies with it).
 pub fn close_peers(session: Session) {
-    close_connections(session);
-    with_engine(|e| e.offered.clear());
-}
-
-/// Close the connections but keep the SFU's track list, which may have arrived just before
-/// the message that (re)opens them.
-fn close_connections(session: Session) {
     mesh::close_all();
     sfu::close();
-    with_engine(|e| e.remote.clear());
+    with_engine(|e| {
+        e.remote.clear();
+        e.offered.clear();
+        e.mode = CallMode::P2p;
+    });
     bump(session);
+}
+
+/// In a room, before joining its call (and during a peer-to-peer call, ready for the move
+/// to the SFU): have the connection to the SFU ready. See `sfu::prepare`.
+pub fn prepare_sfu(session: Session) {
+    if session.joined.get_untracked().is_some() && session.status.get_untracked() == crate::app::session::ConnStatus::Online {
+        sfu::prepare(session);
+    }
 }
 
 /// React to the server's call messages (after `Session::apply` updated the UI state).
 pub fn on_message(session: Session, msg: &ServerMsg) {
     match msg {
+        // The room's ICE servers, for the SFU connection prepared before joining the call.
+        ServerMsg::Joined { ice_servers, .. } => with_engine(|e| e.ice_servers = ice_servers.clone()),
         ServerMsg::CallJoined { ice_servers, participants, mode, .. } => {
             with_engine(|e| {
                 e.ice_servers = ice_servers.clone();
                 e.mode = *mode;
             });
-            close_connections(session);
+            // A prepared SFU connection is kept: joining only adds the tracks to it.
+            mesh::close_all();
+            with_engine(|e| e.remote.clear());
             match mode {
                 CallMode::P2p => {
                     for p in participants {
@@ -136,10 +145,12 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
                 }
                 CallMode::Sfu => sfu::open(session),
             }
+            bump(session);
         }
         ServerMsg::CallModeChanged { mode: CallMode::Sfu } if session.in_call.get_untracked() => {
             with_engine(|e| e.mode = CallMode::Sfu);
-            close_connections(session);
+            mesh::close_all();
+            with_engine(|e| e.remote.clear());
             sfu::open(session);
         }
         ServerMsg::CallModeChanged { .. } => {}
@@ -154,10 +165,10 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
             bump(session);
         }
         ServerMsg::CallTracks { tracks } => sfu::set_tracks(session, tracks),
+        // The SFU's answers also come before joining (the prepared connection).
+        ServerMsg::Signal { from: SFU_PEER, payload } => sfu::signal(payload.clone()),
         ServerMsg::Signal { from, payload } if session.in_call.get_untracked() => {
-            if *from == SFU_PEER {
-                sfu::signal(payload.clone());
-            } else if with_engine(|e| e.mode) == CallMode::P2p {
+            if with_engine(|e| e.mode) == CallMode::P2p {
                 mesh::ensure_peer(session, *from, false);
                 mesh::signal(*from, payload.clone());
             }
@@ -166,7 +177,16 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
             leptos::logging::warn!("SFU media failed: {message}; reconnecting");
             sfu::close();
             with_engine(|e| e.remote.clear());
-            sfu::open(session);
+            if with_engine(|e| e.mode) == CallMode::Sfu {
+                sfu::open(session);
+            } else {
+                prepare_sfu(session);
+            }
+        }
+        ServerMsg::Error { code: ErrorCode::MediaFailed, .. } => {
+            // A prepared connection failed: make a new one.
+            sfu::close();
+            prepare_sfu(session);
         }
         _ => {}
     }

@@ -64,26 +64,51 @@ impl SfuLink {
     }
 }
 
-/// Connect to the SFU and publish what I have.
-pub fn open(session: Session) {
-    close();
+/// Connect to the SFU ahead of joining a call (once in a room, on the preview): ICE and
+/// DTLS are done by the time the person clicks "Join call", which then only adds the
+/// tracks. A data channel carries the connection until then. Does nothing if connected.
+pub fn prepare(session: Session) {
+    if with_engine(|e| e.sfu.is_some()) {
+        return;
+    }
     let ice_servers = with_engine(|e| e.ice_servers.clone());
     let describe: peer::Describe =
         Rc::new(|_pc: &RtcPeerConnection| with_engine(|e| e.sfu.as_ref().map(SfuLink::describe).unwrap_or_default()));
     let setup =
         Setup { other: SFU_PEER, polite: true, ice_servers, describe: Some(describe), on_track: None, before_first_answer: None };
     let Some(peer) = peer::open(session, setup) else { return };
+    let _ = peer.pc.create_data_channel("noom");
+    expose_for_tests(SFU_PEER, Some(&peer.pc));
+    with_engine(|e| e.sfu = Some(SfuLink { peer, audio: None, camera: None, screen: None, subs: Vec::new() }));
+}
+
+/// In an SFU call: publish what I have and receive what the SFU offers, on the prepared
+/// connection (made now if there is none).
+pub fn open(session: Session) {
+    prepare(session);
     let (mic, cam, screen, local, screen_stream) =
         with_engine(|e| (e.microphone.clone(), e.camera.clone(), e.screen.clone(), e.local.clone(), e.screen_stream.clone()));
-    let pc = peer.pc.clone();
-    let audio = mic.map(|t| add_sender(&pc, &t, local.as_ref(), false));
-    let camera = cam.map(|t| add_sender(&pc, &t, local.as_ref(), true));
-    let screen = screen.map(|t| add_sender(&pc, &t, screen_stream.as_ref(), false));
-    expose_for_tests(SFU_PEER, Some(&pc));
-    with_engine(|e| e.sfu = Some(SfuLink { peer, audio, camera, screen, subs: Vec::new() }));
+    with_engine(|e| {
+        let Some(link) = e.sfu.as_mut() else { return };
+        let pc = link.peer.pc.clone();
+        if link.audio.is_none() {
+            link.audio = mic.map(|t| add_sender(&pc, &t, local.as_ref(), false));
+        }
+        if link.camera.is_none() {
+            link.camera = cam.map(|t| add_sender(&pc, &t, local.as_ref(), true));
+        }
+        if link.screen.is_none() {
+            link.screen = screen.map(|t| add_sender(&pc, &t, screen_stream.as_ref(), false));
+        }
+    });
     let tracks = with_engine(|e| e.offered.clone());
     reconcile(session, &tracks);
     bump(session);
+}
+
+/// Whether the SFU link carries a call (not only prepared).
+pub fn in_call() -> bool {
+    with_engine(|e| e.mode == crate::protocol::CallMode::Sfu && e.sfu.is_some())
 }
 
 pub fn close() {
@@ -257,7 +282,7 @@ pub fn publish_screen(track: Option<&MediaStreamTrack>) {
 pub fn watch_layout(session: Session) {
     let last = Rc::new(std::cell::RefCell::new(Vec::<TileView>::new()));
     let poll = Closure::<dyn FnMut()>::new(move || {
-        if !session.in_call.get_untracked() || with_engine(|e| e.sfu.is_none()) {
+        if !session.in_call.get_untracked() || !in_call() {
             last.borrow_mut().clear();
             return;
         }

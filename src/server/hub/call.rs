@@ -154,8 +154,13 @@ impl Hub {
         self.broadcast(&name, &notice, Some(conn_id));
     }
 
+    /// `conn_id` left its room: drop any connection it had to the SFU.
+    pub(super) fn sfu_forget(&self, conn_id: ConnId) {
+        self.sfu(SfuCmd::Leave { conn_id });
+    }
+
     /// Whether `conn_id` is in a call that runs through the SFU.
-    fn in_sfu_call(&self, conn_id: ConnId) -> bool {
+    pub(super) fn in_sfu_call(&self, conn_id: ConnId) -> bool {
         self.call_room(conn_id).is_some_and(|room| self.rooms[&room].call_mode == CallMode::Sfu)
     }
 
@@ -167,10 +172,16 @@ impl Hub {
 
     pub(super) fn signal(&mut self, from: ConnId, to: ConnId, payload: SignalPayload) {
         if to == SFU_PEER {
+            let in_room = self.conns.get(&from).is_some_and(|c| c.room.is_some());
             if self.in_sfu_call(from) {
                 self.sfu(SfuCmd::Signal { conn_id: from, payload });
+            } else if in_room && self.calls.sfu.is_some() {
+                // Connecting ahead of joining (or in a peer-to-peer call, ready for the move).
+                let outbox = self.conns[&from].outbox.clone();
+                self.sfu(SfuCmd::Prepare { conn_id: from, outbox });
+                self.sfu(SfuCmd::Signal { conn_id: from, payload });
             } else {
-                self.error(from, None, ErrorCode::NotInCall, "your call does not run through the SFU");
+                self.error(from, None, ErrorCode::NotInCall, "enter a room before connecting to the SFU");
             }
             return;
         }

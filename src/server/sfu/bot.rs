@@ -54,6 +54,8 @@ pub struct Bot {
     /// Frames received, per m-line (RTP mode only).
     pub received: HashMap<Mid, Vec<Seen>>,
     pub connected: bool,
+    /// How many times the connection was established (ICE + DTLS).
+    pub connects: u32,
     /// Size of each synthetic frame in bytes (at least the header and marker).
     pub frame_bytes: usize,
     timeout: Instant,
@@ -81,6 +83,7 @@ impl Bot {
             frame_counter: 0,
             received: HashMap::new(),
             connected: false,
+            connects: 0,
             frame_bytes: 0,
             timeout: now,
             buf: vec![0; 2000],
@@ -90,6 +93,7 @@ impl Bot {
     /// An offer publishing `publish` (video in three layers when `simulcast`) and receiving
     /// `subscribe`. Returns the SDP and the `tracks` list for the `signal`.
     pub fn offer(&mut self, publish: &[TrackKind], simulcast: bool, subscribe: &[RemoteTrack]) -> (String, Vec<TrackMid>) {
+        let connected = self.rtc.is_connected();
         let mut change = self.rtc.sdp_api();
         let mut tracks = Vec::new();
         for kind in publish {
@@ -108,6 +112,11 @@ impl Bot {
             let media_kind = if track.kind.is_video() { MediaKind::Video } else { MediaKind::Audio };
             let mid = change.add_media(media_kind, Direction::RecvOnly, None, None, None);
             tracks.push(TrackMid { mid: mid.to_string(), kind: track.kind, from: Some(track.from) });
+        }
+        if publish.is_empty() && subscribe.is_empty() && !connected {
+            // Nothing to send or receive yet: a data channel carries the connection (as a
+            // browser's prepared connection does).
+            change.add_channel("noom".into());
         }
         let (offer, pending) = change.apply().expect("the offer has changes");
         self.pending = Some(pending);
@@ -172,7 +181,10 @@ impl Bot {
 
     fn event(&mut self, e: Event) {
         match e {
-            Event::Connected => self.connected = true,
+            Event::Connected => {
+                self.connected = true;
+                self.connects += 1;
+            }
             Event::KeyframeRequest(req) => {
                 self.keyframe_wanted.insert(req.rid.map(|r| r.to_string()), true);
             }

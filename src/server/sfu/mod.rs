@@ -58,8 +58,13 @@ const INBOX_CAPACITY: usize = 4096;
 /// What the hub tells the SFU.
 #[derive(Debug)]
 pub enum SfuCmd {
-    /// `conn_id` is in `call`'s SFU now; the browser will offer.
+    /// `conn_id` is in `call`'s SFU now; the browser will offer (or already has: a
+    /// prepared connection is kept).
     Join { conn_id: ConnId, call: String, outbox: mpsc::Sender<Outgoing> },
+    /// `conn_id` is in a room and connects to the SFU ahead of joining a call, so that
+    /// joining only starts the media (ICE and DTLS are done by then). Nothing is forwarded
+    /// to or from it until it joins.
+    Prepare { conn_id: ConnId, outbox: mpsc::Sender<Outgoing> },
     /// `conn_id` left its call (or its connection ended).
     Leave { conn_id: ConnId },
     /// WebRTC signalling from `conn_id`'s browser to the SFU.
@@ -213,10 +218,19 @@ impl Sfu {
 
     fn command(&mut self, cmd: SfuCmd, socket: &UdpSocket) {
         match cmd {
+            SfuCmd::Prepare { conn_id, outbox } => {
+                self.peers.entry(conn_id).or_insert_with(|| Peer::new(conn_id, None, outbox, Instant::now()));
+            }
             SfuCmd::Join { conn_id, call, outbox } => {
-                self.leave(conn_id);
                 let call: Arc<str> = call.into();
-                let mut peer = Peer::new(conn_id, call.clone(), outbox, Instant::now());
+                // A prepared connection is kept (that is its point); anything else starts over.
+                let prepared = self.peers.get(&conn_id).is_some_and(|p| p.call.is_none());
+                if !prepared {
+                    self.leave(conn_id);
+                }
+                let mut peer =
+                    self.peers.remove(&conn_id).unwrap_or_else(|| Peer::new(conn_id, None, outbox, Instant::now()));
+                peer.call = Some(call.clone());
                 // Always a fresh list for a newcomer (even an empty one), so a browser never
                 // keeps one from an earlier call.
                 let tracks = self.published_in(&call);
@@ -225,6 +239,7 @@ impl Sfu {
                 self.peers.insert(conn_id, peer);
                 self.calls.entry(call.clone()).or_default().push(conn_id);
                 self.announce(&call);
+                self.relayout(conn_id);
             }
             SfuCmd::Leave { conn_id } => self.leave(conn_id),
             SfuCmd::Signal { conn_id, payload } => self.signal(conn_id, payload, socket),
@@ -240,14 +255,15 @@ impl Sfu {
     fn leave(&mut self, conn_id: ConnId) {
         let Some(peer) = self.peers.remove(&conn_id) else { return };
         self.routes.retain(|_, id| *id != conn_id);
-        if let Some(members) = self.calls.get_mut(&peer.call) {
+        let Some(call) = peer.call else { return };
+        if let Some(members) = self.calls.get_mut(&call) {
             members.retain(|id| *id != conn_id);
             if members.is_empty() {
-                self.calls.remove(&peer.call);
+                self.calls.remove(&call);
                 return;
             }
         }
-        self.announce(&peer.call);
+        self.announce(&call);
     }
 
     fn signal(&mut self, conn_id: ConnId, payload: SignalPayload, socket: &UdpSocket) {
@@ -262,7 +278,9 @@ impl Sfu {
                         peer.tell(&Peer::answer_message(answer));
                         let call = peer.call.clone();
                         self.drain(conn_id, socket);
-                        self.announce(&call);
+                        if let Some(call) = call {
+                            self.announce(&call);
+                        }
                         self.relayout(conn_id);
                     }
                     Ok(Err(e)) => {
@@ -295,7 +313,9 @@ impl Sfu {
         peer.tell_failed(why);
         let call = peer.call.clone();
         self.routes.retain(|_, id| *id != conn_id);
-        self.announce(&call);
+        if let Some(call) = call {
+            self.announce(&call);
+        }
     }
 
     /// Every track published in `call`, sorted.
@@ -490,7 +510,8 @@ impl Sfu {
                 }
             }
         }
-        let call = publisher.call.clone();
+        // A prepared connection not in a call yet forwards nothing.
+        let Some(call) = publisher.call.clone() else { return };
         let source = RemoteTrack { from, kind };
         let Some(members) = self.calls.get(&call).cloned() else { return };
         if new_layer {

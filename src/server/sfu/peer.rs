@@ -43,7 +43,8 @@ pub struct Receiving {
 
 pub struct Peer {
     pub conn_id: ConnId,
-    pub call: Arc<str>,
+    /// The call (room) this participant is in; `None` while only prepared.
+    pub call: Option<Arc<str>>,
     /// `None` until the first offer, and again after the media failed.
     pub rtc: Option<Rtc>,
     pub outbox: mpsc::Sender<Outgoing>,
@@ -69,7 +70,7 @@ pub enum OfferError {
 }
 
 impl Peer {
-    pub fn new(conn_id: ConnId, call: Arc<str>, outbox: mpsc::Sender<Outgoing>, now: Instant) -> Peer {
+    pub fn new(conn_id: ConnId, call: Option<Arc<str>>, outbox: mpsc::Sender<Outgoing>, now: Instant) -> Peer {
         Peer {
             conn_id,
             call,
