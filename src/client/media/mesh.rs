@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{MediaStreamTrack, RtcPeerConnection, RtcRtpSender};
 
 use super::peer::{self, Setup};
-use super::{bump, expose_for_tests, remote_stream_entry, with_engine};
+use super::{bump, expose_for_tests, with_engine};
 use crate::app::session::Session;
 use crate::protocol::{ConnId, SignalPayload, TrackKind};
 
@@ -28,7 +28,9 @@ pub fn ensure_peer(session: Session, other: ConnId, initiator: bool) {
         let track = ev.track();
         with_engine(|e| {
             // One stream per peer: replace a track of the same kind (renegotiation).
-            let stream = remote_stream_entry(e, other, TrackKind::Video);
+            let stream = Clone::clone(
+                e.mesh_streams.entry(other).or_insert_with(|| web_sys::MediaStream::new().expect("MediaStream")),
+            );
             for old in stream.get_tracks().iter() {
                 let old: MediaStreamTrack = old.unchecked_into();
                 if old.kind() == track.kind() && old.id() != track.id() {
@@ -66,6 +68,7 @@ pub fn signal(from: ConnId, payload: SignalPayload) {
 }
 
 pub fn close_peer(other: ConnId) {
+    with_engine(|e| e.mesh_streams.remove(&other));
     if let Some(p) = with_engine(|e| e.peers.remove(&other)) {
         p.close();
         expose_for_tests(other, None);

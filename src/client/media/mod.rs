@@ -50,8 +50,11 @@ struct Engine {
     peers: HashMap<ConnId, peer::Peer>,
     /// SFU calls: the one connection to the server.
     sfu: Option<sfu::SfuLink>,
-    /// What others send me, per participant: their camera (with their audio) and screen.
+    /// What others send me through the SFU, per participant: their camera (with their
+    /// audio) and screen.
     remote: HashMap<(ConnId, TrackKind), MediaStream>,
+    /// What each peer sends me in a peer-to-peer call (camera or screen, and audio).
+    mesh_streams: HashMap<ConnId, MediaStream>,
     /// The SFU's last list of what I can receive (it may arrive before `call_joined`).
     offered: Vec<crate::protocol::RemoteTrack>,
     ice_servers: Vec<IceServer>,
@@ -94,7 +97,10 @@ pub fn local_screen_stream() -> Option<MediaStream> {
 /// What `conn_id` sends me: `TrackKind::Video` for their camera and voice, `Screen` for
 /// their screen share.
 pub fn remote_stream(conn_id: ConnId, kind: TrackKind) -> Option<MediaStream> {
-    with_engine(|e| e.remote.get(&(conn_id, kind)).map(|s| Clone::clone(s)))
+    with_engine(|e| {
+        let mesh = (kind == TrackKind::Video).then(|| e.mesh_streams.get(&conn_id)).flatten();
+        mesh.or_else(|| e.remote.get(&(conn_id, kind))).map(|s| Clone::clone(s))
+    })
 }
 
 /// The stream for `conn_id`'s `kind`, created empty on first use.
@@ -108,7 +114,6 @@ pub fn close_peers(session: Session) {
     mesh::close_all();
     sfu::close();
     with_engine(|e| {
-        e.remote.clear();
         e.offered.clear();
         e.mode = CallMode::P2p;
     });
@@ -133,9 +138,9 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
                 e.ice_servers = ice_servers.clone();
                 e.mode = *mode;
             });
-            // A prepared SFU connection is kept: joining only adds the tracks to it.
+            // A prepared SFU connection is kept: joining only adds the tracks to it (and the
+            // SFU's track list may already have arrived and be wired up).
             mesh::close_all();
-            with_engine(|e| e.remote.clear());
             match mode {
                 CallMode::P2p => {
                     for p in participants {
@@ -150,7 +155,6 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
         ServerMsg::CallModeChanged { mode: CallMode::Sfu } if session.in_call.get_untracked() => {
             with_engine(|e| e.mode = CallMode::Sfu);
             mesh::close_all();
-            with_engine(|e| e.remote.clear());
             sfu::open(session);
         }
         ServerMsg::CallModeChanged { .. } => {}
@@ -161,7 +165,6 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
         }
         ServerMsg::CallParticipantLeft { conn_id } => {
             mesh::close_peer(*conn_id);
-            with_engine(|e| e.remote.retain(|(id, _), _| id != conn_id));
             bump(session);
         }
         ServerMsg::CallTracks { tracks } => sfu::set_tracks(session, tracks),
@@ -176,7 +179,6 @@ pub fn on_message(session: Session, msg: &ServerMsg) {
         ServerMsg::Error { code: ErrorCode::MediaFailed, message, .. } if session.in_call.get_untracked() => {
             leptos::logging::warn!("SFU media failed: {message}; reconnecting");
             sfu::close();
-            with_engine(|e| e.remote.clear());
             if with_engine(|e| e.mode) == CallMode::Sfu {
                 sfu::open(session);
             } else {

@@ -9,7 +9,7 @@
 //!
 //! Why simulcast: the camera goes up once, at a quarter, half and full resolution (`rid`
 //! q, h, f); the SFU gives each subscriber the layer that fits how big that person shows the
-//! tile (reported here every half second as `call_layout`) and their bandwidth. Tiles that
+//! tile (measured here several times a second and reported as `call_layout` when it changes) and their bandwidth. Tiles that
 //! are not visible get no video at all.
 
 use std::rc::Rc;
@@ -24,8 +24,9 @@ use super::{bump, expose_for_tests, remote_stream_entry, with_engine};
 use crate::app::session::Session;
 use crate::protocol::{RemoteTrack, SignalPayload, TileView, TrackKind, TrackMid, SFU_PEER};
 
-/// How often the visible tiles are measured and, when they changed, reported.
-const LAYOUT_EVERY_MS: i32 = 500;
+/// How often the visible tiles are measured and, when they changed, reported (a few
+/// `getBoundingClientRect`s; a report goes out only on a change).
+const LAYOUT_EVERY_MS: i32 = 150;
 
 pub struct SfuLink {
     peer: Peer,
@@ -111,7 +112,9 @@ pub fn in_call() -> bool {
     with_engine(|e| e.mode == crate::protocol::CallMode::Sfu && e.sfu.is_some())
 }
 
+/// Close the connection to the SFU; what it carried goes with it.
 pub fn close() {
+    with_engine(|e| e.remote.clear());
     if let Some(link) = with_engine(|e| e.sfu.take()) {
         link.peer.close();
         expose_for_tests(SFU_PEER, None);
@@ -277,7 +280,7 @@ pub fn publish_screen(track: Option<&MediaStreamTrack>) {
     });
 }
 
-/// Measure the visible remote video tiles every half second and tell the SFU when they
+/// Measure the visible remote video tiles several times a second and tell the SFU when they
 /// changed (once per page).
 pub fn watch_layout(session: Session) {
     let last = Rc::new(std::cell::RefCell::new(Vec::<TileView>::new()));

@@ -246,6 +246,9 @@ impl Sfu {
             SfuCmd::Layout { conn_id, tiles } => {
                 if let Some(peer) = self.peers.get_mut(&conn_id) {
                     peer.tiles = tiles;
+                    for r in peer.receiving.values_mut() {
+                        r.laid_out = true;
+                    }
                     self.relayout(conn_id);
                 }
             }
@@ -602,7 +605,11 @@ impl Sfu {
                 targets.push((*mid, Some(None)));
                 continue;
             }
-            let tile = peer.tiles.iter().find(|t| t.from == r.source.from && t.kind == r.source.kind);
+            let tile = peer.tiles.iter().find(|t| t.from == r.source.from && t.kind == r.source.kind).copied();
+            // A new m-line the browser has not reported on yet: a small tile until it does.
+            let tile = tile.or_else(|| {
+                (!r.laid_out).then_some(TileView { from: r.source.from, kind: r.source.kind, width: 160, height: 90 })
+            });
             let target = match tile {
                 None => None,
                 Some(tile) => {

@@ -39,6 +39,9 @@ pub struct Receiving {
     pub source: RemoteTrack,
     pub forwarding: Forwarding,
     pub time: TimeRewrite,
+    /// Whether a layout came since this m-line was made. Until then its video is assumed
+    /// visible and small, so the first frame does not wait for the browser's next report.
+    pub laid_out: bool,
 }
 
 pub struct Peer {
@@ -132,7 +135,12 @@ impl Peer {
                     let source = RemoteTrack { from, kind: t.kind };
                     let entry = match self.receiving.remove(&mid) {
                         Some(r) if r.source == source => r,
-                        _ => Receiving { source, forwarding: Forwarding::default(), time: TimeRewrite::default() },
+                        _ => Receiving {
+                            source,
+                            forwarding: Forwarding::default(),
+                            time: TimeRewrite::default(),
+                            laid_out: false,
+                        },
                     };
                     receiving.insert(mid, entry);
                 }
