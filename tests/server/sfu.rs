@@ -80,6 +80,22 @@ impl Person {
     }
 }
 
+/// A publisher of a simulcast camera in room "r", and that camera as others see it.
+async fn publisher(addr: SocketAddr) -> (Person, RemoteTrack) {
+    let mut p = Person::join(addr, "Pub", "r", false).await;
+    p.negotiate(&[TrackKind::Video], &[]).await;
+    let video = RemoteTrack { from: p.ws.conn_id, kind: TrackKind::Video };
+    (p, video)
+}
+
+/// Someone in the call receiving `video`, once the SFU offered it.
+async fn viewer(addr: SocketAddr, nick: &str, video: RemoteTrack) -> Person {
+    let mut p = Person::join(addr, nick, "r", true).await;
+    p.tracks_where(|t| t.contains(&video)).await;
+    p.negotiate(&[], &[video]).await;
+    p
+}
+
 /// Publish frames at 30 per second for `d` while pumping everyone (keyframes only every
 /// 3 s on their own, so layer switches depend on the SFU's keyframe requests).
 async fn stream(publisher: &mut Person, others: &mut [&mut Person], d: Duration) {
@@ -119,10 +135,8 @@ fn assert_gapless(seen: &[Seen]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_subscriber_gets_the_layer_that_fits_its_tile_and_hidden_tiles_get_nothing() {
     let addr = start_sfu().await;
-    let mut publisher = Person::join(addr, "Pub", "r", false).await;
-    publisher.negotiate(&[TrackKind::Video], &[]).await;
-    let pub_id = publisher.ws.conn_id;
-    let video = RemoteTrack { from: pub_id, kind: TrackKind::Video };
+    let (mut publisher, video) = publisher(addr).await;
+    let pub_id = video.from;
 
     let mut small = Person::join(addr, "Small", "r", true).await;
     let mut large = Person::join(addr, "Large", "r", true).await;
@@ -151,13 +165,9 @@ async fn each_subscriber_gets_the_layer_that_fits_its_tile_and_hidden_tiles_get_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bigger_tile_switches_layers_on_a_keyframe_and_the_stream_stays_continuous() {
     let addr = start_sfu().await;
-    let mut publisher = Person::join(addr, "Pub", "r", false).await;
-    publisher.negotiate(&[TrackKind::Video], &[]).await;
-    let pub_id = publisher.ws.conn_id;
-    let video = RemoteTrack { from: pub_id, kind: TrackKind::Video };
-    let mut viewer = Person::join(addr, "Viewer", "r", true).await;
-    viewer.tracks_where(|t| t.contains(&video)).await;
-    viewer.negotiate(&[], &[video]).await;
+    let (mut publisher, video) = publisher(addr).await;
+    let pub_id = video.from;
+    let mut viewer = viewer(addr, "Viewer", video).await;
     viewer.show(&[(pub_id, 80)]).await;
     connect(&mut [&mut publisher, &mut viewer]).await;
     stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
@@ -183,9 +193,7 @@ async fn a_misbehaving_participant_loses_its_own_media_only() {
     let answer = publisher.negotiate(&[TrackKind::Video], &[]).await;
     let pub_id = publisher.ws.conn_id;
     let video = RemoteTrack { from: pub_id, kind: TrackKind::Video };
-    let mut viewer = Person::join(addr, "Viewer", "r", true).await;
-    viewer.tracks_where(|t| t.contains(&video)).await;
-    viewer.negotiate(&[], &[video]).await;
+    let mut viewer = viewer(addr, "Viewer", video).await;
     viewer.show(&[(pub_id, 400)]).await;
     connect(&mut [&mut publisher, &mut viewer]).await;
 
@@ -247,9 +255,7 @@ async fn leaving_removes_the_track_for_everyone_and_the_call_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_prepared_before_joining_is_kept_and_joining_only_starts_the_media() {
     let addr = start_sfu().await;
-    let mut publisher = Person::join(addr, "Pub", "r", false).await;
-    publisher.negotiate(&[TrackKind::Video], &[]).await;
-    let video = RemoteTrack { from: publisher.ws.conn_id, kind: TrackKind::Video };
+    let (mut publisher, video) = publisher(addr).await;
 
     // Still on the preview: in the room, not in the call, connected to the SFU already.
     let ws = Client::in_room(addr, "Early", "r").await;
