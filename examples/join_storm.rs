@@ -17,31 +17,22 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+/// Join storm, chat latency and memory per connection against a running Noom server.
+#[derive(clap::Parser)]
 struct Args {
+    #[arg(long, default_value = "ws://127.0.0.1:3100/ws")]
     url: String,
+    /// The server's process id, to read its memory from /proc.
+    #[arg(long)]
     pid: Option<u32>,
+    #[arg(long, default_value_t = 3000)]
     clients: usize,
+    #[arg(long, default_value_t = 30)]
     rooms: usize,
+    #[arg(long, default_value_t = 20)]
     watchers: usize,
+    #[arg(long, default_value_t = 1000)]
     messages: usize,
-}
-
-fn args() -> Args {
-    let mut a = Args { url: "ws://127.0.0.1:3100/ws".into(), pid: None, clients: 3000, rooms: 30, watchers: 20, messages: 1000 };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--url" => a.url = value,
-            "--pid" => a.pid = Some(value.parse().unwrap()),
-            "--clients" => a.clients = value.parse().unwrap(),
-            "--rooms" => a.rooms = value.parse().unwrap(),
-            "--watchers" => a.watchers = value.parse().unwrap(),
-            "--messages" => a.messages = value.parse().unwrap(),
-            _ => panic!("unknown flag {flag}"),
-        }
-    }
-    a
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -66,7 +57,7 @@ async fn next_of(ws: &mut Ws, ty: &str) -> Option<Value> {
 
 #[tokio::main]
 async fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     let rss_before = a.pid.and_then(rss_kib);
 
     // Watchers on the home page count the room lists they receive during the storm.

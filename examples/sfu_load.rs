@@ -21,33 +21,29 @@ use tokio_tungstenite::tungstenite::Message;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// SFU forwarding cost against a running Noom server started with `--p2p-max 0`.
+#[derive(clap::Parser)]
 struct Args {
+    #[arg(long, default_value = "ws://127.0.0.1:3100/ws")]
     url: String,
+    /// The server's process id, to read its CPU time from /proc.
+    #[arg(long)]
     pid: Option<u32>,
+    /// Rooms, each with one publisher.
+    #[arg(long, default_value_t = 1)]
     rooms: usize,
+    /// Subscribers per room.
+    #[arg(long, default_value_t = 50)]
     subs: usize,
+    /// Seconds measured (after a 5 s warm-up).
+    #[arg(long, default_value_t = 10)]
     secs: u64,
+    /// Bytes per synthetic frame (one RTP packet).
+    #[arg(long, default_value_t = 1000)]
     bytes: usize,
+    /// Frames per second and layer.
+    #[arg(long, default_value_t = 30)]
     fps: u64,
-}
-
-fn args() -> Args {
-    let mut a = Args { url: "ws://127.0.0.1:3100/ws".into(), pid: None, rooms: 1, subs: 50, secs: 10, bytes: 1000, fps: 30 };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--url" => a.url = value,
-            "--pid" => a.pid = Some(value.parse().unwrap()),
-            "--rooms" => a.rooms = value.parse().unwrap(),
-            "--subs" => a.subs = value.parse().unwrap(),
-            "--secs" => a.secs = value.parse().unwrap(),
-            "--bytes" => a.bytes = value.parse().unwrap(),
-            "--fps" => a.fps = value.parse().unwrap(),
-            _ => panic!("unknown flag {flag}"),
-        }
-    }
-    a
 }
 
 /// Server CPU time (user + system), in seconds.
@@ -117,7 +113,7 @@ impl Participant {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     let tile_heights = [80u32, 170, 400]; // → layers q, h, f
     let mut publishers = Vec::new();
     let mut subscribers: Vec<(Participant, u64, u8)> = Vec::new();
