@@ -17,6 +17,14 @@ pub const MAX_SIGNAL_FRAME_BYTES: usize = 256 * 1024;
 pub const MAX_SDP_BYTES: usize = 192 * 1024;
 /// Most m-lines an offer to the SFU may describe (and tiles a layout may list).
 pub const MAX_TRACKS_PER_OFFER: usize = 256;
+/// Most tracks one participant may publish to the SFU: microphone, camera, screen and its
+/// sound.
+pub const MAX_PUBLISHED_TRACKS: usize = 4;
+/// Most people in SFU calls on one server by default (`--sfu-max-participants`).
+pub const DEFAULT_SFU_MAX_PARTICIPANTS: usize = 500;
+/// Most media one participant may send to the SFU by default (`--max-publish-kbps`): a
+/// simulcast camera (about 2.2 Mbit/s) and a screen share (up to about 2.5) with headroom.
+pub const DEFAULT_MAX_PUBLISH_KBPS: u32 = 8000;
 /// Largest ICE candidate line relayed between peers.
 pub const MAX_CANDIDATE_BYTES: usize = 2 * 1024;
 /// People in one call by default (`--max-call-size`): beyond `--p2p-max` through the SFU.

@@ -63,6 +63,17 @@ pub struct Config {
     #[arg(long, env = "NOOM_P2P_MAX", default_value_t = crate::limits::DEFAULT_P2P_MAX)]
     pub p2p_max: usize,
 
+    /// Most people in SFU calls on this server, all calls together; the next one is told
+    /// the media server is full.
+    #[arg(long, env = "NOOM_SFU_MAX_PARTICIPANTS", default_value_t = crate::limits::DEFAULT_SFU_MAX_PARTICIPANTS)]
+    pub sfu_max_participants: usize,
+
+    /// Most media one participant may send to the SFU (kbit/s, all tracks together). Video
+    /// beyond it is dropped at the server and the sender is told; audio always passes.
+    /// 0 turns the limit off.
+    #[arg(long, env = "NOOM_MAX_PUBLISH_KBPS", default_value_t = crate::limits::DEFAULT_MAX_PUBLISH_KBPS)]
+    pub max_publish_kbps: u32,
+
     /// The UDP address of the SFU: all call media of SFU calls goes through this one port.
     #[arg(long, env = "NOOM_RTC_UDP_ADDR", default_value = "0.0.0.0:3479")]
     pub rtc_udp_addr: SocketAddr,
@@ -95,7 +106,11 @@ impl Config {
 impl Config {
     /// Where the SFU listens and what it announces.
     pub fn sfu(&self) -> crate::server::sfu::SfuConfig {
-        crate::server::sfu::SfuConfig { udp_addr: self.rtc_udp_addr, public_ips: self.rtc_public_ip.clone() }
+        crate::server::sfu::SfuConfig {
+            udp_addr: self.rtc_udp_addr,
+            public_ips: self.rtc_public_ip.clone(),
+            max_publish_kbps: self.max_publish_kbps,
+        }
     }
 }
 

@@ -90,6 +90,7 @@ pub async fn serve(
         ice_servers: config.ice_servers(),
         max_call_size: config.max_call_size,
         p2p_max: config.p2p_max,
+        sfu_max_participants: config.sfu_max_participants,
         sfu,
     };
     let state = AppState {

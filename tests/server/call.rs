@@ -166,3 +166,30 @@ async fn signalling_bursts_are_not_held_to_the_chat_rate() {
     }
     assert_eq!(a.recv_type("error").await["code"], "rate_limited");
 }
+
+#[tokio::test]
+async fn joins_beyond_the_media_servers_capacity_are_refused_and_the_call_stays_peer_to_peer() {
+    // Room calls of two stay P2P; the SFU holds two people on the whole server.
+    let addr = start_with(Config { p2p_max: 2, sfu_max_participants: 2, ..config() }).await;
+    let _a = in_call(addr, "A", "r").await;
+    let _b = in_call(addr, "B", "r").await;
+    // A third would move all three to the SFU: more than it holds.
+    let mut c = Client::in_room(addr, "C", "r").await;
+    c.send(json!({"type": "call_join", "req_id": 1, "media": media(true, true)})).await;
+    let err = c.recv_type("error").await;
+    assert_eq!(err["code"], "call_full");
+    assert_eq!(err["message"], "The media server is full (2 people in calls); try again later");
+
+    // With every call on the SFU, a third person on the server is refused, whatever the room.
+    let addr = start_with(Config { p2p_max: 0, sfu_max_participants: 2, ..config() }).await;
+    let first = in_call(addr, "A", "one").await;
+    let _second = in_call(addr, "B", "two").await;
+    let mut third = Client::in_room(addr, "C", "one").await;
+    third.send(json!({"type": "call_join", "req_id": 1, "media": media(true, true)})).await;
+    assert_eq!(third.recv_type("error").await["code"], "call_full");
+    // A place frees when someone leaves.
+    drop(first);
+    assert!(third.recv_type("call_participant_left").await.is_object());
+    third.send(json!({"type": "call_join", "req_id": 2, "media": media(true, true)})).await;
+    assert_eq!(third.recv_type("call_joined").await["req_id"], 2, "the place A left is taken");
+}

@@ -275,3 +275,39 @@ async fn a_connection_prepared_before_joining_is_kept_and_joining_only_starts_th
     assert!(early.seen(video.from).len() > 10, "media flows after joining");
     assert_eq!(early.bot.connects, 1, "the same connection: no second ICE/DTLS handshake");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_over_its_bitrate_limit_is_told_and_only_part_of_its_video_is_forwarded() {
+    // 100 kbit/s for everything a participant sends.
+    let addr = start_with(Config { p2p_max: 0, max_publish_kbps: 100, ..config() }).await;
+    let (mut publisher, video) = publisher(addr).await;
+    // 3 layers × 30 frames/s × 1 000 bytes = 720 kbit/s: over seven times the limit.
+    publisher.bot.frame_bytes = 1000;
+    let mut viewer = viewer(addr, "Viewer", video).await;
+    viewer.show(&[(video.from, 80)]).await;
+    connect(&mut [&mut publisher, &mut viewer]).await;
+    stream(&mut publisher, &mut [&mut viewer], Duration::from_secs(3)).await;
+
+    let err = publisher.wait("error").await;
+    assert_eq!(err["code"], "rate_limited", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("more video than this server allows"), "{err}");
+    let sent = publisher.bot.frames_sent() as usize;
+    let seen = viewer.seen(video.from);
+    let mut frames: Vec<u32> = seen.iter().map(|s| s.frame).collect();
+    frames.dedup();
+    assert!(!frames.is_empty(), "some video still gets through");
+    assert!(frames.len() * 2 < sent, "most frames were dropped at the SFU: {} of {sent} arrived", frames.len());
+    assert!(seen[0].keyframe, "what gets through starts on a keyframe");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_more_than_four_tracks_is_refused() {
+    let addr = start_sfu().await;
+    let mut p = Person::join(addr, "Greedy", "r", false).await;
+    let (sdp, tracks) = p.bot.offer(&[TrackKind::Video; 5], false, &[]);
+    let payload = json!({"kind": "description", "sdp_type": "offer", "sdp": sdp, "tracks": tracks});
+    p.ws.send(json!({"type": "signal", "to": 0, "payload": payload})).await;
+    let err = p.wait("error").await;
+    assert_eq!(err["code"], "media_failed", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("at most 4 tracks"), "{err}");
+}

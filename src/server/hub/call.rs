@@ -12,7 +12,7 @@
 //! threshold never flaps between the two (each move pauses video for everyone).
 
 use super::{encode, Hub};
-use crate::limits::{DEFAULT_MAX_CALL_SIZE, DEFAULT_P2P_MAX};
+use crate::limits::{DEFAULT_MAX_CALL_SIZE, DEFAULT_P2P_MAX, DEFAULT_SFU_MAX_PARTICIPANTS};
 use crate::protocol::{
     CallMode, ConnId, ErrorCode, IceServer, MediaState, ReqId, ServerMsg, SignalPayload, TileView, SFU_PEER,
 };
@@ -25,6 +25,8 @@ pub struct CallSettings {
     pub ice_servers: Vec<IceServer>,
     pub max_call_size: usize,
     pub p2p_max: usize,
+    /// Most people in SFU calls, all rooms together.
+    pub sfu_max_participants: usize,
     /// The SFU, if its UDP port could be bound; without it calls stay peer to peer and
     /// are capped at `p2p_max`.
     pub sfu: Option<SfuHandle>,
@@ -32,7 +34,13 @@ pub struct CallSettings {
 
 impl Default for CallSettings {
     fn default() -> Self {
-        CallSettings { ice_servers: Vec::new(), max_call_size: DEFAULT_MAX_CALL_SIZE, p2p_max: DEFAULT_P2P_MAX, sfu: None }
+        CallSettings {
+            ice_servers: Vec::new(),
+            max_call_size: DEFAULT_MAX_CALL_SIZE,
+            p2p_max: DEFAULT_P2P_MAX,
+            sfu_max_participants: DEFAULT_SFU_MAX_PARTICIPANTS,
+            sfu: None,
+        }
     }
 }
 
@@ -67,6 +75,11 @@ impl Hub {
         }
     }
 
+    /// People in SFU calls now, all rooms together.
+    fn sfu_participants(&self) -> usize {
+        self.rooms.values().filter(|r| r.call_mode == CallMode::Sfu).map(|r| r.call.len()).sum()
+    }
+
     pub(super) fn call_join(&mut self, conn_id: ConnId, req_id: Option<ReqId>, media: MediaState) {
         let Some(name) = self.conns[&conn_id].room.clone() else {
             self.error(conn_id, req_id, ErrorCode::NotInRoom, "enter a room before joining its call");
@@ -75,10 +88,27 @@ impl Hub {
         let cap = self.calls.cap();
         let p2p_max = self.calls.p2p_max;
         let has_sfu = self.calls.sfu.is_some();
+        let sfu_free = self.calls.sfu_max_participants.saturating_sub(self.sfu_participants());
         let room = self.rooms.get_mut(&name).expect("a member's room exists");
         let already = room.call.iter().any(|(id, _)| *id == conn_id);
         if !already && room.call.len() >= cap {
             let message = format!("This call is full ({cap})");
+            self.error(conn_id, req_id, ErrorCode::CallFull, &message);
+            return;
+        }
+        // Joining an SFU call takes one place on the media server; moving a call there takes
+        // one for everyone in it.
+        let needs = match room.call_mode {
+            CallMode::Sfu if !already => 1,
+            CallMode::P2p if has_sfu && room.call.len() + usize::from(!already) > p2p_max => {
+                room.call.len() + usize::from(!already)
+            }
+            _ => 0,
+        };
+        if needs > sfu_free {
+            let max = self.calls.sfu_max_participants;
+            tracing::warn!(room = %name, max, "SFU full: call join refused");
+            let message = format!("The media server is full ({max} people in calls); try again later");
             self.error(conn_id, req_id, ErrorCode::CallFull, &message);
             return;
         }
@@ -209,6 +239,7 @@ mod tests {
             ice_servers: vec![IceServer { urls: vec!["stun:stun.example:3478".into()], username: None, credential: None }],
             max_call_size: 4,
             p2p_max: 4,
+            sfu_max_participants: 100,
             sfu: None,
         })
     }

@@ -85,6 +85,8 @@ pub struct SfuStats {
     pub keyframe_requests: AtomicU64,
     /// Participants whose media failed and was reset.
     pub media_failures: AtomicU64,
+    /// Video frames dropped because their publisher went over `--max-publish-kbps`.
+    pub frames_policed: AtomicU64,
 }
 
 /// Where the SFU listens and what it announces.
@@ -94,6 +96,9 @@ pub struct SfuConfig {
     pub udp_addr: SocketAddr,
     /// Addresses to announce in ICE candidates instead of the machine's own (NAT, containers).
     pub public_ips: Vec<IpAddr>,
+    /// Most media one participant may send, all tracks and layers together (kbit/s).
+    /// Video beyond it is dropped at the SFU; audio always passes.
+    pub max_publish_kbps: u32,
 }
 
 /// A cheap, cloneable way to reach the SFU.
@@ -115,7 +120,7 @@ impl SfuHandle {
         tracing::info!(%local_addr, ?candidates, "SFU listening (UDP)");
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let stats = Arc::new(SfuStats::default());
-        let sfu = Sfu::new(candidates, stats.clone());
+        let sfu = Sfu::new(candidates, stats.clone(), config.max_publish_kbps);
         std::thread::Builder::new().name("noom-sfu".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
@@ -171,6 +176,7 @@ struct Sfu {
     candidates: Vec<SocketAddr>,
     stats: Arc<SfuStats>,
     next_relayout: Instant,
+    max_publish_kbps: u32,
 }
 
 /// Work that touches one participant's `Rtc`, done one at a time so every mutation is
@@ -182,7 +188,7 @@ enum Work {
 }
 
 impl Sfu {
-    fn new(candidates: Vec<SocketAddr>, stats: Arc<SfuStats>) -> Sfu {
+    fn new(candidates: Vec<SocketAddr>, stats: Arc<SfuStats>, max_publish_kbps: u32) -> Sfu {
         Sfu {
             peers: HashMap::new(),
             calls: HashMap::new(),
@@ -190,7 +196,12 @@ impl Sfu {
             candidates,
             stats,
             next_relayout: Instant::now(),
+            max_publish_kbps,
         }
+    }
+
+    fn new_peer(&self, conn_id: ConnId, outbox: mpsc::Sender<Outgoing>) -> Peer {
+        Peer::new(conn_id, None, outbox, Instant::now(), self.max_publish_kbps)
     }
 
     async fn run(mut self, socket: UdpSocket, mut rx: mpsc::Receiver<SfuCmd>) {
@@ -219,7 +230,10 @@ impl Sfu {
     fn command(&mut self, cmd: SfuCmd, socket: &UdpSocket) {
         match cmd {
             SfuCmd::Prepare { conn_id, outbox } => {
-                self.peers.entry(conn_id).or_insert_with(|| Peer::new(conn_id, None, outbox, Instant::now()));
+                if !self.peers.contains_key(&conn_id) {
+                    let peer = self.new_peer(conn_id, outbox);
+                    self.peers.insert(conn_id, peer);
+                }
             }
             SfuCmd::Join { conn_id, call, outbox } => {
                 let call: Arc<str> = call.into();
@@ -228,8 +242,10 @@ impl Sfu {
                 if !prepared {
                     self.leave(conn_id);
                 }
-                let mut peer =
-                    self.peers.remove(&conn_id).unwrap_or_else(|| Peer::new(conn_id, None, outbox, Instant::now()));
+                let mut peer = match self.peers.remove(&conn_id) {
+                    Some(p) => p,
+                    None => self.new_peer(conn_id, outbox),
+                };
                 peer.call = Some(call.clone());
                 // Always a fresh list for a newcomer (even an empty one), so a browser never
                 // keeps one from an earlier call.
@@ -516,6 +532,21 @@ impl Sfu {
         // A prepared connection not in a call yet forwards nothing.
         let Some(call) = publisher.call.clone() else { return };
         let source = RemoteTrack { from, kind };
+        if !publisher.within_publish_limit(data.data.len(), kind, now) {
+            self.stats.frames_policed.fetch_add(1, Ordering::Relaxed);
+            // Whoever was getting this layer lost a frame its decoder needs: they wait for
+            // (and ask for) the next keyframe instead of showing garbage until then.
+            let members = self.calls.get(&call).cloned().unwrap_or_default();
+            for id in members {
+                let Some(sub) = self.peers.get_mut(&id) else { continue };
+                for r in sub.receiving.values_mut().filter(|r| r.source == source) {
+                    if r.forwarding.sending.as_ref() == Some(&layer) {
+                        r.forwarding.sending = None;
+                    }
+                }
+            }
+            return;
+        }
         let Some(members) = self.calls.get(&call).cloned() else { return };
         if new_layer {
             // A layer started (or came back): the choices may change.

@@ -12,7 +12,10 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use str0m::change::SdpOffer;
 use str0m::media::Mid;
@@ -20,6 +23,7 @@ use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
 use super::simulcast::{Forwarding, LayerInfo, TimeRewrite};
+use crate::limits::MAX_PUBLISHED_TRACKS;
 use crate::protocol::{
     ConnId, ErrorCode, RemoteTrack, SdpType, ServerMsg, SignalPayload, TileView, TrackKind, TrackMid, SFU_PEER,
 };
@@ -61,7 +65,14 @@ pub struct Peer {
     pub timeout: Instant,
     /// The bandwidth estimate towards this participant (TWCC), bits per second.
     pub budget_bps: Option<u64>,
+    /// `--max-publish-kbps` as a token bucket of bytes (one second's worth of burst).
+    publish_limit: Option<DefaultDirectRateLimiter>,
+    /// When this participant was last told it sends too much (at most every few seconds).
+    limit_told: Option<Instant>,
 }
+
+/// A participant over its publish limit is told so at most this often.
+const LIMIT_NOTICE_EVERY: Duration = Duration::from_secs(10);
 
 /// Why an offer could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -70,10 +81,19 @@ pub enum OfferError {
     Sdp(String),
     #[error("the SFU could not accept the offer: {0}")]
     Rejected(String),
+    #[error("an offer may publish at most {MAX_PUBLISHED_TRACKS} tracks")]
+    TooManyTracks,
 }
 
 impl Peer {
-    pub fn new(conn_id: ConnId, call: Option<Arc<str>>, outbox: mpsc::Sender<Outgoing>, now: Instant) -> Peer {
+    pub fn new(
+        conn_id: ConnId,
+        call: Option<Arc<str>>,
+        outbox: mpsc::Sender<Outgoing>,
+        now: Instant,
+        max_publish_kbps: u32,
+    ) -> Peer {
+        let bytes_per_second = NonZeroU32::new(max_publish_kbps.saturating_mul(125));
         Peer {
             conn_id,
             call,
@@ -85,7 +105,33 @@ impl Peer {
             announced: Vec::new(),
             timeout: now,
             budget_bps: None,
+            publish_limit: bytes_per_second.map(|b| RateLimiter::direct(Quota::per_second(b))),
+            limit_told: None,
         }
+    }
+
+    /// Count `bytes` of `kind` this participant sent; false if it is video over the
+    /// participant's publish limit (to be dropped). Audio always passes: it is small, and a
+    /// call where nobody can be heard is worse than one where a picture stutters.
+    pub fn within_publish_limit(&mut self, bytes: usize, kind: TrackKind, now: Instant) -> bool {
+        let Some(limit) = &self.publish_limit else { return true };
+        let n = NonZeroU32::new(bytes.min(u32::MAX as usize) as u32).unwrap_or(NonZeroU32::MIN);
+        // A single frame bigger than a whole second's allowance can never pass.
+        let allowed = matches!(limit.check_n(n), Ok(Ok(())));
+        if allowed || !kind.is_video() {
+            return true;
+        }
+        if self.limit_told.is_none_or(|t| now.saturating_duration_since(t) >= LIMIT_NOTICE_EVERY) {
+            self.limit_told = Some(now);
+            tracing::warn!(conn_id = self.conn_id, "publisher over the SFU's bitrate limit: video frames dropped");
+            self.tell(&ServerMsg::Error {
+                req_id: None,
+                code: ErrorCode::RateLimited,
+                message: "You are sending more video than this server allows; others see it at a lower frame rate"
+                    .to_string(),
+            });
+        }
+        false
     }
 
     /// Send a message to this participant's browser (never waits; a full outbox means the
@@ -114,6 +160,9 @@ impl Peer {
         candidates: &[SocketAddr],
         now: Instant,
     ) -> Result<String, OfferError> {
+        if tracks.iter().filter(|t| t.from.is_none()).count() > MAX_PUBLISHED_TRACKS {
+            return Err(OfferError::TooManyTracks);
+        }
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| OfferError::Sdp(e.to_string()))?;
         let rtc = self.rtc.get_or_insert_with(|| new_rtc(candidates, now));
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| OfferError::Rejected(e.to_string()))?;
@@ -193,4 +242,31 @@ fn new_rtc(candidates: &[SocketAddr], now: Instant) -> Rtc {
         }
     }
     rtc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_over_the_publish_limit_is_refused_audio_never_and_the_sender_is_told_once() {
+        let (tx, mut rx) = mpsc::channel(8);
+        // 8 kbit/s: 1 000 bytes a second.
+        let mut peer = Peer::new(1, None, tx, Instant::now(), 8);
+        let now = Instant::now();
+        assert!(peer.within_publish_limit(800, TrackKind::Video, now));
+        assert!(!peer.within_publish_limit(800, TrackKind::Video, now), "over the second's allowance");
+        assert!(peer.within_publish_limit(800, TrackKind::Audio, now), "audio passes anyway");
+        assert!(!peer.within_publish_limit(800, TrackKind::Screen, now));
+        let told: Vec<ServerMsg> =
+            std::iter::from_fn(|| rx.try_recv().ok()).map(|f| serde_json::from_str(f.as_str()).unwrap()).collect();
+        assert!(
+            matches!(told.as_slice(), [ServerMsg::Error { code: ErrorCode::RateLimited, .. }]),
+            "told once: {told:?}"
+        );
+
+        let (tx, _rx) = mpsc::channel(8);
+        let mut unlimited = Peer::new(2, None, tx, Instant::now(), 0);
+        assert!((0..100).all(|_| unlimited.within_publish_limit(100_000, TrackKind::Video, now)), "0: no limit");
+    }
 }
