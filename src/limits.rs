@@ -41,6 +41,13 @@ pub const MAX_MESSAGE_CHARS: usize = 2000;
 pub const DEFAULT_NICKNAME: &str = "Anonymous";
 /// How many recent messages a room keeps for people who join late.
 pub const HISTORY_LEN: usize = 50;
+/// Most messages a `joined` carries when resuming with `since` (more: the client asks
+/// `history` with `after`).
+pub const RESUME_PAGE: usize = 500;
+/// Most messages one `history` request may ask for.
+pub const MAX_HISTORY_PAGE: usize = 100;
+/// Longest `client_msg_id` (a UUID is 36).
+pub const MAX_CLIENT_MSG_ID_CHARS: usize = 64;
 /// Sustained chat/requests per second a connection may send before it is throttled.
 pub const RATE_PER_SECOND: u32 = 20;
 /// Short bursts above the sustained rate that are still fine (typing fast, reconnect replay).
@@ -89,6 +96,22 @@ pub fn validate_room_name(input: &str) -> Result<String, InvalidText> {
 
 /// A chat message: 1–2000 characters after trimming. Newlines and tabs are allowed (a person
 /// may paste several lines); other control characters are refused.
+/// A client's id for a chat message (`client_msg_id`): 1–64 characters, none of them
+/// control characters or spaces. Returned as given.
+pub fn validate_client_msg_id(input: &str) -> Result<String, InvalidText> {
+    let what = "client_msg_id";
+    if input.is_empty() {
+        return Err(InvalidText::Empty { what });
+    }
+    if input.chars().count() > MAX_CLIENT_MSG_ID_CHARS {
+        return Err(InvalidText::TooLong { what, max: MAX_CLIENT_MSG_ID_CHARS });
+    }
+    if input.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(InvalidText::ControlChar { what });
+    }
+    Ok(input.to_string())
+}
+
 pub fn validate_message(input: &str) -> Result<String, InvalidText> {
     let what = "Message";
     let trimmed = input.trim();

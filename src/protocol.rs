@@ -11,8 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{
-    validate_message, validate_nickname, validate_room_name, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES,
-    MAX_TRACKS_PER_OFFER,
+    validate_client_msg_id, validate_message, validate_nickname, validate_room_name, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES,
+    MAX_CLIENT_MSG_ID_CHARS, MAX_TRACKS_PER_OFFER,
 };
 
 /// A connection's id, assigned by the server, unique for the server's lifetime.
@@ -100,6 +100,13 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
         room: String,
+        /// The last `seq` I have of this room: send me what came after it instead of the
+        /// recent history.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+        /// The `epoch` my `since` comes from; if the server's differs, `since` is ignored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
     },
     /// Leave my room.
     Leave {
@@ -111,6 +118,24 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
         text: String,
+        /// My own id for this message (a UUID, ≤ 64 characters): sending it again (after a
+        /// lost ack, from a new connection, after a server restart) is answered with the
+        /// message already stored instead of storing it twice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+    },
+    /// Stored messages of my room: older than `before`, or newer than `after`.
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+        /// At most this many (and never more than 100).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
     },
     /// Join the video call of my room, with my microphone/camera state.
     CallJoin {
@@ -135,7 +160,7 @@ pub enum ClientMsg {
 impl ClientMsg {
     /// Every `type` a client may send; used to tell "unknown type" from "bad fields".
     pub const TYPES: &'static [&'static str] =
-        &["set_nick", "watch_rooms", "join", "leave", "chat", "call_join", "call_leave", "call_state", "signal", "call_layout"];
+        &["set_nick", "watch_rooms", "join", "leave", "chat", "history", "call_join", "call_leave", "call_state", "signal", "call_layout"];
 
     /// Check and normalize the user text in a request (trimmed nickname, room name and
     /// message), with the same rules the browser applies before sending.
@@ -147,13 +172,25 @@ impl ClientMsg {
                 req_id,
                 nickname: validate_nickname(&nickname).map_err(|e| fail(ErrorCode::InvalidNickname, e))?,
             },
-            ClientMsg::Join { req_id, room } => ClientMsg::Join {
+            ClientMsg::Join { req_id, room, since, epoch } => ClientMsg::Join {
                 req_id,
                 room: validate_room_name(&room).map_err(|e| fail(ErrorCode::InvalidRoom, e))?,
+                since,
+                epoch: epoch.filter(|e| e.len() <= MAX_CLIENT_MSG_ID_CHARS),
             },
-            ClientMsg::Chat { req_id, text } => ClientMsg::Chat {
+            ClientMsg::Chat { req_id, text, client_msg_id } => ClientMsg::Chat {
                 req_id,
                 text: validate_message(&text).map_err(|e| fail(ErrorCode::InvalidMessage, e))?,
+                client_msg_id: client_msg_id
+                    .map(|id| validate_client_msg_id(&id).map_err(|e| fail(ErrorCode::InvalidMessage, e)))
+                    .transpose()?,
+            },
+            ClientMsg::History { req_id, room, before, after, limit } => ClientMsg::History {
+                req_id,
+                room: validate_room_name(&room).map_err(|e| fail(ErrorCode::InvalidRoom, e))?,
+                before,
+                after,
+                limit,
             },
             ClientMsg::Signal { to, payload } => {
                 let too_large = |what: &str, max: usize| ParseError {
@@ -195,6 +232,7 @@ impl ClientMsg {
             | ClientMsg::Join { req_id, .. }
             | ClientMsg::Leave { req_id }
             | ClientMsg::Chat { req_id, .. }
+            | ClientMsg::History { req_id, .. }
             | ClientMsg::CallJoin { req_id, .. }
             | ClientMsg::CallLeave { req_id } => *req_id,
             ClientMsg::CallState { .. } | ClientMsg::Signal { .. } | ClientMsg::CallLayout { .. } => None,
@@ -219,7 +257,7 @@ pub struct RoomInfo {
 /// A chat message as the server accepted it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
-    /// Server-assigned, unique for the server's lifetime.
+    /// Assigned by the store, never reused (not even after a restart).
     pub id: u64,
     pub room: String,
     /// 1, 2, 3, … within the room: gaps tell a client it missed something.
@@ -315,6 +353,9 @@ pub enum ErrorCode {
     /// The SFU could not use an offer or lost this participant's media; the client starts
     /// a fresh peer connection to it.
     MediaFailed,
+    /// The chat store could not save (or read) this now; the message was not acked and
+    /// the client sends it again later.
+    StoreUnavailable,
 }
 
 /// Messages the server sends to a browser.
@@ -335,7 +376,19 @@ pub enum ServerMsg {
         req_id: Option<ReqId>,
         room: String,
         members: Vec<Member>,
+        /// The recent messages (the last 50), or with `since` what came after it (up to
+        /// 500), oldest first.
         history: Vec<ChatMessage>,
+        /// Older messages than `history`'s first are stored (ask `history` with `before`).
+        #[serde(default)]
+        earlier: bool,
+        /// With `since`: newer messages did not fit (ask `history` with `after`).
+        #[serde(default)]
+        more: bool,
+        /// The chat database's identity: keep it with the seqs; if it changes, the seqs
+        /// I kept mean nothing.
+        #[serde(default)]
+        epoch: String,
         /// Who is in the room's call right now.
         #[serde(default)]
         call: Vec<CallParticipant>,
@@ -352,6 +405,17 @@ pub enum ServerMsg {
     NickChanged { conn_id: ConnId, old: String, new: String },
     /// A chat message from someone else in my room.
     Message { message: ChatMessage },
+    /// Answer to `history`: messages oldest first. `more`: there are more beyond them in
+    /// the direction asked (older for `before`, newer for `after`).
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        room: String,
+        messages: Vec<ChatMessage>,
+        more: bool,
+        /// Whether this page is older messages (`before`) rather than newer (`after`).
+        backwards: bool,
+    },
     /// The open rooms, sent to connections watching the home page.
     Rooms { rooms: Vec<RoomInfo> },
     /// Answer to `call_join`: the ICE servers to use and who is already in the call (I set
@@ -442,9 +506,10 @@ mod tests {
         let all = [
             ClientMsg::SetNick { req_id: Some(1), nickname: "Ana".into() },
             ClientMsg::WatchRooms { req_id: None },
-            ClientMsg::Join { req_id: Some(2), room: "lobby".into() },
+            ClientMsg::Join { req_id: Some(2), room: "lobby".into(), since: Some(41), epoch: Some("e1".into()) },
             ClientMsg::Leave { req_id: None },
-            ClientMsg::Chat { req_id: Some(3), text: "hi".into() },
+            ClientMsg::Chat { req_id: Some(3), text: "hi".into(), client_msg_id: Some("c-1".into()) },
+            ClientMsg::History { req_id: Some(5), room: "lobby".into(), before: Some(100), after: None, limit: Some(50) },
             ClientMsg::CallJoin { req_id: Some(4), media: MediaState { audio: true, video: false, screen: false } },
             ClientMsg::CallLeave { req_id: None },
             ClientMsg::CallState { media: MediaState::default() },
@@ -468,13 +533,20 @@ mod tests {
 
     #[test]
     fn validation_trims_and_refuses() {
-        let msg = ClientMsg::Join { req_id: Some(4), room: "  Lobby ".into() }.validated().unwrap();
-        assert_eq!(msg, ClientMsg::Join { req_id: Some(4), room: "Lobby".into() });
+        let msg = ClientMsg::Join { req_id: Some(4), room: "  Lobby ".into(), since: None, epoch: None }.validated().unwrap();
+        assert_eq!(msg, ClientMsg::Join { req_id: Some(4), room: "Lobby".into(), since: None, epoch: None });
         let e = ClientMsg::SetNick { req_id: Some(2), nickname: "x".repeat(33) }.validated().unwrap_err();
         assert_eq!((e.code, e.req_id), (ErrorCode::InvalidNickname, Some(2)));
         assert_eq!(e.message, "Nickname must be at most 32 characters");
-        let e = ClientMsg::Chat { req_id: None, text: "  ".into() }.validated().unwrap_err();
+        let e = ClientMsg::Chat { req_id: None, text: "  ".into(), client_msg_id: None }.validated().unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidMessage);
+        for bad in ["".to_string(), "x".repeat(65), "a b".into(), "a\u{0}".into()] {
+            let e = ClientMsg::Chat { req_id: Some(9), text: "hi".into(), client_msg_id: Some(bad.clone()) }.validated();
+            assert_eq!(e.unwrap_err().code, ErrorCode::InvalidMessage, "client_msg_id {bad:?}");
+        }
+        let uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let ok = ClientMsg::Chat { req_id: None, text: "hi".into(), client_msg_id: Some(uuid.into()) }.validated();
+        assert!(ok.is_ok());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub const LEAVE: &str = "Leave";
 pub const SENDING: &str = "Sending…";
 pub const ACCEPTED: &str = "Delivered to the server";
 pub const CHAT_EMPTY: &str = "No messages yet. Say hello!";
+pub const LOAD_EARLIER: &str = "Load earlier messages";
 
 pub const STATUS_CONNECTING: &str = "Connecting…";
 pub const STATUS_ONLINE: &str = "Connected";

@@ -50,18 +50,32 @@ pub fn Chat() -> impl IntoView {
     let session = expect_context::<Session>();
     let draft = RwSignal::new(String::new());
     let log_ref = NodeRef::<leptos::html::Ol>::new();
-    // Keep the newest message in view.
-    Effect::new(move |_| {
-        session.log.track();
-        if let Some(ol) = log_ref.get() {
-            ol.set_scroll_top(ol.scroll_height());
+    // Keep the newest message in view when one arrives (not when older ones are loaded
+    // above: the reader stays where they were).
+    Effect::new(move |previous: Option<Option<(u64, bool, bool)>>| {
+        let newest = session.log.with(|log| log.last().map(LogEntry::render_key));
+        if previous.as_ref() != Some(&newest) {
+            if let Some(ol) = log_ref.get() {
+                ol.set_scroll_top(ol.scroll_height());
+            }
         }
+        newest
     });
 
     view! {
         <section class="card chat">
             <h2 class="visually-hidden">{strings::CHAT_HEADING}</h2>
             <ol class="log" aria-label=strings::CHAT_HEADING aria-live="polite" node_ref=log_ref>
+                <li class="earlier" hidden=move || !session.earlier.get()>
+                    <button
+                        type="button"
+                        class="link"
+                        disabled=move || session.loading_earlier.get()
+                        on:click=move |_| session.load_earlier()
+                    >
+                        {strings::LOAD_EARLIER}
+                    </button>
+                </li>
                 <For
                     each=move || session.log.get()
                     key=LogEntry::render_key

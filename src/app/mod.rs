@@ -2,6 +2,7 @@
 
 mod call;
 mod media;
+mod persist;
 mod chat;
 mod field;
 mod home;

@@ -43,7 +43,13 @@ pub enum Place {
 pub struct ChatLine {
     pub key: u64,
     pub id: Option<u64>,
+    /// The message's place in its room; the log is kept in this order.
+    pub seq: Option<u64>,
     pub req_id: Option<ReqId>,
+    /// Mine, not acked yet: the id that makes resending it harmless.
+    pub client_msg_id: Option<String>,
+    /// Mine, refused for now (server busy, store failing): send again at the next retry.
+    pub retry: bool,
     pub mine: bool,
     pub nickname: String,
     pub text: String,
@@ -79,6 +85,12 @@ pub struct Session {
     pub rooms: RwSignal<Vec<RoomInfo>>,
     pub members: RwSignal<Vec<Member>>,
     pub log: RwSignal<Vec<LogEntry>>,
+    /// Older messages than the first in the log are stored ("Load earlier messages").
+    pub earlier: RwSignal<bool>,
+    /// A page of older messages was asked for and has not come yet.
+    pub loading_earlier: RwSignal<bool>,
+    /// The chat database the log's seqs come from (`joined.epoch`).
+    epoch: StoredValue<Option<String>>,
     /// The last error the server reported, shown in a banner.
     pub error: RwSignal<Option<String>>,
     /// Everyone in the room's call (me included once I am in it), in join order.
@@ -126,6 +138,9 @@ impl Session {
             rooms: RwSignal::new(Vec::new()),
             members: RwSignal::new(Vec::new()),
             log: RwSignal::new(Vec::new()),
+            earlier: RwSignal::new(false),
+            loading_earlier: RwSignal::new(false),
+            epoch: StoredValue::new(None),
             error: RwSignal::new(None),
             call: RwSignal::new(Vec::new()),
             in_call: RwSignal::new(false),
@@ -218,7 +233,94 @@ impl Session {
             return;
         }
         self.move_to(Place::Room(room.clone()));
-        self.send(ClientMsg::Join { req_id: None, room });
+        self.send(ClientMsg::Join { req_id: None, room: room.clone(), since: None, epoch: None });
+        // What I typed here before a reload and the server never acknowledged.
+        for unsent in super::persist::load_outbox(&room) {
+            let key = self.next_key();
+            self.log.update(|log| log.push(LogEntry::Chat(self.pending_line(key, unsent.client_msg_id, unsent.text))));
+        }
+        self.resend(|_| true);
+    }
+
+    /// Ask for the page of messages before the first in the log.
+    pub fn load_earlier(&self) {
+        let Place::Room(room) = self.place.get_untracked() else { return };
+        if self.loading_earlier.get_untracked() {
+            return;
+        }
+        let before = self.log.with_untracked(|log| log.iter().find_map(|e| match e {
+            LogEntry::Chat(l) => l.seq,
+            _ => None,
+        }));
+        self.loading_earlier.set(true);
+        self.send(ClientMsg::History { req_id: None, room, before: before.or(Some(u64::MAX)), after: None, limit: None });
+    }
+
+    /// The highest seq in the log: what a reconnect resumes from.
+    fn last_seq(&self) -> Option<u64> {
+        self.log.with_untracked(|log| log.iter().filter_map(|e| match e {
+            LogEntry::Chat(l) => l.seq,
+            _ => None,
+        }).max())
+    }
+
+    fn pending_line(&self, key: u64, client_msg_id: String, text: String) -> ChatLine {
+        ChatLine {
+            key,
+            id: None,
+            seq: None,
+            req_id: Some(key),
+            client_msg_id: Some(client_msg_id),
+            retry: false,
+            mine: true,
+            nickname: self.nickname.get_untracked(),
+            text,
+            ts: None,
+            failed: None,
+        }
+    }
+
+    /// My messages not acked yet, as the browser keeps them across reloads.
+    fn save_outbox(&self) {
+        let Place::Room(room) = self.place.get_untracked() else { return };
+        let unsent: Vec<super::persist::Unsent> = self.log.with_untracked(|log| {
+            log.iter()
+                .filter_map(|e| match e {
+                    LogEntry::Chat(l) if l.id.is_none() && l.failed.is_none() => Some(super::persist::Unsent {
+                        client_msg_id: l.client_msg_id.clone()?,
+                        text: l.text.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect()
+        });
+        super::persist::save_outbox(&room, &unsent);
+    }
+
+    /// Send again my pending messages that `which` picks (each with its own
+    /// `client_msg_id`, so the server stores it once whatever happened to the last try).
+    fn resend(&self, which: impl Fn(&ChatLine) -> bool) {
+        let mut again = Vec::new();
+        self.log.update(|log| {
+            for e in log.iter_mut() {
+                if let LogEntry::Chat(l) = e {
+                    if l.mine && l.id.is_none() && l.failed.is_none() && which(l) {
+                        l.retry = false;
+                        again.push(ClientMsg::Chat { req_id: l.req_id, text: l.text.clone(), client_msg_id: l.client_msg_id.clone() });
+                    }
+                }
+            }
+        });
+        for msg in again {
+            self.send(msg);
+        }
+    }
+
+    /// Called every few seconds: messages the server could not take a moment ago go again.
+    pub fn retry_refused(&self) {
+        if self.link.with_value(Option::is_some) {
+            self.resend(|l| l.retry);
+        }
     }
 
     /// Leave the current place: out of its call, and nothing of its room kept.
@@ -231,6 +333,8 @@ impl Session {
         self.joined.set(None);
         self.members.set(Vec::new());
         self.log.set(Vec::new());
+        self.earlier.set(false);
+        self.loading_earlier.set(false);
     }
 
     /// `nickname` must already be valid (see `crate::limits::validate_nickname`).
@@ -243,18 +347,11 @@ impl Session {
     /// Queue a chat message. It shows at once as pending, and is (re)sent until acked.
     pub fn send_chat(&self, text: String) {
         let key = self.next_key();
-        let line = ChatLine {
-            key,
-            id: None,
-            req_id: Some(key),
-            mine: true,
-            nickname: self.nickname.get_untracked(),
-            text: text.clone(),
-            ts: None,
-            failed: None,
-        };
+        let client_msg_id = super::persist::new_client_msg_id();
+        let line = self.pending_line(key, client_msg_id.clone(), text.clone());
         self.log.update(|log| log.push(LogEntry::Chat(line)));
-        self.send(ClientMsg::Chat { req_id: Some(key), text });
+        self.save_outbox();
+        self.send(ClientMsg::Chat { req_id: Some(key), text, client_msg_id: Some(client_msg_id) });
     }
 
     /// A new socket is up: tell the server who we are and where we are, then replay
@@ -265,7 +362,10 @@ impl Session {
         match self.place.get_untracked() {
             Place::Home => self.send(ClientMsg::WatchRooms { req_id: None }),
             Place::Room(room) => {
-                self.send(ClientMsg::Join { req_id: None, room });
+                // Only what I missed, if my log's numbering is this database's.
+                let epoch = self.epoch.get_value();
+                let since = epoch.as_ref().and(self.last_seq());
+                self.send(ClientMsg::Join { req_id: None, room, since, epoch: since.and(epoch) });
                 // Peer connections were torn down with the old socket (our id changed):
                 // join the call again and they are rebuilt.
                 if self.wants_call.get_untracked() {
@@ -273,19 +373,7 @@ impl Session {
                 }
             }
         }
-        let pending: Vec<ClientMsg> = self.log.with_untracked(|log| {
-            log.iter()
-                .filter_map(|e| match e {
-                    LogEntry::Chat(l) if l.mine && l.id.is_none() && l.failed.is_none() => {
-                        Some(ClientMsg::Chat { req_id: l.req_id, text: l.text.clone() })
-                    }
-                    _ => None,
-                })
-                .collect()
-        });
-        for msg in pending {
-            self.send(msg);
-        }
+        self.resend(|_| true);
     }
 
     pub fn on_disconnected(&self) {
@@ -301,24 +389,11 @@ impl Session {
         self.log.update(|log| log.push(LogEntry::Notice { key, text }));
     }
 
+    /// Put a stored message in its place in the log (by seq), once.
     fn push_message(&self, m: ChatMessage) {
         let key = self.next_key();
         let mine = Some(m.from) == self.me.get_untracked();
-        self.log.update(|log| {
-            let seen = log.iter().any(|e| matches!(e, LogEntry::Chat(l) if l.id == Some(m.id)));
-            if !seen {
-                log.push(LogEntry::Chat(ChatLine {
-                    key,
-                    id: Some(m.id),
-                    req_id: None,
-                    mine,
-                    nickname: m.nickname,
-                    text: m.text,
-                    ts: Some(m.ts),
-                    failed: None,
-                }));
-            }
-        });
+        self.log.update(|log| insert_by_seq(log, key, m, mine));
     }
 
     fn in_room(&self, room: &str) -> bool {
@@ -335,28 +410,63 @@ impl Session {
             ServerMsg::Ack { req_id, message } => {
                 if let Some(m) = message {
                     self.log.update(|log| {
+                        // Already in the log (the history of a rejoin brought it first)?
+                        let shown = log.iter().any(|e| matches!(e, LogEntry::Chat(l) if l.id == Some(m.id)));
+                        if shown {
+                            log.retain(|e| !matches!(e, LogEntry::Chat(l) if l.req_id == Some(req_id) && l.id.is_none()));
+                        }
                         for e in log.iter_mut() {
                             if let LogEntry::Chat(l) = e {
                                 if l.req_id == Some(req_id) && l.id.is_none() {
                                     l.id = Some(m.id);
+                                    l.seq = Some(m.seq);
                                     l.ts = Some(m.ts);
                                     l.nickname = m.nickname.clone();
                                 }
                             }
                         }
                     });
+                    self.save_outbox();
                 }
             }
-            ServerMsg::Joined { room, members, history, call, .. } => {
+            ServerMsg::Joined { room, members, history, call, earlier, more, epoch, .. } => {
                 if self.place.get_untracked() != Place::Room(room.clone()) {
                     return;
                 }
-                self.joined.set(Some(room));
+                // Another database (replaced, restored): the seqs I kept mean nothing there.
+                if self.epoch.get_value().is_some_and(|e| e != epoch) {
+                    self.log.update(|log| log.retain(|e| matches!(e, LogEntry::Chat(l) if l.id.is_none())));
+                }
+                self.epoch.set_value(Some(epoch));
+                let resume_from = history.last().map(|m| m.seq);
+                self.joined.set(Some(room.clone()));
                 self.members.set(members);
                 self.call.set(call);
+                // Resuming, I know what lies before my log already; fresh, the server says.
+                if self.last_seq().is_none() {
+                    self.earlier.set(earlier);
+                }
                 // After a reconnect this fills in what was said while we were away.
                 for m in history {
                     self.push_message(m);
+                }
+                if more {
+                    self.send(ClientMsg::History { req_id: None, room, before: None, after: resume_from, limit: None });
+                }
+            }
+            ServerMsg::History { room, messages, more, backwards, .. } => {
+                if !self.in_room(&room) {
+                    return;
+                }
+                let last = messages.last().map(|m| m.seq);
+                for m in messages {
+                    self.push_message(m);
+                }
+                if backwards {
+                    self.earlier.set(more);
+                    self.loading_earlier.set(false);
+                } else if more {
+                    self.send(ClientMsg::History { req_id: None, room, before: None, after: last, limit: None });
                 }
             }
             ServerMsg::MemberJoined { room, member } => {
@@ -424,24 +534,66 @@ impl Session {
                 self.wants_call.set(false);
                 self.call_error.set(Some(message));
             }
-            ServerMsg::Error { req_id, message, .. } => {
+            ServerMsg::Error { req_id, code, message } => {
+                // Busy or a store that cannot write now: the message stays pending and goes
+                // again; anything else (too long, not in a room) will not get better.
+                let retry = matches!(code, ErrorCode::StoreUnavailable | ErrorCode::RateLimited);
                 let mut was_chat = false;
                 if let Some(req_id) = req_id {
                     self.log.update(|log| {
                         for e in log.iter_mut() {
                             if let LogEntry::Chat(l) = e {
                                 if l.req_id == Some(req_id) && l.id.is_none() {
-                                    l.failed = Some(message.clone());
+                                    if retry {
+                                        l.retry = true;
+                                    } else {
+                                        l.failed = Some(message.clone());
+                                    }
                                     was_chat = true;
                                 }
                             }
                         }
                     });
                 }
-                if !was_chat {
+                if was_chat {
+                    self.save_outbox();
+                } else {
+                    // A history page that could not be read may be asked for again.
+                    self.loading_earlier.set(false);
                     self.error.set(Some(message));
                 }
             }
+        }
+    }
+}
+
+/// Insert stored message `m` where its seq puts it (after every line with a lower seq,
+/// before any with a higher one; notices keep their places), unless it is there already.
+fn insert_by_seq(log: &mut Vec<LogEntry>, key: u64, m: ChatMessage, mine: bool) {
+    if log.iter().any(|e| matches!(e, LogEntry::Chat(l) if l.id == Some(m.id) || l.seq == Some(m.seq))) {
+        return;
+    }
+    let line = LogEntry::Chat(ChatLine {
+        key,
+        id: Some(m.id),
+        seq: Some(m.seq),
+        req_id: None,
+        client_msg_id: None,
+        retry: false,
+        mine,
+        nickname: m.nickname,
+        text: m.text,
+        ts: Some(m.ts),
+        failed: None,
+    });
+    let later = log.iter().position(|e| matches!(e, LogEntry::Chat(l) if l.seq.is_some_and(|s| s > m.seq)));
+    match later {
+        Some(i) => log.insert(i, line),
+        None => {
+            // Newest so far: before my own pending lines (they are not stored yet), after
+            // everything else.
+            let pending_tail = log.iter().rev().take_while(|e| matches!(e, LogEntry::Chat(l) if l.id.is_none())).count();
+            log.insert(log.len() - pending_tail, line);
         }
     }
 }
@@ -477,9 +629,14 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 7, nickname: "Anonymous".into() });
         let out = sent(&mut rx);
         assert!(matches!(&out[0], ClientMsg::SetNick { .. }));
-        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into() });
-        let ClientMsg::Chat { req_id: Some(req_id), text } = &out[2] else { panic!("{out:?}") };
+        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: None, epoch: None });
+        let ClientMsg::Chat { req_id: Some(req_id), text, client_msg_id: Some(cid) } = &out[2] else { panic!("{out:?}") };
         assert_eq!(text, "hello");
+        // Sent again on another connection: the same client id, so the server stores it once.
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        let again = sent(&mut rx);
+        assert!(matches!(&again[2], ClientMsg::Chat { client_msg_id: Some(c), .. } if c == cid), "{again:?}");
 
         s.apply(ServerMsg::Ack { req_id: *req_id, message: Some(msg(100, 7, "hello")) });
         let LogEntry::Chat(line) = &s.log.get_untracked()[0] else { panic!() };
@@ -499,7 +656,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let me = Member { conn_id: 1, nickname: "Ana".into() };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], call: vec![], ice_servers: vec![] });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![] });
         let bo = Member { conn_id: 2, nickname: "Bo".into() };
         s.apply(ServerMsg::MemberJoined { room: "r".into(), member: bo.clone() });
         s.apply(ServerMsg::Message { message: msg(6, 2, "<b>hi</b>") });
@@ -523,7 +680,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let bo = CallParticipant { conn_id: 2, nickname: "Bo".into(), media: MediaState { audio: true, video: true, screen: false } };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], call: vec![bo.clone()], ice_servers: vec![] });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![bo.clone()], ice_servers: vec![] });
         assert_eq!(s.call.get_untracked(), vec![bo.clone()]);
 
         let (tx, mut rx) = mpsc::unbounded();
@@ -562,12 +719,91 @@ mod tests {
         let LogEntry::Chat(line) = s.log.get_untracked()[0].clone() else { panic!() };
         s.apply(ServerMsg::Error {
             req_id: line.req_id,
-            code: crate::protocol::ErrorCode::RateLimited,
+            code: crate::protocol::ErrorCode::InvalidMessage,
             message: "too many".into(),
         });
         let LogEntry::Chat(line) = s.log.get_untracked()[0].clone() else { panic!() };
         assert_eq!(line.failed.as_deref(), Some("too many"));
         assert_eq!(s.error.get_untracked(), None);
+        });
+    }
+
+    fn joined(history: Vec<ChatMessage>, earlier: bool, more: bool, epoch: &str) -> ServerMsg {
+        ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history, earlier, more, epoch: epoch.into(), call: vec![], ice_servers: vec![] }
+    }
+
+    fn seqs(s: &Session) -> Vec<u64> {
+        s.log.get_untracked().iter().filter_map(|e| match e {
+            LogEntry::Chat(l) => l.seq,
+            _ => None,
+        }).collect()
+    }
+
+    #[test]
+    fn a_reconnect_resumes_after_the_last_seq_and_fills_the_gap_in_order() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.enter("r".into());
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
+        s.apply(joined((1..=3).map(|i| msg(i, 2, "x")).collect(), false, false, "e1"));
+        s.on_disconnected();
+        let (tx, mut rx2) = mpsc::unbounded();
+        s.on_connected(tx);
+        let out = sent(&mut rx2);
+        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: Some(3), epoch: Some("e1".into()) });
+        // The server sends a first page and says there is more; a live message overtakes
+        // the rest.
+        s.apply(joined((4..=5).map(|i| msg(i, 2, "x")).collect(), true, true, "e1"));
+        assert!(matches!(&sent(&mut rx2)[..], [ClientMsg::History { after: Some(5), .. }]));
+        s.apply(ServerMsg::Message { message: msg(9, 2, "live") });
+        s.apply(ServerMsg::History { req_id: None, room: "r".into(), messages: (6..=8).map(|i| msg(i, 2, "x")).collect(), more: false, backwards: false });
+        s.apply(ServerMsg::Message { message: msg(8, 2, "x") }); // again: once only
+        assert_eq!(seqs(&s), (1..=9).collect::<Vec<_>>());
+        drop(rx);
+        });
+    }
+
+    #[test]
+    fn earlier_pages_go_before_and_another_epoch_starts_over() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.enter("r".into());
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        s.apply(joined((51..=100).map(|i| msg(i, 2, "x")).collect(), true, false, "e1"));
+        assert!(s.earlier.get_untracked());
+        sent(&mut rx);
+        s.load_earlier();
+        assert!(matches!(&sent(&mut rx)[..], [ClientMsg::History { before: Some(51), .. }]));
+        s.apply(ServerMsg::History { req_id: None, room: "r".into(), messages: (1..=50).map(|i| msg(i, 2, "x")).collect(), more: false, backwards: true });
+        assert_eq!(seqs(&s), (1..=100).collect::<Vec<_>>());
+        assert!(!s.earlier.get_untracked(), "the beginning is reached");
+
+        // The server's database was replaced: what I had is dropped, not merged.
+        s.apply(joined(vec![msg(1, 3, "new world")], false, false, "e2"));
+        assert_eq!(texts(&s), ["n3: new world"]);
+        });
+    }
+
+    #[test]
+    fn a_message_the_store_could_not_take_stays_pending_and_goes_again() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.enter("r".into());
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        sent(&mut rx);
+        s.send_chat("keep me".into());
+        let [ClientMsg::Chat { req_id, client_msg_id, .. }] = &sent(&mut rx)[..] else { panic!() };
+        s.apply(ServerMsg::Error { req_id: *req_id, code: ErrorCode::StoreUnavailable, message: "disk".into() });
+        let LogEntry::Chat(line) = s.log.get_untracked()[0].clone() else { panic!() };
+        assert_eq!((line.failed, line.retry), (None, true), "still pending");
+        s.retry_refused();
+        assert!(matches!(&sent(&mut rx)[..], [ClientMsg::Chat { client_msg_id: c, .. }] if c == client_msg_id));
+        s.retry_refused();
+        assert!(sent(&mut rx).is_empty(), "only once per refusal");
         });
     }
 }

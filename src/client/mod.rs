@@ -19,4 +19,11 @@ pub fn start(session: Session) {
     media::watch_speaking(session);
     media::watch_layout(session);
     leptos::task::spawn_local(socket::run(session));
+    // Messages the server could not take a moment ago (busy, store failing) go again.
+    leptos::task::spawn_local(async move {
+        loop {
+            gloo_timers::future::sleep(std::time::Duration::from_secs(3)).await;
+            session.retry_refused();
+        }
+    });
 }

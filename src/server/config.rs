@@ -24,6 +24,24 @@ pub struct Config {
     #[arg(long = "allow-origin", env = "NOOM_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Where the chat history is kept (created if missing; the SQLite file inside it).
+    #[arg(long, env = "NOOM_DATA_DIR", default_value = "data")]
+    pub data_dir: std::path::PathBuf,
+
+    /// Where chat history lives: `sqlite` (on disk, in `--data-dir`) or `memory` (gone when
+    /// the server stops; for benchmarks and throwaway servers).
+    #[arg(long, env = "NOOM_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    pub store: StoreKind,
+
+    /// Chat messages older than this many days are deleted (0: kept forever).
+    #[arg(long, env = "NOOM_HISTORY_DAYS", default_value_t = 30)]
+    pub history_days: u32,
+
+    /// A room keeps at most this many messages; older ones beyond it are deleted once they
+    /// are a day old (0: no cap).
+    #[arg(long, env = "NOOM_HISTORY_MAX_PER_ROOM", default_value_t = 10_000)]
+    pub history_max_per_room: u64,
+
     /// Most WebSocket connections served at once; more are closed with 1013 (try again later).
     #[arg(long, env = "NOOM_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
@@ -84,6 +102,13 @@ pub struct Config {
     pub rtc_public_ip: Vec<std::net::IpAddr>,
 }
 
+/// Which chat store backs the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    Sqlite,
+    Memory,
+}
+
 impl Config {
     /// The ICE servers for `RTCPeerConnection`, as the browsers get them in `call_joined`.
     pub fn ice_servers(&self) -> Vec<IceServer> {
@@ -104,6 +129,11 @@ impl Config {
 }
 
 impl Config {
+    /// How long chat history is kept.
+    pub fn retention(&self) -> crate::server::store::Retention {
+        crate::server::store::Retention { days: self.history_days, max_per_room: self.history_max_per_room }
+    }
+
     /// Where the SFU listens and what it announces.
     pub fn sfu(&self) -> crate::server::sfu::SfuConfig {
         crate::server::sfu::SfuConfig {

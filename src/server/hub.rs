@@ -14,7 +14,7 @@
 //! most every [`ROOM_LIST_INTERVAL`] it is serialized once and sent only to connections that
 //! are looking at the home page.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,11 +22,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::limits::{DEFAULT_NICKNAME, HISTORY_LEN};
+use crate::limits::{DEFAULT_NICKNAME, MAX_HISTORY_PAGE};
 use crate::protocol::{
     CallMode, CallParticipant, ChatMessage, ClientMsg, ConnId, ErrorCode, Member, MediaState, ReqId, RoomInfo,
     ServerMsg,
 };
+use crate::server::store::{Appended, NewMessage, StoreCmd, StoreHandle, StoreReply};
 
 mod call;
 pub use call::CallSettings;
@@ -60,10 +61,18 @@ pub struct HubHandle {
 impl HubHandle {
     /// Start the hub task. It runs until every handle is dropped. `calls` says how calls
     /// are sized and carried (ICE servers, caps, the SFU).
-    pub fn spawn(calls: CallSettings) -> HubHandle {
+    pub fn spawn(calls: CallSettings, store: StoreHandle, replies: mpsc::UnboundedReceiver<StoreReply>) -> HubHandle {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        tokio::spawn(Hub::new(calls).run(rx));
+        tokio::spawn(Hub::new(calls, store).run(rx, replies));
         HubHandle { tx, next_conn_id: Arc::new(AtomicU64::new(1)) }
+    }
+
+    /// A hub whose chat history lives in memory (unit tests, throwaway servers).
+    pub fn with_memory_store(calls: CallSettings) -> HubHandle {
+        let (replies_tx, replies) = mpsc::unbounded_channel();
+        let retention = crate::server::store::Retention { days: 0, max_per_room: 0 };
+        let store = StoreHandle::spawn(crate::server::store::MemoryStore::default(), retention, replies_tx);
+        HubHandle::spawn(calls, store, replies)
     }
 
     pub fn next_conn_id(&self) -> ConnId {
@@ -81,15 +90,22 @@ struct Conn {
     nickname: String,
     room: Option<String>,
     outbox: mpsc::Sender<Outgoing>,
+    /// Entered a room whose history the store is still reading: what the room sends
+    /// meanwhile waits here, so `joined` (with the history) always comes first.
+    joining: Option<Joining>,
+}
+
+struct Joining {
+    req_id: Option<ReqId>,
+    /// Frames held back, with the seq of the chat messages among them (those the history
+    /// already holds are not sent twice).
+    held: Vec<(Option<u64>, Outgoing)>,
 }
 
 #[derive(Default)]
 struct Room {
     /// Members in the order they joined.
     members: Vec<ConnId>,
-    /// Sequence number of the last message.
-    seq: u64,
-    history: VecDeque<ChatMessage>,
     /// The room's call: participants in the order they joined, with their media state.
     call: Vec<(ConnId, MediaState)>,
     /// Peer to peer until the call outgrows `--p2p-max`; then SFU until it empties.
@@ -103,36 +119,34 @@ pub struct Hub {
     watchers: HashSet<ConnId>,
     /// When the next coalesced room-list update goes out, if the list changed.
     rooms_flush_at: Option<Instant>,
-    next_msg_id: u64,
     /// Connections whose outbox overflowed during the current command.
     too_slow: Vec<ConnId>,
     calls: CallSettings,
+    store: StoreHandle,
 }
 
 fn encode(msg: &ServerMsg) -> Outgoing {
     serde_json::to_string(msg).expect("server messages always serialize").into()
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Hub {
-    fn new(calls: CallSettings) -> Hub {
+    fn new(calls: CallSettings, store: StoreHandle) -> Hub {
         Hub {
             conns: HashMap::new(),
             rooms: BTreeMap::new(),
             watchers: HashSet::new(),
             rooms_flush_at: None,
-            // Start ids at the start-up time in microseconds, so ids stay unique across
-            // restarts of the server as well.
-            next_msg_id: now_ms() * 1000,
             too_slow: Vec::new(),
             calls,
+            store,
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut replies: mpsc::UnboundedReceiver<StoreReply>) {
         loop {
             let flush_at = self.rooms_flush_at;
             tokio::select! {
@@ -140,6 +154,7 @@ impl Hub {
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
+                Some(reply) = replies.recv() => self.store_reply(reply),
                 _ = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                     self.flush_room_list();
                 }
@@ -152,7 +167,7 @@ impl Hub {
     pub(crate) fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::Connect { conn_id, outbox } => {
-                self.conns.insert(conn_id, Conn { nickname: DEFAULT_NICKNAME.into(), room: None, outbox });
+                self.conns.insert(conn_id, Conn { nickname: DEFAULT_NICKNAME.into(), room: None, outbox, joining: None });
                 let welcome = ServerMsg::Welcome { conn_id, nickname: DEFAULT_NICKNAME.into() };
                 self.send(conn_id, encode(&welcome));
             }
@@ -177,9 +192,16 @@ impl Hub {
         match msg {
             ClientMsg::SetNick { req_id, nickname } => self.set_nick(conn_id, req_id, nickname),
             ClientMsg::WatchRooms { req_id } => self.watch_rooms(conn_id, req_id),
-            ClientMsg::Join { req_id, room } => self.join(conn_id, req_id, room),
+            ClientMsg::Join { req_id, room, since, epoch } => {
+                // Sequence numbers from another database mean nothing here.
+                let since = since.filter(|_| epoch.as_deref().is_none_or(|e| e == &*self.store.epoch));
+                self.join(conn_id, req_id, room, since)
+            }
             ClientMsg::Leave { req_id } => self.leave(conn_id, req_id),
-            ClientMsg::Chat { req_id, text } => self.chat(conn_id, req_id, text),
+            ClientMsg::Chat { req_id, text, client_msg_id } => self.chat(conn_id, req_id, text, client_msg_id),
+            ClientMsg::History { req_id, room, before, after, limit } => {
+                self.history(conn_id, req_id, room, before, after, limit)
+            }
             ClientMsg::CallJoin { req_id, media } => self.call_join(conn_id, req_id, media),
             ClientMsg::CallLeave { req_id } => self.call_leave(conn_id, req_id),
             ClientMsg::CallState { media } => self.call_state(conn_id, media),
@@ -210,7 +232,7 @@ impl Hub {
         self.send(conn_id, list);
     }
 
-    fn join(&mut self, conn_id: ConnId, req_id: Option<ReqId>, name: String) {
+    fn join(&mut self, conn_id: ConnId, req_id: Option<ReqId>, name: String, since: Option<u64>) {
         self.watchers.remove(&conn_id);
         if self.conns[&conn_id].room.as_deref() != Some(name.as_str()) {
             self.leave_room(conn_id);
@@ -222,16 +244,53 @@ impl Hub {
             self.broadcast(&name, &notice, Some(conn_id));
             self.room_list_changed();
         }
-        let room = &self.rooms[&name];
+        // `joined` goes out when the store has read the history (see `store_reply`).
+        match self.store.try_send(StoreCmd::Join { conn_id, room: name.clone(), since }) {
+            Ok(()) => {
+                let held = self.conns.get_mut(&conn_id).and_then(|c| c.joining.take()).map(|j| j.held);
+                let joining = Joining { req_id, held: held.unwrap_or_default() };
+                self.conns.get_mut(&conn_id).expect("exists").joining = Some(joining);
+            }
+            Err(_) => {
+                self.send_joined(conn_id, req_id, &name, Vec::new(), false, false);
+                self.error(conn_id, None, ErrorCode::StoreUnavailable, "the room's history could not be read");
+            }
+        }
+    }
+
+    /// Send `joined` (now that its history is known), then whatever was held back.
+    fn send_joined(
+        &mut self,
+        conn_id: ConnId,
+        req_id: Option<ReqId>,
+        name: &str,
+        history: Vec<ChatMessage>,
+        earlier: bool,
+        more: bool,
+    ) {
+        let Some(room) = self.rooms.get(name) else { return };
+        let last_seq = history.last().map(|m| m.seq);
         let joined = ServerMsg::Joined {
             req_id,
-            room: name.clone(),
+            room: name.to_string(),
             members: room.members.iter().map(|id| self.member(*id)).collect(),
-            history: room.history.iter().cloned().collect(),
+            history,
+            earlier,
+            more,
+            epoch: self.store.epoch.to_string(),
             call: room.call.iter().map(|(id, media)| self.participant(*id, *media)).collect(),
             ice_servers: self.calls.ice_servers.clone(),
         };
+        let held = self.conns.get_mut(&conn_id).and_then(|c| c.joining.take()).map(|j| j.held).unwrap_or_default();
         self.send(conn_id, encode(&joined));
+        for (seq, frame) in held {
+            // A message both stored before the read and broadcast after the join is in the
+            // history already.
+            if seq.is_some_and(|s| last_seq.is_some_and(|last| s <= last)) {
+                continue;
+            }
+            self.send(conn_id, frame);
+        }
     }
 
     fn leave(&mut self, conn_id: ConnId, req_id: Option<ReqId>) {
@@ -242,36 +301,82 @@ impl Hub {
         }
     }
 
-    fn chat(&mut self, conn_id: ConnId, req_id: Option<ReqId>, text: String) {
+    /// A chat message goes to the store first; it is acked and broadcast once it is
+    /// written (`store_reply`), never before.
+    fn chat(&mut self, conn_id: ConnId, req_id: Option<ReqId>, text: String, client_msg_id: Option<String>) {
         let conn = &self.conns[&conn_id];
-        let Some(name) = conn.room.clone() else {
+        let Some(room) = conn.room.clone() else {
             self.error(conn_id, req_id, ErrorCode::NotInRoom, "join a room before sending messages");
             return;
         };
-        let nickname = conn.nickname.clone();
-        self.next_msg_id += 1;
-        let room = self.rooms.get_mut(&name).expect("a member's room exists");
-        room.seq += 1;
-        let message = ChatMessage {
-            id: self.next_msg_id,
-            room: name.clone(),
-            seq: room.seq,
-            ts: now_ms(),
-            from: conn_id,
-            nickname,
-            text,
-        };
-        if room.history.len() == HISTORY_LEN {
-            room.history.pop_front();
+        let message = NewMessage { room, from: conn_id, nickname: conn.nickname.clone(), text, client_msg_id, ts: now_ms() };
+        if self.store.try_send(StoreCmd::Append { conn_id, req_id, message }).is_err() {
+            tracing::warn!(conn_id, "chat store queue full: message refused");
+            self.error(conn_id, req_id, ErrorCode::StoreUnavailable, "the server is too busy to save messages; try again");
         }
-        room.history.push_back(message.clone());
-        // A sender that asked for an ack gets the ack (carrying the stored message) instead
-        // of the broadcast, so it can mark its own pending message as accepted.
-        let except = req_id.map(|_| conn_id);
-        self.broadcast(&name, &encode(&ServerMsg::Message { message: message.clone() }), except);
-        if req_id.is_some() {
-            self.ack(conn_id, req_id, Some(message));
+    }
+
+    fn history(
+        &mut self,
+        conn_id: ConnId,
+        req_id: Option<ReqId>,
+        room: String,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) {
+        if self.conns[&conn_id].room.as_deref() != Some(room.as_str()) {
+            self.error(conn_id, req_id, ErrorCode::NotInRoom, "enter the room to read its history");
+            return;
         }
+        let limit = limit.map_or(MAX_HISTORY_PAGE, |l| (l as usize).clamp(1, MAX_HISTORY_PAGE));
+        if self.store.try_send(StoreCmd::History { conn_id, req_id, room, before, after, limit }).is_err() {
+            self.error(conn_id, req_id, ErrorCode::StoreUnavailable, "the server is too busy to read history; try again");
+        }
+    }
+
+    /// The store finished something: deliver its effects.
+    pub(crate) fn store_reply(&mut self, reply: StoreReply) {
+        match reply {
+            StoreReply::Appended(stored) => {
+                for (conn_id, req_id, Appended { message, duplicate }) in stored {
+                    if !duplicate {
+                        // A sender that asked for an ack gets the ack (carrying the stored
+                        // message) instead of the broadcast, so it can mark its own pending
+                        // message as accepted.
+                        let except = req_id.map(|_| conn_id);
+                        let frame = encode(&ServerMsg::Message { message: message.clone() });
+                        self.broadcast_message(&message.room, message.seq, &frame, except);
+                    }
+                    self.ack(conn_id, req_id, Some(message));
+                }
+            }
+            StoreReply::Failed(refused) => {
+                for (conn_id, req_id) in refused {
+                    let why = "the message could not be saved; it will be sent again";
+                    self.error(conn_id, req_id, ErrorCode::StoreUnavailable, why);
+                }
+            }
+            StoreReply::Joined { conn_id, room, history, earlier, more, failed } => {
+                let Some(conn) = self.conns.get(&conn_id) else { return };
+                // Only the latest join counts (the person may have moved on since).
+                if conn.room.as_deref() != Some(room.as_str()) || conn.joining.is_none() {
+                    return;
+                }
+                let req_id = conn.joining.as_ref().and_then(|j| j.req_id);
+                self.send_joined(conn_id, req_id, &room, history, earlier, more);
+                if failed {
+                    self.error(conn_id, None, ErrorCode::StoreUnavailable, "the room's history could not be read");
+                }
+            }
+            StoreReply::History { conn_id, req_id, room, result, backwards } => match result {
+                Ok((messages, more)) => {
+                    self.send(conn_id, encode(&ServerMsg::History { req_id, room, messages, more, backwards }));
+                }
+                Err(()) => self.error(conn_id, req_id, ErrorCode::StoreUnavailable, "history could not be read"),
+            },
+        }
+        self.drop_too_slow();
     }
 
     fn disconnect(&mut self, conn_id: ConnId) {
@@ -289,6 +394,7 @@ impl Hub {
         self.sfu_forget(conn_id);
         let conn = self.conns.get_mut(&conn_id).expect("checked above");
         conn.room = None;
+        conn.joining = None;
         let member = Member { conn_id, nickname: conn.nickname.clone() };
         let room = self.rooms.get_mut(&name).expect("a member's room exists");
         room.members.retain(|id| *id != conn_id);
@@ -352,15 +458,37 @@ impl Hub {
     }
 
     fn broadcast(&mut self, room: &str, frame: &Outgoing, except: Option<ConnId>) {
+        self.broadcast_inner(room, None, frame, except);
+    }
+
+    /// Broadcast chat message `seq`: someone still waiting for `joined` may find it in
+    /// their history and must not get it twice.
+    fn broadcast_message(&mut self, room: &str, seq: u64, frame: &Outgoing, except: Option<ConnId>) {
+        self.broadcast_inner(room, Some(seq), frame, except);
+    }
+
+    fn broadcast_inner(&mut self, room: &str, seq: Option<u64>, frame: &Outgoing, except: Option<ConnId>) {
         let Some(room) = self.rooms.get(room) else { return };
         let members: Vec<ConnId> = room.members.iter().copied().filter(|id| Some(*id) != except).collect();
         for conn_id in members {
-            self.send(conn_id, frame.clone());
+            self.deliver(conn_id, seq, frame.clone());
         }
     }
 
     fn send(&mut self, conn_id: ConnId, frame: Outgoing) {
-        let Some(conn) = self.conns.get(&conn_id) else { return };
+        self.deliver(conn_id, None, frame);
+    }
+
+    fn deliver(&mut self, conn_id: ConnId, seq: Option<u64>, frame: Outgoing) {
+        let Some(conn) = self.conns.get_mut(&conn_id) else { return };
+        if let Some(joining) = &mut conn.joining {
+            if joining.held.len() < OUTBOX_CAPACITY {
+                joining.held.push((seq, frame));
+            } else if !self.too_slow.contains(&conn_id) {
+                self.too_slow.push(conn_id);
+            }
+            return;
+        }
         match conn.outbox.try_send(frame) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -374,9 +502,53 @@ impl Hub {
     }
 }
 
+/// A hub driven by hand, with its store's replies delivered on [`TestHub::settle`].
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub struct TestHub {
+        pub hub: Hub,
+        store: StoreHandle,
+        replies: mpsc::UnboundedReceiver<StoreReply>,
+    }
+
+    impl TestHub {
+        pub fn new(calls: CallSettings) -> TestHub {
+            let (replies_tx, replies) = mpsc::unbounded_channel();
+            let retention = crate::server::store::Retention { days: 0, max_per_room: 0 };
+            let store = StoreHandle::spawn(crate::server::store::MemoryStore::default(), retention, replies_tx);
+            TestHub { hub: Hub::new(calls, store.clone()), store, replies }
+        }
+
+        /// Let the store finish everything asked of it so far, and deliver its replies.
+        pub async fn settle(&mut self) {
+            self.store.flush().await;
+            while let Ok(reply) = self.replies.try_recv() {
+                self.hub.store_reply(reply);
+            }
+        }
+    }
+
+    impl std::ops::Deref for TestHub {
+        type Target = Hub;
+        fn deref(&self) -> &Hub {
+            &self.hub
+        }
+    }
+
+    impl std::ops::DerefMut for TestHub {
+        fn deref_mut(&mut self) -> &mut Hub {
+            &mut self.hub
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::TestHub;
     use super::*;
+    use crate::limits::HISTORY_LEN;
 
     fn connect(hub: &mut Hub, conn_id: ConnId, capacity: usize) -> mpsc::Receiver<Outgoing> {
         let (tx, rx) = mpsc::channel(capacity);
@@ -397,23 +569,30 @@ mod tests {
     }
 
     fn join(room: &str) -> ClientMsg {
-        ClientMsg::Join { req_id: None, room: room.into() }
+        ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None }
+    }
+
+    fn chat(req_id: Option<ReqId>, text: &str) -> ClientMsg {
+        ClientMsg::Chat { req_id, text: text.into(), client_msg_id: None }
     }
 
     #[tokio::test]
     async fn join_chat_and_leave_are_scoped_to_the_room() {
-        let mut hub = Hub::new(CallSettings::default());
+        let mut hub = TestHub::new(CallSettings::default());
         let mut a = connect(&mut hub, 1, 64);
         let mut b = connect(&mut hub, 2, 64);
         let mut c = connect(&mut hub, 3, 64);
         req(&mut hub, 1, join("lobby"));
         req(&mut hub, 2, join("lobby"));
         req(&mut hub, 3, join("other"));
+        hub.settle().await;
         drain(&mut a);
         drain(&mut b);
         drain(&mut c);
 
-        req(&mut hub, 1, ClientMsg::Chat { req_id: Some(5), text: "hi".into() });
+        req(&mut hub, 1, chat(Some(5), "hi"));
+        assert!(drain(&mut a).is_empty() && drain(&mut b).is_empty(), "nothing before the store wrote it");
+        hub.settle().await;
         let to_a = drain(&mut a);
         let to_b = drain(&mut b);
         assert!(drain(&mut c).is_empty(), "another room heard the message");
@@ -428,14 +607,15 @@ mod tests {
 
     #[tokio::test]
     async fn late_joiner_gets_members_and_history() {
-        let mut hub = Hub::new(CallSettings::default());
+        let mut hub = TestHub::new(CallSettings::default());
         let _a = connect(&mut hub, 1, 64);
         req(&mut hub, 1, join("r"));
         for i in 0..(HISTORY_LEN + 5) {
-            req(&mut hub, 1, ClientMsg::Chat { req_id: None, text: format!("m{i}") });
+            req(&mut hub, 1, chat(None, &format!("m{i}")));
         }
         let mut b = connect(&mut hub, 2, 64);
-        req(&mut hub, 2, ClientMsg::Join { req_id: Some(1), room: "r".into() });
+        req(&mut hub, 2, ClientMsg::Join { req_id: Some(1), room: "r".into(), since: None, epoch: None });
+        hub.settle().await;
         let msgs = drain(&mut b);
         let ServerMsg::Joined { req_id: Some(1), members, history, .. } = &msgs[1] else { panic!("{msgs:?}") };
         assert_eq!(members.iter().map(|m| m.conn_id).collect::<Vec<_>>(), vec![1, 2]);
@@ -445,14 +625,16 @@ mod tests {
 
     #[tokio::test]
     async fn slow_client_is_dropped_without_blocking_the_room() {
-        let mut hub = Hub::new(CallSettings::default());
+        let mut hub = TestHub::new(CallSettings::default());
         let mut fast = connect(&mut hub, 1, 1024);
         let mut slow = connect(&mut hub, 2, 4);
         req(&mut hub, 1, join("r"));
         req(&mut hub, 2, join("r"));
+        hub.settle().await;
         for i in 0..20 {
-            req(&mut hub, 1, ClientMsg::Chat { req_id: Some(i), text: "x".into() });
+            req(&mut hub, 1, chat(Some(i), "x"));
         }
+        hub.settle().await;
         // The slow client's queue filled; the hub dropped it (its receiver sees the end).
         while slow.try_recv().is_ok() {}
         assert!(slow.is_closed(), "slow client still attached");
@@ -464,7 +646,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn room_list_updates_are_coalesced_and_only_for_watchers() {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        tokio::spawn(Hub::new(CallSettings::default()).run(rx));
+        let (store_replies, replies) = mpsc::unbounded_channel();
+        let retention = crate::server::store::Retention { days: 0, max_per_room: 0 };
+        let store = StoreHandle::spawn(crate::server::store::MemoryStore::default(), retention, store_replies);
+        tokio::spawn(Hub::new(CallSettings::default(), store).run(rx, replies));
         let (w_tx, mut watcher) = mpsc::channel(1024);
         let (r_tx, mut in_room) = mpsc::channel(1024);
         tx.send(Command::Connect { conn_id: 1, outbox: w_tx }).await.unwrap();
@@ -500,11 +685,12 @@ mod tests {
 
     #[tokio::test]
     async fn nick_change_is_announced_in_the_room() {
-        let mut hub = Hub::new(CallSettings::default());
+        let mut hub = TestHub::new(CallSettings::default());
         let mut a = connect(&mut hub, 1, 64);
         let mut b = connect(&mut hub, 2, 64);
         req(&mut hub, 1, join("r"));
         req(&mut hub, 2, join("r"));
+        hub.settle().await;
         drain(&mut a);
         drain(&mut b);
         req(&mut hub, 1, ClientMsg::SetNick { req_id: Some(3), nickname: "Ana".into() });

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod hub;
 pub mod sfu;
+pub mod store;
 pub mod ws;
 
 use std::future::Future;
@@ -25,15 +26,17 @@ use tower_http::trace::TraceLayer;
 use crate::app::{shell, App};
 use crate::limits::MAX_SIGNAL_FRAME_BYTES;
 use crate::protocol::close;
-pub use config::Config;
+pub use config::{Config, StoreKind};
 use hub::{CallSettings, HubHandle};
 use sfu::SfuHandle;
+use store::{MemoryStore, SqliteStore, StoreHandle};
 
 /// Everything a request handler may need.
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: HubHandle,
+    pub store: StoreHandle,
     pub config: Arc<Config>,
     /// One permit per open WebSocket: the connection limit.
     pub connections: Arc<Semaphore>,
@@ -61,12 +64,44 @@ pub fn router(state: AppState) -> Router {
     let files = files.fallback(get(|| async { Redirect::to("/") }));
     Router::new()
         .route("/ws", get(ws_upgrade))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback_service(files)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// `ok`, or 503 while the chat store cannot write (messages are not being acked).
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.store.is_healthy() {
+        "ok".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "chat store failing").into_response()
+    }
+}
+
+/// Open the configured chat store and start its task. The error names the path and why.
+pub async fn open_store(
+    config: &Config,
+) -> Result<(StoreHandle, tokio::sync::mpsc::UnboundedReceiver<store::StoreReply>), String> {
+    let (replies_tx, replies_rx) = tokio::sync::mpsc::unbounded_channel();
+    let store = match config.store {
+        StoreKind::Sqlite => {
+            let backend = SqliteStore::open(&config.data_dir).await?;
+            tracing::info!(path = %backend.path().display(), epoch = backend_epoch(&backend), "chat history on disk");
+            StoreHandle::spawn(backend, config.retention(), replies_tx)
+        }
+        StoreKind::Memory => {
+            tracing::warn!("chat history in memory only (--store memory): it ends with the server");
+            StoreHandle::spawn(MemoryStore::default(), config.retention(), replies_tx)
+        }
+    };
+    Ok((store, replies_rx))
+}
+
+fn backend_epoch(s: &impl store::ChatStore) -> &str {
+    s.epoch()
 }
 
 /// Serve until `shutdown` resolves, then close every WebSocket with 1001 and stop.
@@ -93,9 +128,11 @@ pub async fn serve(
         sfu_max_participants: config.sfu_max_participants,
         sfu,
     };
+    let (store, replies) = open_store(&config).await.map_err(std::io::Error::other)?;
     let state = AppState {
         leptos_options,
-        hub: HubHandle::spawn(calls),
+        hub: HubHandle::spawn(calls, store.clone(), replies),
+        store: store.clone(),
         connections: Arc::new(Semaphore::new(config.max_connections)),
         config: Arc::new(config),
         shutdown: shutdown_rx,
@@ -107,7 +144,11 @@ pub async fn serve(
             tracing::info!("shutting down");
             let _ = shutdown_tx.send(true);
         })
-        .await
+        .await?;
+    // Whatever the store was given is written before the process ends.
+    store.flush().await;
+    tracing::info!("chat store flushed");
+    Ok(())
 }
 
 /// Whether a browser page at `origin` may open the socket: same host, or allow-listed.

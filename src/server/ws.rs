@@ -270,7 +270,7 @@ mod tests {
 
     /// A connection over in-memory channels: what the client sends, what it receives.
     async fn connect() -> (fmpsc::UnboundedSender<Result<Message, String>>, fmpsc::UnboundedReceiver<Message>) {
-        let hub = HubHandle::spawn(Default::default());
+        let hub = HubHandle::with_memory_store(Default::default());
         let (to_server, server_in) = fmpsc::unbounded::<Result<Message, String>>();
         let (server_out, from_server) = fmpsc::unbounded::<Message>();
         let (_tx, shutdown) = watch::channel(false);

@@ -8,7 +8,7 @@ pub use std::time::Duration;
 pub use futures::{SinkExt, StreamExt};
 pub use leptos::prelude::LeptosOptions;
 pub use noom::limits::{MAX_FRAME_BYTES, MAX_SDP_BYTES, RATE_BURST};
-pub use noom::server::{serve, Config};
+pub use noom::server::{serve, Config, StoreKind};
 pub use serde_json::{json, Value};
 pub use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub use tokio::net::TcpStream;
@@ -29,9 +29,10 @@ pub async fn start_with(config: Config) -> SocketAddr {
 }
 
 /// The configuration tests start from: defaults, except the SFU on an ephemeral loopback
-/// UDP port (many servers run in one test process, and nothing leaves loopback).
+/// UDP port (many servers run in one test process, and nothing leaves loopback) and chat
+/// history in memory (`durability.rs` runs the real binary on SQLite).
 pub fn config() -> Config {
-    Config { rtc_udp_addr: "127.0.0.1:0".parse().unwrap(), no_stun: true, ..Config::default() }
+    Config { rtc_udp_addr: "127.0.0.1:0".parse().unwrap(), no_stun: true, store: StoreKind::Memory, ..Config::default() }
 }
 
 pub async fn start() -> SocketAddr {

@@ -229,13 +229,14 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::TestHub;
     use super::super::{Command, Outgoing};
     use super::*;
     use crate::protocol::{ClientMsg, SdpType};
     use tokio::sync::mpsc;
 
-    fn hub() -> Hub {
-        Hub::new(CallSettings {
+    fn hub() -> TestHub {
+        TestHub::new(CallSettings {
             ice_servers: vec![IceServer { urls: vec!["stun:stun.example:3478".into()], username: None, credential: None }],
             max_call_size: 4,
             p2p_max: 4,
@@ -244,10 +245,13 @@ mod tests {
         })
     }
 
-    fn connect_to(hub: &mut Hub, conn_id: ConnId, room: &str) -> mpsc::Receiver<Outgoing> {
+    /// Connect and enter `room` (its `joined` delivered).
+    async fn connect_to(hub: &mut TestHub, conn_id: ConnId, room: &str) -> mpsc::Receiver<Outgoing> {
         let (tx, rx) = mpsc::channel(256);
         hub.handle(Command::Connect { conn_id, outbox: tx });
-        hub.handle(Command::Request { conn_id, msg: ClientMsg::Join { req_id: None, room: room.into() } });
+        let join = ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None };
+        hub.handle(Command::Request { conn_id, msg: join });
+        hub.settle().await;
         rx
     }
 
@@ -271,7 +275,10 @@ mod tests {
     #[tokio::test]
     async fn call_join_lists_others_and_caps_at_four() {
         let mut hub = hub();
-        let mut rx: Vec<_> = (1..=5).map(|id| connect_to(&mut hub, id, "r")).collect();
+        let mut rx = Vec::new();
+        for id in 1..=5 {
+            rx.push(connect_to(&mut hub, id, "r").await);
+        }
         for id in 1..=4 {
             join_call(&mut hub, id);
         }
@@ -297,10 +304,10 @@ mod tests {
     #[tokio::test]
     async fn signals_go_to_one_peer_in_the_same_call_only() {
         let mut hub = hub();
-        let mut a = connect_to(&mut hub, 1, "r");
-        let mut b = connect_to(&mut hub, 2, "r");
-        let mut c = connect_to(&mut hub, 3, "r"); // in the room, not in the call
-        let mut d = connect_to(&mut hub, 4, "elsewhere");
+        let mut a = connect_to(&mut hub, 1, "r").await;
+        let mut b = connect_to(&mut hub, 2, "r").await;
+        let mut c = connect_to(&mut hub, 3, "r").await; // in the room, not in the call
+        let mut d = connect_to(&mut hub, 4, "elsewhere").await;
         join_call(&mut hub, 1);
         join_call(&mut hub, 2);
         join_call(&mut hub, 4);
@@ -326,9 +333,9 @@ mod tests {
     #[tokio::test]
     async fn leaving_the_room_or_disconnecting_leaves_the_call() {
         let mut hub = hub();
-        let mut a = connect_to(&mut hub, 1, "r");
-        let _b = connect_to(&mut hub, 2, "r");
-        let _c = connect_to(&mut hub, 3, "r");
+        let mut a = connect_to(&mut hub, 1, "r").await;
+        let _b = connect_to(&mut hub, 2, "r").await;
+        let _c = connect_to(&mut hub, 3, "r").await;
         for id in 1..=3 {
             join_call(&mut hub, id);
         }

@@ -1,0 +1,71 @@
+//! The seam between the session and the browser's storage: the outbox of chat messages
+//! not yet acknowledged, kept per room so it survives a page reload, and fresh ids for
+//! new messages.
+//!
+//! Defined once per target with the same signatures (as `media.rs`): the browser build
+//! uses `localStorage` and `crypto.randomUUID()`, the server build (and native unit tests)
+//! keeps nothing, so the session carries no `cfg` of its own.
+
+use serde::{Deserialize, Serialize};
+
+/// A chat message typed but not yet acknowledged by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsent {
+    pub client_msg_id: String,
+    pub text: String,
+}
+
+#[cfg(feature = "hydrate")]
+mod imp {
+    use super::Unsent;
+
+    fn key(room: &str) -> String {
+        format!("noom.outbox.{room}")
+    }
+
+    fn storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.local_storage().ok()?
+    }
+
+    pub fn load_outbox(room: &str) -> Vec<Unsent> {
+        storage()
+            .and_then(|s| s.get_item(&key(room)).ok().flatten())
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save_outbox(room: &str, unsent: &[Unsent]) {
+        let Some(s) = storage() else { return };
+        if unsent.is_empty() {
+            let _ = s.remove_item(&key(room));
+        } else if let Ok(json) = serde_json::to_string(unsent) {
+            let _ = s.set_item(&key(room), &json);
+        }
+    }
+
+    pub fn new_client_msg_id() -> String {
+        web_sys::window().and_then(|w| w.crypto().ok()).map(|c| c.random_uuid()).unwrap_or_else(|| {
+            // No Web Crypto (very old browsers): time and randomness are still unique enough.
+            format!("{:x}-{:x}", js_sys::Date::now() as u64, (js_sys::Math::random() * 1e15) as u64)
+        })
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+mod imp {
+    use super::Unsent;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub fn load_outbox(_room: &str) -> Vec<Unsent> {
+        Vec::new()
+    }
+
+    pub fn save_outbox(_room: &str, _unsent: &[Unsent]) {}
+
+    pub fn new_client_msg_id() -> String {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        format!("local-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+pub use imp::{load_outbox, new_client_msg_id, save_outbox};
