@@ -2,7 +2,7 @@
 
 #[cfg(feature = "ssr")]
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> std::process::ExitCode {
     use clap::Parser;
     use leptos::prelude::get_configuration;
     use noom::server::{serve, Config};
@@ -13,11 +13,22 @@ async fn main() -> std::io::Result<()> {
         .init();
     // Site root, output name and the like come from Cargo.toml's [package.metadata.leptos]
     // (cargo-leptos passes them as LEPTOS_* variables); the address is ours to choose.
-    let mut leptos_options = get_configuration(None).map_err(std::io::Error::other)?.leptos_options;
-    leptos_options.site_addr = config.addr;
-    let listener = tokio::net::TcpListener::bind(config.addr).await?;
-    tracing::info!("Noom listening on http://{}", config.addr);
-    serve(listener, config, leptos_options, shutdown_signal()).await
+    let run = async {
+        let mut leptos_options = get_configuration(None).map_err(std::io::Error::other)?.leptos_options;
+        leptos_options.site_addr = config.addr;
+        let listener = tokio::net::TcpListener::bind(config.addr).await?;
+        tracing::info!("Noom listening on http://{}", config.addr);
+        serve(listener, config, leptos_options, shutdown_signal()).await
+    };
+    match run.await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // Said plainly (the path and the reason), for whoever started the server.
+            eprintln!("noom: {e}");
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -7,5 +7,6 @@
 mod call;
 mod chat;
 mod common;
+mod durability;
 mod http;
 mod sfu;

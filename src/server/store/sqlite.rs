@@ -91,7 +91,9 @@ impl ChatStore for SqliteStore {
     }
 
     async fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
-        let mut tx = self.conn.begin().await?;
+        // IMMEDIATE: take the write lock first (waiting up to the busy timeout for another
+        // writer), rather than fail on upgrading a read lock halfway through the batch.
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
         let mut out = Vec::with_capacity(batch.len());
         for m in batch {
             if let Some(cid) = &m.client_msg_id {

@@ -1,0 +1,209 @@
+//! Chat that is never lost: the real server binary on SQLite in a temporary data
+//! directory, killed with SIGKILL and started again on the same directory.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::common::*;
+
+/// The `noom` binary on a free loopback port, history in `data`.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    async fn start(data: &Path) -> Server {
+        // A port the OS just handed out and took back: free unless something races for it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = noom(data, addr).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let server = Server { child, addr };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(mut s) = TcpStream::connect(self.addr).await {
+                let req = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+                let mut raw = Vec::new();
+                if s.write_all(req.as_bytes()).await.is_ok() && s.read_to_end(&mut raw).await.is_ok() {
+                    if String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200") {
+                        return;
+                    }
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the server did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing but what is on disk.
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn noom(data: &Path, addr: SocketAddr) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_noom"));
+    cmd.arg("--data-dir").arg(data).arg("--addr").arg(addr.to_string());
+    cmd.args(["--rtc-udp-addr", "127.0.0.1:0", "--no-stun", "--log", "warn"]);
+    cmd
+}
+
+fn chat(req_id: u64, text: &str, client_msg_id: &str) -> Value {
+    json!({"type": "chat", "req_id": req_id, "text": text, "client_msg_id": client_msg_id})
+}
+
+/// Join `room`, resuming after `since` of database `epoch` if given.
+async fn join(addr: SocketAddr, room: &str, since: Option<(u64, &str)>) -> (Client, Value) {
+    let mut c = Client::connect(addr).await;
+    let mut join = json!({"type": "join", "room": room});
+    if let Some((since, epoch)) = since {
+        join["since"] = json!(since);
+        join["epoch"] = json!(epoch);
+    }
+    c.send(join).await;
+    let joined = c.recv_type("joined").await;
+    (c, joined)
+}
+
+/// Say `m{i}` for each `i` in `range` in `room`, in order, each acked before the next,
+/// spread over connections so none exceeds the per-connection burst allowance. Returns the
+/// stored messages from the acks.
+async fn say(addr: SocketAddr, room: &str, range: std::ops::RangeInclusive<u64>) -> Vec<Value> {
+    let mut acked = Vec::new();
+    let all: Vec<u64> = range.collect();
+    for chunk in all.chunks(RATE_BURST as usize / 2) {
+        let (mut c, _) = join(addr, room, None).await;
+        for i in chunk {
+            c.send(chat(*i, &format!("m{i}"), &format!("cid-{i}"))).await;
+            acked.push(c.recv_type("ack").await["message"].clone());
+        }
+    }
+    acked
+}
+
+fn seqs(messages: &Value) -> Vec<u64> {
+    messages.as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_kill_9_and_the_sequence_continues() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path()).await;
+    let (_, joined) = join(server.addr, "r", None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_string();
+    let acked = say(server.addr, "r", 1..=120).await;
+    assert_eq!(acked.iter().map(|m| m["seq"].as_u64().unwrap()).collect::<Vec<_>>(), (1..=120).collect::<Vec<_>>());
+    server.kill_9();
+
+    let server = Server::start(data.path()).await;
+    let (mut b, joined) = join(server.addr, "r", Some((0, &epoch))).await;
+    assert_eq!(joined["epoch"], epoch, "the same database");
+    let history = joined["history"].as_array().unwrap();
+    assert_eq!(history.len(), 120, "every acknowledged message is there");
+    assert_eq!(history, &acked, "same ids, seqs, times and texts, in order");
+
+    // The message whose ack was lost comes again: same answer, nothing new for the others.
+    let (mut a, _) = join(server.addr, "r", None).await;
+    a.send(chat(500, "m57", "cid-57")).await;
+    let ack = a.recv_type("ack").await;
+    assert_eq!(ack["message"], acked[56], "answered with the stored message");
+    a.send(chat(501, "after the restart", "cid-new")).await;
+    assert_eq!(a.recv_type("ack").await["message"]["seq"], 121, "the sequence continues");
+    let next = b.recv_type("message").await;
+    assert_eq!((next["message"]["seq"].as_u64(), next["message"]["text"].as_str()), (Some(121), Some("after the restart")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_away_for_300_messages_gets_exactly_those_and_can_page_back_to_the_start() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path()).await;
+    let (_, joined) = join(server.addr, "r", None).await;
+    let epoch = joined["epoch"].as_str().unwrap().to_string();
+    say(server.addr, "r", 1..=10).await;
+    // Away (offline) for the next 300.
+    say(server.addr, "r", 11..=310).await;
+    let (mut back, joined) = join(server.addr, "r", Some((10, &epoch))).await;
+    assert_eq!(seqs(&joined["history"]), (11..=310).collect::<Vec<_>>(), "all 300, in order, once");
+    assert_eq!((joined["more"].as_bool(), joined["earlier"].as_bool()), (Some(false), Some(true)));
+
+    // A stale epoch (another database) gets the recent history instead.
+    let (_, fresh) = join(server.addr, "r", Some((10, "another-database"))).await;
+    assert_eq!(seqs(&fresh["history"]), (261..=310).collect::<Vec<_>>());
+
+    // Paging back from the recent 50 reaches the first message.
+    let mut before = 261;
+    let mut pages = 0;
+    loop {
+        back.send(json!({"type": "history", "req_id": 1, "room": "r", "before": before, "limit": 100})).await;
+        let page = back.recv_type("history").await;
+        let s = seqs(&page["messages"]);
+        assert_eq!(*s.last().unwrap(), before - 1, "no gap between pages");
+        before = s[0];
+        pages += 1;
+        if !page["more"].as_bool().unwrap() {
+            break;
+        }
+    }
+    assert_eq!((before, pages), (1, 3), "100 + 100 + 60 messages back to seq 1");
+}
+
+#[tokio::test]
+async fn a_data_dir_that_cannot_be_used_stops_start_up_with_its_path_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let out = noom(&file.join("data"), addr).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("a-file/data") && stderr.contains("cannot create the data directory"), "{stderr}");
+
+    // A database file that is not one.
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("noom.db"), vec![0x42u8; 8192]).unwrap();
+    let out = noom(&data, addr).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("noom.db") && stderr.contains("cannot open the chat database"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_cannot_be_written_messages_are_refused_not_lost_and_health_says_so() {
+    use sqlx::{Connection, Executor};
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path()).await;
+    let (mut a, _) = join(server.addr, "r", None).await;
+    let (mut b, _) = join(server.addr, "r", None).await;
+
+    // Another program (a backup, say) holds the database's write lock.
+    let url = format!("sqlite://{}", data.path().join("noom.db").display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    other.execute("BEGIN EXCLUSIVE").await.unwrap();
+    a.send(chat(1, "during the lock", "cid-locked")).await;
+    let err = a.recv_type("error").await;
+    assert_eq!((err["req_id"].as_u64(), err["code"].as_str()), (Some(1), Some("store_unavailable")), "{err}");
+    let (status, _, _) = get(server.addr, "/healthz", "").await;
+    assert_eq!(status, 503, "health reports the failing store");
+
+    // The lock goes; the client sends the same message again and it is stored once.
+    other.execute("ROLLBACK").await.unwrap();
+    a.send(chat(2, "during the lock", "cid-locked")).await;
+    let ack = a.recv_type("ack").await;
+    assert_eq!((ack["req_id"].as_u64(), ack["message"]["seq"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(b.recv_type("message").await["message"]["text"], "during the lock");
+    assert_eq!(get(server.addr, "/healthz", "").await.0, 200);
+}
