@@ -1,4 +1,7 @@
 import { defineConfig } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // Debian's chromium (Playwright's own browser download is not reachable from here), with
 // the flags it needs in a sandbox-less, network-less container, and fake camera/mic for
@@ -19,6 +22,9 @@ const chromiumArgs = [
 ];
 
 const port = Number(process.env.NOOM_E2E_PORT ?? 3000);
+// A fresh chat database for every run: rooms start empty, whatever earlier runs said.
+const dataDir = process.env.NOOM_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'noom-e2e-'));
+process.env.NOOM_E2E_DATA_DIR = dataDir; // the workers load this file too: same directory
 
 export default defineConfig({
   testDir: './tests',
@@ -29,7 +35,7 @@ export default defineConfig({
   // Chat and home tests run two at a time; the call tests (several browsers encoding video
   // each) run after them, one at a time, so they never starve the others on two cores.
   projects: [
-    { name: 'chat', testMatch: /(home|room)\.spec\.ts/ },
+    { name: 'chat', testMatch: /(home|room|history)\.spec\.ts/ },
     { name: 'calls', testMatch: /(call|sfu)\.spec\.ts/, workers: 1, dependencies: ['chat'] },
   ],
   use: {
@@ -50,6 +56,7 @@ export default defineConfig({
       NOOM_LOG: 'info',
       // Loopback only: no STUN server to ask (the namespace has no route anyway).
       NOOM_NO_STUN: 'true',
+      NOOM_DATA_DIR: dataDir,
       // Six people fit in a test call (the 6-person SFU test; the 7th is refused).
       NOOM_MAX_CALL_SIZE: '6',
       // Serve the brotli files scripts/precompress.mjs made, as scripts/run.sh does.

@@ -96,3 +96,43 @@ export async function expectPlaying(page: Page, nick: string, timeout = 15_000) 
   const t0 = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
   await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime), { timeout }).toBeGreaterThan(t0);
 }
+
+// ---- Chat history ----
+
+/**
+ * Say each of `texts` in `room`, in order, from raw WebSockets opened inside `page` (a bot,
+ * not a person: fast, and 30 messages per socket stay within the per-connection rate
+ * allowance). Resolves once every message is acknowledged, i.e. stored.
+ */
+export async function flood(page: Page, room: string, texts: string[]) {
+  await page.evaluate(async ({ room, texts }) => {
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    for (let i = 0; i < texts.length; i += 30) {
+      const chunk = texts.slice(i, i + 30);
+      const ws = new WebSocket(url);
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+      await new Promise<void>((resolve, reject) => {
+        let acked = 0;
+        ws.onmessage = (e) => {
+          const m = JSON.parse(e.data);
+          if (m.type === 'joined') {
+            chunk.forEach((text, k) =>
+              ws.send(JSON.stringify({ type: 'chat', req_id: k + 1, text, client_msg_id: `${Date.now()}-${Math.random()}-${i + k}` })));
+          } else if (m.type === 'ack' && m.message && ++acked === chunk.length) {
+            resolve();
+          } else if (m.type === 'error') {
+            reject(new Error(m.message));
+          }
+        };
+        ws.send(JSON.stringify({ type: 'set_nick', nickname: 'Bot' }));
+        ws.send(JSON.stringify({ type: 'join', room }));
+      });
+      ws.close();
+    }
+  }, { room, texts });
+}
+
+/** The texts of the chat messages shown, top to bottom. */
+export async function shownTexts(page: Page) {
+  return chatLog(page).locator('li.msg .text').allTextContents();
+}

@@ -3,7 +3,7 @@
 //! new messages.
 //!
 //! Defined once per target with the same signatures (as `media.rs`): the browser build
-//! uses `localStorage` and `crypto.randomUUID()`, the server build (and native unit tests)
+//! uses `localStorage` and `crypto.getRandomValues()`, the server build (and native unit tests)
 //! keeps nothing, so the session carries no `cfg` of its own.
 
 use serde::{Deserialize, Serialize};
@@ -43,11 +43,18 @@ mod imp {
         }
     }
 
+    /// 128 random bits as hex. `getRandomValues` rather than `randomUUID`: the latter
+    /// exists only in secure contexts, and Noom is often opened over plain http on a LAN.
     pub fn new_client_msg_id() -> String {
-        web_sys::window().and_then(|w| w.crypto().ok()).map(|c| c.random_uuid()).unwrap_or_else(|| {
-            // No Web Crypto (very old browsers): time and randomness are still unique enough.
-            format!("{:x}-{:x}", js_sys::Date::now() as u64, (js_sys::Math::random() * 1e15) as u64)
-        })
+        let mut bytes = [0u8; 16];
+        let random = web_sys::window()
+            .and_then(|w| w.crypto().ok())
+            .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+        if !random {
+            // No Web Crypto at all (very old browsers): time and Math.random still do.
+            return format!("{:x}-{:x}", js_sys::Date::now() as u64, (js_sys::Math::random() * 1e15) as u64);
+        }
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 
