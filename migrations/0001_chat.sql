@@ -23,5 +23,6 @@ CREATE TABLE messages (
     UNIQUE (room, seq)
 );
 
-CREATE UNIQUE INDEX messages_client_msg_id ON messages (room, client_msg_id) WHERE client_msg_id IS NOT NULL;
+-- client_msg_id first: a batch looks its resends up with one `client_msg_id IN (...)`.
+CREATE UNIQUE INDEX messages_client_msg_id ON messages (client_msg_id, room) WHERE client_msg_id IS NOT NULL;
 CREATE INDEX messages_ts ON messages (ts);

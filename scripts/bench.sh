@@ -9,7 +9,7 @@ export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 cargo leptos build --release
 cargo build --release --features ssr --example join_storm
 ulimit -n 20000 2>/dev/null || true
-NOOM_ADDR=127.0.0.1:3100 NOOM_LOG=warn LEPTOS_OUTPUT_NAME=noom LEPTOS_SITE_ROOT=target/site target/release/noom &
+NOOM_ADDR=127.0.0.1:3100 NOOM_LOG=warn NOOM_DATA_DIR=$(mktemp -d) LEPTOS_OUTPUT_NAME=noom LEPTOS_SITE_ROOT=target/site target/release/noom &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT
 for _ in $(seq 50); do curl -sf http://127.0.0.1:3100/healthz >/dev/null && break; sleep 0.1; done

@@ -123,6 +123,9 @@ pub struct Hub {
     too_slow: Vec<ConnId>,
     calls: CallSettings,
     store: StoreHandle,
+    /// Messages refused since the last "store behind" log line, and when that was.
+    busy_refusals: u64,
+    busy_logged: Option<Instant>,
 }
 
 fn encode(msg: &ServerMsg) -> Outgoing {
@@ -143,6 +146,8 @@ impl Hub {
             too_slow: Vec::new(),
             calls,
             store,
+            busy_refusals: 0,
+            busy_logged: None,
         }
     }
 
@@ -311,7 +316,7 @@ impl Hub {
         };
         let message = NewMessage { room, from: conn_id, nickname: conn.nickname.clone(), text, client_msg_id, ts: now_ms() };
         if self.store.try_send(StoreCmd::Append { conn_id, req_id, message }).is_err() {
-            tracing::warn!(conn_id, "chat store queue full: message refused");
+            self.refused_busy(1);
             self.error(conn_id, req_id, ErrorCode::StoreUnavailable, "the server is too busy to save messages; try again");
         }
     }
@@ -332,6 +337,18 @@ impl Hub {
         let limit = limit.map_or(MAX_HISTORY_PAGE, |l| (l as usize).clamp(1, MAX_HISTORY_PAGE));
         if self.store.try_send(StoreCmd::History { conn_id, req_id, room, before, after, limit }).is_err() {
             self.error(conn_id, req_id, ErrorCode::StoreUnavailable, "the server is too busy to read history; try again");
+        }
+    }
+
+    /// Count messages refused because the store is behind; logged at most once a second
+    /// (an overload must not turn into a flood of log lines that deepens it).
+    fn refused_busy(&mut self, n: u64) {
+        self.busy_refusals += n;
+        let now = Instant::now();
+        if self.busy_logged.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            tracing::warn!(refused = self.busy_refusals, "chat store behind: messages refused (store_unavailable)");
+            self.busy_refusals = 0;
+            self.busy_logged = Some(now);
         }
     }
 

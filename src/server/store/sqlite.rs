@@ -9,12 +9,13 @@
 //! time, so building needs no database; the schema is versioned sqlx migrations
 //! (`migrations/`), embedded in the binary and applied at start-up.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{Appended, ChatStore, NewMessage, Page, StoreError};
 use crate::protocol::ChatMessage;
@@ -26,6 +27,10 @@ pub struct SqliteStore {
     conn: SqliteConnection,
     epoch: String,
     path: PathBuf,
+    /// `rooms.last_seq` of the rooms written to since start-up, as committed. This store is
+    /// the database's only writer, so the copy stays true, and a message costs one
+    /// statement instead of three (read the seq, bump it, insert).
+    last_seq: HashMap<String, u64>,
 }
 
 impl SqliteStore {
@@ -58,13 +63,16 @@ impl SqliteStore {
             .fetch_one(&mut conn)
             .await
             .map_err(|e| fail(&e))?;
-        Ok(SqliteStore { conn, epoch, path })
+        Ok(SqliteStore { conn, epoch, path, last_seq: HashMap::new() })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 }
+
+/// Rows per multi-row statement: 7 parameters each, well under SQLite's 32 766.
+const ROWS_PER_STATEMENT: usize = 1000;
 
 const COLUMNS: &str = "id, room, seq, ts, conn_id, nickname, text";
 
@@ -90,54 +98,123 @@ impl ChatStore for SqliteStore {
         &self.epoch
     }
 
+    /// A batch costs a handful of statements whatever its size: one lookup of resends,
+    /// one multi-row insert per 1 000 messages, one upsert of the rooms' last seqs, and
+    /// the commit (the one `fsync`).
     async fn append(&mut self, batch: &[NewMessage]) -> Result<Vec<Appended>, StoreError> {
         // IMMEDIATE: take the write lock first (waiting up to the busy timeout for another
         // writer), rather than fail on upgrading a read lock halfway through the batch.
         let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for m in batch {
-            if let Some(cid) = &m.client_msg_id {
-                let sql = format!("SELECT {COLUMNS} FROM messages WHERE room = ? AND client_msg_id = ?");
-                let found = sqlx::query(&sql).bind(&m.room).bind(cid).fetch_optional(&mut *tx).await?;
-                if let Some(row) = found {
-                    out.push(Appended { message: message(&row)?, duplicate: true });
-                    continue;
+
+        // Resends of messages stored earlier.
+        let mut stored: HashMap<(&str, &str), ChatMessage> = HashMap::new();
+        let cids: Vec<&str> = batch.iter().filter_map(|m| m.client_msg_id.as_deref()).collect();
+        for chunk in cids.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS}, client_msg_id FROM messages WHERE client_msg_id IN ("));
+            let mut list = q.separated(", ");
+            for cid in chunk {
+                list.push_bind(*cid);
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                let cid: String = row.try_get("client_msg_id")?;
+                let m = message(&row)?;
+                if let Some(b) = batch.iter().find(|b| b.room == m.room && b.client_msg_id.as_deref() == Some(&cid)) {
+                    stored.insert((b.room.as_str(), b.client_msg_id.as_deref().unwrap_or_default()), m);
                 }
             }
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO rooms (name, last_seq) VALUES (?, 1) \
-                 ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
-            )
-            .bind(&m.room)
-            .fetch_one(&mut *tx)
-            .await?;
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO messages (room, seq, ts, conn_id, nickname, text, client_msg_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(&m.room)
-            .bind(seq)
-            .bind(m.ts as i64)
-            .bind(m.from as i64)
-            .bind(&m.nickname)
-            .bind(&m.text)
-            .bind(&m.client_msg_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            out.push(Appended {
-                message: ChatMessage {
-                    id: id as u64,
-                    room: m.room.clone(),
-                    seq: seq as u64,
-                    ts: m.ts,
-                    from: m.from,
-                    nickname: m.nickname.clone(),
-                    text: m.text.clone(),
-                },
-                duplicate: false,
+        }
+
+        // Number the new ones; a client id twice in this batch is one message.
+        let mut next: HashMap<&str, u64> = HashMap::new();
+        let mut plan: Vec<(usize, u64)> = Vec::new(); // (index in batch, seq) of new messages
+        let mut first_of: HashMap<(&str, &str), usize> = HashMap::new(); // cid → index in plan
+        let mut outcome: Vec<Result<usize, (&str, &str)>> = Vec::with_capacity(batch.len());
+        for (i, m) in batch.iter().enumerate() {
+            if let Some(cid) = m.client_msg_id.as_deref() {
+                let key = (m.room.as_str(), cid);
+                if stored.contains_key(&key) {
+                    outcome.push(Err(key));
+                    continue;
+                }
+                if let Some(&p) = first_of.get(&key) {
+                    outcome.push(Ok(p));
+                    continue;
+                }
+                first_of.insert(key, plan.len());
+            }
+            let last = match next.get(m.room.as_str()).or_else(|| self.last_seq.get(&m.room)) {
+                Some(last) => *last,
+                None => sqlx::query_scalar::<_, i64>("SELECT last_seq FROM rooms WHERE name = ?")
+                    .bind(&m.room)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .unwrap_or(0) as u64,
+            };
+            next.insert(&m.room, last + 1);
+            outcome.push(Ok(plan.len()));
+            plan.push((i, last + 1));
+        }
+
+        // Insert them; ids come back by (room, seq), which is unique.
+        let mut ids: HashMap<(String, u64), u64> = HashMap::new();
+        for chunk in plan.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (room, seq, ts, conn_id, nickname, text, client_msg_id) ",
+            );
+            q.push_values(chunk, |mut row, (i, seq)| {
+                let m = &batch[*i];
+                row.push_bind(&m.room)
+                    .push_bind(*seq as i64)
+                    .push_bind(m.ts as i64)
+                    .push_bind(m.from as i64)
+                    .push_bind(&m.nickname)
+                    .push_bind(&m.text)
+                    .push_bind(&m.client_msg_id);
             });
+            q.push(" RETURNING id, room, seq");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                let seq: i64 = row.try_get("seq")?;
+                let id: i64 = row.try_get("id")?;
+                ids.insert((row.try_get("room")?, seq as u64), id as u64);
+            }
+        }
+        if !next.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO rooms (name, last_seq) ");
+            q.push_values(&next, |mut row, (room, last)| {
+                row.push_bind(*room).push_bind(*last as i64);
+            });
+            q.push(" ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq");
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        for (room, last) in next {
+            self.last_seq.insert(room.to_string(), last);
+        }
+
+        let mut out = Vec::with_capacity(batch.len());
+        for (i, o) in outcome.into_iter().enumerate() {
+            out.push(match o {
+                Err(key) => Appended { message: stored[&key].clone(), duplicate: true },
+                Ok(p) => {
+                    let (first, seq) = plan[p];
+                    let m = &batch[first];
+                    let id = ids.get(&(m.room.clone(), seq)).copied().ok_or_else(|| {
+                        StoreError::Db(sqlx::Error::Protocol(format!("no id came back for {} #{seq}", m.room)))
+                    })?;
+                    let message = ChatMessage {
+                        id,
+                        room: m.room.clone(),
+                        seq,
+                        ts: m.ts,
+                        from: m.from,
+                        nickname: m.nickname.clone(),
+                        text: m.text.clone(),
+                    };
+                    Appended { message, duplicate: first != i }
+                }
+            });
+        }
         Ok(out)
     }
 
