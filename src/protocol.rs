@@ -15,14 +15,14 @@ use crate::limits::{
     MAX_CLIENT_MSG_ID_CHARS, MAX_TRACKS_PER_OFFER,
 };
 
-/// A connection's id, assigned by the server, unique for the server's lifetime.
+/// A connection's id, assigned by the server; never reused, not even after a restart.
 pub type ConnId = u64;
 /// A request id chosen by the client and echoed back by the server.
 pub type ReqId = u64;
 
 /// The `conn_id` that names the server's media unit (the SFU) in `signal` frames: in an SFU
 /// call every browser has one peer connection, to the server, and signals it as peer 0.
-/// Real connection ids start at 1.
+/// Real connection ids are never 0.
 pub const SFU_PEER: ConnId = 0;
 
 /// How a room's call carries media.

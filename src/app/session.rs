@@ -744,7 +744,7 @@ mod tests {
         Owner::new().with(|| {
         let s = Session::new();
         s.enter("r".into());
-        let (tx, mut rx) = mpsc::unbounded();
+        let (tx, rx) = mpsc::unbounded();
         s.on_connected(tx);
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.apply(joined((1..=3).map(|i| msg(i, 2, "x")).collect(), false, false, "e1"));

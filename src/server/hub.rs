@@ -64,7 +64,11 @@ impl HubHandle {
     pub fn spawn(calls: CallSettings, store: StoreHandle, replies: mpsc::UnboundedReceiver<StoreReply>) -> HubHandle {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         tokio::spawn(Hub::new(calls, store).run(rx, replies));
-        HubHandle { tx, next_conn_id: Arc::new(AtomicU64::new(1)) }
+        // Connection ids go on from where a previous run of the server could not have got
+        // (its start time in µs): stored messages carry their sender's id, and a newcomer
+        // must never be taken for the author of a message from before a restart. Still
+        // below 2^53, so JavaScript reads them exactly.
+        HubHandle { tx, next_conn_id: Arc::new(AtomicU64::new(now_ms() * 1000 + 1)) }
     }
 
     /// A hub whose chat history lives in memory (unit tests, throwaway servers).

@@ -89,7 +89,7 @@ pub async fn open_store(
     let store = match config.store {
         StoreKind::Sqlite => {
             let backend = SqliteStore::open(&config.data_dir).await?;
-            tracing::info!(path = %backend.path().display(), epoch = backend_epoch(&backend), "chat history on disk");
+            tracing::info!(path = %backend.path().display(), epoch = %store::ChatStore::epoch(&backend), "chat history on disk");
             StoreHandle::spawn(backend, config.retention(), replies_tx)
         }
         StoreKind::Memory => {
@@ -98,10 +98,6 @@ pub async fn open_store(
         }
     };
     Ok((store, replies_rx))
-}
-
-fn backend_epoch(s: &impl store::ChatStore) -> &str {
-    s.epoch()
 }
 
 /// Serve until `shutdown` resolves, then close every WebSocket with 1001 and stop.

@@ -207,3 +207,49 @@ async fn while_the_database_cannot_be_written_messages_are_refused_not_lost_and_
     assert_eq!(b.recv_type("message").await["message"]["text"], "during the lock");
     assert_eq!(get(server.addr, "/healthz", "").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_cleanly_after_writing_what_it_accepted() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(data.path()).await;
+    let (mut a, _) = join(server.addr, "r", None).await;
+    // A burst, then SIGTERM while it is still being written.
+    for i in 1..=30 {
+        a.send(chat(i, &format!("m{i}"), &format!("cid-{i}"))).await;
+    }
+    let first = a.recv_type("ack").await;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut acked = vec![first["message"]["seq"].as_u64().unwrap()];
+    loop {
+        match tokio::time::timeout(WAIT, a.ws.next()).await.expect("the server closed in time") {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "ack" {
+                    acked.push(v["message"]["seq"].as_u64().unwrap());
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                assert_eq!(frame.map(|f| u16::from(f.code)), Some(1001), "going away");
+                break;
+            }
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().unwrap();
+        (server, status)
+    });
+    let (server, status) = tokio::time::timeout(WAIT, status).await.expect("the server exited in time").unwrap();
+    assert!(status.success(), "a clean exit: {status}");
+    drop(server);
+
+    let server = Server::start(data.path()).await;
+    let (_, joined) = join(server.addr, "r", Some((0, "any"))).await;
+    let stored = joined["history"].as_array().unwrap().clone();
+    let texts: Vec<&str> = stored.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (1..=stored.len()).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, expected, "what was stored is the burst's first messages, in order, without holes");
+    assert!(acked.iter().all(|s| *s as usize <= stored.len()), "every acked message is stored: {acked:?}");
+}
