@@ -13,6 +13,19 @@ async fn main() -> std::process::ExitCode {
         .init();
     // Site root, output name and the like come from Cargo.toml's [package.metadata.leptos]
     // (cargo-leptos passes them as LEPTOS_* variables); the address is ours to choose.
+    // Every WebSocket is a file descriptor, and Debian's default soft limit is 1024: raise it
+    // towards the hard limit, enough for --max-connections plus the database, the SFU's
+    // socket and some slack. Where the hard limit is lower, say so instead of failing later.
+    let wanted = config.max_connections as u64 + 256;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => tracing::warn!(
+            limit = got,
+            wanted,
+            "open-files limit below --max-connections: raise it (ulimit -n / LimitNOFILE) for that many people"
+        ),
+        Ok(got) => tracing::debug!(limit = got, "open-files limit"),
+        Err(e) => tracing::warn!("cannot raise the open-files limit: {e}"),
+    }
     let run = async {
         let mut leptos_options = get_configuration(None).map_err(std::io::Error::other)?.leptos_options;
         leptos_options.site_addr = config.addr;

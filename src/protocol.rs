@@ -416,6 +416,14 @@ pub enum ServerMsg {
         /// Whether this page is older messages (`before`) rather than newer (`after`).
         backwards: bool,
     },
+    /// I fell behind my room (my connection could not take its traffic for a moment): what
+    /// came after `last_seq` was not sent. A fresh `joined` with everything after it
+    /// follows as soon as my connection has room again.
+    Lagged {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seq: Option<u64>,
+    },
     /// The open rooms, sent to connections watching the home page.
     Rooms { rooms: Vec<RoomInfo> },
     /// Answer to `call_join`: the ICE servers to use and who is already in the call (I set
@@ -459,7 +467,8 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// Binary frame: the protocol is JSON text only.
     pub const UNSUPPORTED_DATA: u16 = 1003;
-    /// Kept flooding after being throttled, or too slow to keep up with its room.
+    /// Kept flooding after being throttled, or its socket took nothing for
+    /// `--slow-client-secs`.
     pub const POLICY_VIOLATION: u16 = 1008;
     /// Frame larger than [`crate::limits::MAX_FRAME_BYTES`].
     pub const MESSAGE_TOO_BIG: u16 = 1009;

@@ -506,6 +506,8 @@ impl Session {
                 }
             }
             ServerMsg::Rooms { rooms } => self.rooms.set(rooms),
+            // The `joined` that follows brings what was missed.
+            ServerMsg::Lagged { .. } => {}
             ServerMsg::CallJoined { participants, mode, .. } => {
                 self.call_mode.set(mode);
                 let Some(me) = self.me.get_untracked() else { return };

@@ -46,6 +46,11 @@ pub struct Config {
     #[arg(long, env = "NOOM_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// A client whose socket takes no frame for this many seconds is not reading (gone or
+    /// stuck) and is dropped (1008). One merely behind a busy server is caught up instead.
+    #[arg(long, env = "NOOM_SLOW_CLIENT_SECS", default_value_t = 10.0)]
+    pub slow_client_secs: f64,
+
     /// Serve the `.br`/`.gz` files that `scripts/precompress.mjs` makes next to the built
     /// WASM, JS and CSS (brotli 11: a fifth smaller than compressing on the fly). Off for
     /// `cargo leptos watch`, whose rebuilds would leave them stale.

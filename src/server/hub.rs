@@ -5,9 +5,15 @@
 //! no interleaving to reason about. Connections talk to it over a bounded channel
 //! ([`HubHandle`]) and it talks back over each connection's own bounded queue.
 //!
-//! Why fan-out never blocks: the hub only ever `try_send`s to a connection. A client whose
-//! queue is full is too slow to keep up with its room; it is dropped (its socket is closed
-//! with 1008) instead of slowing down everyone else in the room.
+//! Why fan-out never blocks: the hub only ever `try_send`s to a connection, so nobody waits
+//! for the slowest member. A client whose queue is full is *behind*, not gone (a burst, or
+//! this server busy): it is skipped until its queue drains, then told `lagged` and caught
+//! up from the stored history (`catch_up`). Only a socket that takes nothing at all for
+//! `--slow-client-secs` is dropped, by its own writer.
+//!
+//! Why the hub's decisions and their effects are apart: chat goes to the store
+//! (`StoreCmd`) and is acked and broadcast when the store's reply comes back through the
+//! run loop (`store_reply`), so the hub never waits on the disk.
 //!
 //! Why the room list is coalesced: the original Node.js Noom sent the whole list to every
 //! socket on every join, O(everyone) per event. Here a change only marks the list dirty; at
@@ -36,6 +42,8 @@ pub use call::CallSettings;
 pub const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(100);
 /// Frames that may wait for one connection's socket before it counts as too slow.
 pub const OUTBOX_CAPACITY: usize = 256;
+/// How often connections that fell behind are checked for room in their outbox.
+const CATCH_UP_EVERY: Duration = Duration::from_millis(100);
 /// Commands that may wait for the hub before connections feel back-pressure.
 const INBOX_CAPACITY: usize = 4096;
 
@@ -97,6 +105,11 @@ struct Conn {
     /// Entered a room whose history the store is still reading: what the room sends
     /// meanwhile waits here, so `joined` (with the history) always comes first.
     joining: Option<Joining>,
+    /// The seq of the last chat message put in this connection's outbox.
+    delivered_seq: Option<u64>,
+    /// Its outbox overflowed: nothing more is queued until it has drained, then it is
+    /// caught up from the stored history (`catch_up`).
+    lagging: bool,
 }
 
 struct Joining {
@@ -104,6 +117,9 @@ struct Joining {
     /// Frames held back, with the seq of the chat messages among them (those the history
     /// already holds are not sent twice).
     held: Vec<(Option<u64>, Outgoing)>,
+    /// More came than is held: after `joined`, the connection is caught up like one that
+    /// fell behind.
+    overflowed: bool,
 }
 
 #[derive(Default)]
@@ -123,8 +139,8 @@ pub struct Hub {
     watchers: HashSet<ConnId>,
     /// When the next coalesced room-list update goes out, if the list changed.
     rooms_flush_at: Option<Instant>,
-    /// Connections whose outbox overflowed during the current command.
-    too_slow: Vec<ConnId>,
+    /// Connections that fell behind, waiting to drain (see `catch_up`).
+    lagging: HashSet<ConnId>,
     calls: CallSettings,
     store: StoreHandle,
     /// Messages refused since the last "store behind" log line, and when that was.
@@ -147,7 +163,7 @@ impl Hub {
             rooms: BTreeMap::new(),
             watchers: HashSet::new(),
             rooms_flush_at: None,
-            too_slow: Vec::new(),
+            lagging: HashSet::new(),
             calls,
             store,
             busy_refusals: 0,
@@ -156,9 +172,11 @@ impl Hub {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut replies: mpsc::UnboundedReceiver<StoreReply>) {
+        let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
         loop {
             let flush_at = self.rooms_flush_at;
             tokio::select! {
+                _ = catch_up.tick(), if !self.lagging.is_empty() => self.catch_up(),
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd),
                     None => break,
@@ -176,21 +194,20 @@ impl Hub {
     pub(crate) fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::Connect { conn_id, outbox } => {
-                self.conns.insert(conn_id, Conn { nickname: DEFAULT_NICKNAME.into(), room: None, outbox, joining: None });
+                let conn = Conn {
+                    nickname: DEFAULT_NICKNAME.into(),
+                    room: None,
+                    outbox,
+                    joining: None,
+                    delivered_seq: None,
+                    lagging: false,
+                };
+                self.conns.insert(conn_id, conn);
                 let welcome = ServerMsg::Welcome { conn_id, nickname: DEFAULT_NICKNAME.into() };
                 self.send(conn_id, encode(&welcome));
             }
             Command::Request { conn_id, msg } => self.request(conn_id, msg),
             Command::Disconnect { conn_id } => self.disconnect(conn_id),
-        }
-        self.drop_too_slow();
-    }
-
-    /// Disconnect the connections whose outbox overflowed (see [`Hub::send`]).
-    fn drop_too_slow(&mut self) {
-        while let Some(conn_id) = self.too_slow.pop() {
-            tracing::warn!(conn_id, "outbox full: dropping a client too slow to keep up");
-            self.disconnect(conn_id);
         }
     }
 
@@ -248,16 +265,22 @@ impl Hub {
             let member = self.member(conn_id);
             let room = self.rooms.entry(name.clone()).or_default();
             room.members.push(conn_id);
-            self.conns.get_mut(&conn_id).expect("exists").room = Some(name.clone());
+            let conn = self.conns.get_mut(&conn_id).expect("exists");
+            conn.room = Some(name.clone());
+            conn.delivered_seq = None;
             let notice = encode(&ServerMsg::MemberJoined { room: name.clone(), member });
             self.broadcast(&name, &notice, Some(conn_id));
             self.room_list_changed();
         }
-        // `joined` goes out when the store has read the history (see `store_reply`).
+        // `joined` goes out when the store has read the history (see `store_reply`); it
+        // brings a connection that fell behind up to date as well.
+        self.lagging.remove(&conn_id);
+        self.conns.get_mut(&conn_id).expect("exists").lagging = false;
         match self.store.try_send(StoreCmd::Join { conn_id, room: name.clone(), since }) {
             Ok(()) => {
-                let held = self.conns.get_mut(&conn_id).and_then(|c| c.joining.take()).map(|j| j.held);
-                let joining = Joining { req_id, held: held.unwrap_or_default() };
+                let earlier = self.conns.get_mut(&conn_id).and_then(|c| c.joining.take());
+                let (held, overflowed) = earlier.map_or((Vec::new(), false), |j| (j.held, j.overflowed));
+                let joining = Joining { req_id, held, overflowed };
                 self.conns.get_mut(&conn_id).expect("exists").joining = Some(joining);
             }
             Err(_) => {
@@ -290,15 +313,23 @@ impl Hub {
             call: room.call.iter().map(|(id, media)| self.participant(*id, *media)).collect(),
             ice_servers: self.calls.ice_servers.clone(),
         };
-        let held = self.conns.get_mut(&conn_id).and_then(|c| c.joining.take()).map(|j| j.held).unwrap_or_default();
-        self.send(conn_id, encode(&joined));
+        let joining = self.conns.get_mut(&conn_id).and_then(|c| c.joining.take());
+        let (held, overflowed) = joining.map_or((Vec::new(), false), |j| (j.held, j.overflowed));
+        // Counted as delivered up to the history's last message only if `joined` got out.
+        self.deliver(conn_id, last_seq, encode(&joined));
         for (seq, frame) in held {
             // A message both stored before the read and broadcast after the join is in the
             // history already.
             if seq.is_some_and(|s| last_seq.is_some_and(|last| s <= last)) {
                 continue;
             }
-            self.send(conn_id, frame);
+            self.deliver(conn_id, seq, frame);
+        }
+        if overflowed {
+            if let Some(conn) = self.conns.get_mut(&conn_id) {
+                conn.lagging = true;
+                self.lagging.insert(conn_id);
+            }
         }
     }
 
@@ -397,7 +428,6 @@ impl Hub {
                 Err(()) => self.error(conn_id, req_id, ErrorCode::StoreUnavailable, "history could not be read"),
             },
         }
-        self.drop_too_slow();
     }
 
     fn disconnect(&mut self, conn_id: ConnId) {
@@ -464,7 +494,6 @@ impl Hub {
         for conn_id in watchers {
             self.send(conn_id, list.clone());
         }
-        self.drop_too_slow();
     }
 
     fn ack(&mut self, conn_id: ConnId, req_id: Option<ReqId>, message: Option<ChatMessage>) {
@@ -505,20 +534,51 @@ impl Hub {
         if let Some(joining) = &mut conn.joining {
             if joining.held.len() < OUTBOX_CAPACITY {
                 joining.held.push((seq, frame));
-            } else if !self.too_slow.contains(&conn_id) {
-                self.too_slow.push(conn_id);
+            } else {
+                joining.overflowed = true;
             }
             return;
         }
+        if conn.lagging {
+            return;
+        }
         match conn.outbox.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.too_slow.contains(&conn_id) {
-                    self.too_slow.push(conn_id);
+            Ok(()) => {
+                if seq.is_some() {
+                    conn.delivered_seq = seq;
                 }
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // Behind, not gone: a socket that is not read at all is dropped by its
+                // writer (`--slow-client-secs`). This one is caught up once it drains.
+                tracing::info!(conn_id, "client fell behind its room: catching up from history");
+                conn.lagging = true;
+                self.lagging.insert(conn_id);
             }
             // The connection is going away; its Disconnect is on its way.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Connections that fell behind and whose outbox is at least half empty again get
+    /// `lagged` and a fresh `joined` with every message after the last one they got
+    /// (members and call state too, since those notices were skipped as well).
+    pub(crate) fn catch_up(&mut self) {
+        let ready: Vec<ConnId> = self
+            .lagging
+            .iter()
+            .copied()
+            .filter(|id| self.conns.get(id).is_none_or(|c| c.outbox.capacity() * 2 >= c.outbox.max_capacity()))
+            .collect();
+        for conn_id in ready {
+            self.lagging.remove(&conn_id);
+            let Some(conn) = self.conns.get_mut(&conn_id) else { continue };
+            conn.lagging = false;
+            let (room, last_seq) = (conn.room.clone(), conn.delivered_seq);
+            if let Some(room) = room {
+                self.send(conn_id, encode(&ServerMsg::Lagged { room: room.clone(), last_seq }));
+                self.join(conn_id, None, room, last_seq);
+            }
         }
     }
 }
@@ -645,23 +705,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn slow_client_is_dropped_without_blocking_the_room() {
+    async fn a_client_that_falls_behind_is_caught_up_from_history_not_dropped() {
         let mut hub = TestHub::new(CallSettings::default());
         let mut fast = connect(&mut hub, 1, 1024);
         let mut slow = connect(&mut hub, 2, 4);
         req(&mut hub, 1, join("r"));
         req(&mut hub, 2, join("r"));
         hub.settle().await;
+        drain(&mut slow);
         for i in 0..20 {
-            req(&mut hub, 1, chat(Some(i), "x"));
+            req(&mut hub, 1, chat(Some(i), &format!("m{i}")));
         }
         hub.settle().await;
-        // The slow client's queue filled; the hub dropped it (its receiver sees the end).
-        while slow.try_recv().is_ok() {}
-        assert!(slow.is_closed(), "slow client still attached");
+        // The slow one's queue filled after 4 messages: the room went on without waiting.
         let to_fast = drain(&mut fast);
-        assert!(to_fast.iter().any(|m| matches!(m, ServerMsg::MemberLeft { member, .. } if member.conn_id == 2)));
         assert_eq!(to_fast.iter().filter(|m| matches!(m, ServerMsg::Ack { .. })).count(), 20);
+        assert!(!to_fast.iter().any(|m| matches!(m, ServerMsg::MemberLeft { .. })), "nobody was dropped");
+        // Not read yet: nothing more is queued for it.
+        hub.catch_up();
+        hub.settle().await;
+        let first = drain(&mut slow);
+        assert_eq!(first.len(), 4);
+
+        // It has read those four: with room again, it is caught up from the store.
+        hub.catch_up();
+        hub.settle().await;
+        let rest = drain(&mut slow);
+        assert!(matches!(&rest[0], ServerMsg::Lagged { last_seq: Some(4), .. }), "{rest:?}");
+        let ServerMsg::Joined { history, .. } = &rest[1] else { panic!("{rest:?}") };
+        assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), (5..=20).collect::<Vec<_>>());
+        assert!(!slow.is_closed(), "still connected");
+
+        // And it receives the room live again.
+        req(&mut hub, 1, chat(None, "after"));
+        hub.settle().await;
+        assert!(drain(&mut slow).iter().any(|m| matches!(m, ServerMsg::Message { message } if message.seq == 21)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -185,7 +185,8 @@ async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(state): Stat
                 let _ = sink.send(Message::Close(Some(frame))).await;
                 return;
             };
-            ws::serve_socket(sink, stream, state.hub, state.shutdown).await;
+            let write_timeout = std::time::Duration::from_secs_f64(state.config.slow_client_secs);
+            ws::serve_socket(sink, stream, state.hub, state.shutdown, write_timeout).await;
         })
 }
 

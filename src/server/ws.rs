@@ -35,8 +35,17 @@ enum Reply {
 }
 
 /// Serve one connection until either side ends it, then tell the hub it is gone.
-pub async fn serve_socket<W, R, E>(sink: W, stream: R, hub: HubHandle, shutdown: watch::Receiver<bool>)
-where
+///
+/// `write_timeout`: a socket that takes longer than this to take one frame is not being
+/// read (the client is gone or stuck); the connection is dropped as too slow. This is the
+/// only "too slow" rule: a client merely behind a busy server is caught up by the hub.
+pub async fn serve_socket<W, R, E>(
+    sink: W,
+    stream: R,
+    hub: HubHandle,
+    shutdown: watch::Receiver<bool>,
+    write_timeout: Duration,
+) where
     W: Sink<Message> + Unpin + Send + 'static,
     R: Stream<Item = Result<Message, E>> + Unpin + Send + 'static,
     E: std::fmt::Display + Send + 'static,
@@ -48,7 +57,7 @@ where
     }
     tracing::info!(conn_id, "connected");
     let (reply_tx, replies) = mpsc::channel(32);
-    let mut writer = tokio::spawn(write_loop(conn_id, sink, outbox, replies, shutdown));
+    let mut writer = tokio::spawn(write_loop(conn_id, sink, outbox, replies, shutdown, write_timeout));
     let mut reader = tokio::spawn(read_loop(conn_id, stream, hub.clone(), reply_tx));
     // Whichever side ends first, the other gets a grace period: the writer to send the
     // reader's last words (a close code), the reader to take the client's answer to the
@@ -75,6 +84,7 @@ async fn write_loop<W: Sink<Message> + Unpin>(
     mut outbox: mpsc::Receiver<Utf8Bytes>,
     mut replies: mpsc::Receiver<Reply>,
     mut shutdown: watch::Receiver<bool>,
+    write_timeout: Duration,
 ) {
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let close_with = |code: u16, reason: &'static str| {
@@ -114,8 +124,13 @@ async fn write_loop<W: Sink<Message> + Unpin>(
             Event::Ping => Message::Ping(Default::default()),
         };
         let last = matches!(message, Message::Close(_));
-        if sink.send(message).await.is_err() || last {
-            break;
+        match tokio::time::timeout(write_timeout, sink.send(message)).await {
+            Ok(Ok(())) if !last => {}
+            Ok(_) => break,
+            Err(_) => {
+                tracing::warn!(conn_id, secs = write_timeout.as_secs_f32(), "socket not read: dropped as too slow");
+                break;
+            }
         }
     }
     tracing::debug!(conn_id, "writer done");
@@ -276,7 +291,7 @@ mod tests {
         let (_tx, shutdown) = watch::channel(false);
         tokio::spawn(async move {
             let _keep = _tx;
-            serve_socket(server_out, server_in, hub, shutdown).await
+            serve_socket(server_out, server_in, hub, shutdown, Duration::from_secs(10)).await
         });
         (to_server, from_server)
     }
@@ -302,6 +317,41 @@ mod tests {
             }
         }
         panic!("no close frame");
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_takes_nothing_is_dropped_and_the_room_is_told() {
+        let hub = HubHandle::with_memory_store(Default::default());
+        let (_shutdown_tx, shutdown) = watch::channel(false);
+        let (a_tx, a_in) = fmpsc::unbounded::<Result<Message, String>>();
+        let (a_out, mut a_rx) = fmpsc::unbounded::<Message>();
+        tokio::spawn(serve_socket(a_out, a_in, hub.clone(), shutdown.clone(), Duration::from_secs(10)));
+        // This one's socket takes one frame and then nothing (a client that stopped reading).
+        let (s_tx, s_in) = fmpsc::unbounded::<Result<Message, String>>();
+        let (s_out, _never_read) = fmpsc::channel::<Message>(0);
+        tokio::spawn(serve_socket(s_out, s_in, hub.clone(), shutdown, Duration::from_millis(200)));
+
+        a_tx.unbounded_send(text(r#"{"type":"join","room":"r"}"#)).unwrap();
+        s_tx.unbounded_send(text(r#"{"type":"set_nick","nickname":"Stuck"}"#)).unwrap();
+        s_tx.unbounded_send(text(r#"{"type":"join","room":"r"}"#)).unwrap();
+        let mut seen = Vec::new();
+        let left = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let v = next_json(&mut a_rx).await;
+                if v["type"] == "member_left" {
+                    return v;
+                }
+                seen.push(v["type"].as_str().unwrap_or_default().to_string());
+            }
+        })
+        .await
+        .expect("the stuck connection was dropped");
+        assert_eq!(left["member"]["nickname"], "Stuck");
+        assert!(seen.contains(&"member_joined".to_string()), "{seen:?}");
+        // The room goes on for the one who reads.
+        a_tx.unbounded_send(text(r#"{"type":"chat","req_id":7,"text":"still here"}"#)).unwrap();
+        assert_eq!(next_json(&mut a_rx).await["req_id"], 7);
+        drop(s_tx);
     }
 
     #[tokio::test]

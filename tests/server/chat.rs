@@ -229,3 +229,43 @@ async fn over_the_connection_limit_closes_with_1013() {
     assert_eq!(c.close_code().await, 1013);
 }
 
+
+// ---- Slow clients ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_reading_does_not_hold_up_the_room() {
+    let addr = start_with(Config { slow_client_secs: 1.0, ..config() }).await;
+    let mut first = Client::in_room(addr, "T0", "r").await;
+    // A client with a tiny receive buffer that joins and then never reads again.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let (mut stuck, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream).await.unwrap();
+    stuck.send(Message::text(json!({"type": "set_nick", "nickname": "Stuck"}).to_string())).await.unwrap();
+    stuck.send(Message::text(json!({"type": "join", "room": "r"}).to_string())).await.unwrap();
+
+    assert_eq!(first.recv_type("member_joined").await["member"]["nickname"], "Stuck");
+    let mut talkers = vec![first];
+    for i in 1..4 {
+        talkers.push(Client::in_room(addr, &format!("T{i}"), "r").await);
+    }
+    // Big messages until the stuck socket's buffers are full many times over.
+    let text = "x".repeat(1900);
+    let per_talker = RATE_BURST as usize - 5;
+    for c in talkers.iter_mut() {
+        for k in 0..per_talker {
+            c.send(json!({"type": "chat", "req_id": k + 1, "text": text})).await;
+        }
+    }
+    // Everyone who reads gets every message, in each sender's order.
+    for (i, c) in talkers.iter_mut().enumerate() {
+        let mut got = 0;
+        while got < 3 * per_talker {
+            if c.recv().await["type"] == "message" {
+                got += 1;
+            }
+        }
+        assert_eq!(got, 3 * per_talker, "talker {i} got every other talker's messages");
+    }
+    drop(stuck);
+}
