@@ -7,7 +7,7 @@ async fn main() -> std::process::ExitCode {
     use leptos::prelude::get_configuration;
     use noom::server::{serve, Config};
 
-    let config = Config::parse();
+    let mut config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into()))
         .init();
@@ -18,11 +18,15 @@ async fn main() -> std::process::ExitCode {
     // socket and some slack. Where the hard limit is lower, say so instead of failing later.
     let wanted = config.max_connections as u64 + 256;
     match rlimit::increase_nofile_limit(wanted) {
-        Ok(got) if got < wanted => tracing::warn!(
-            limit = got,
-            wanted,
-            "open-files limit below --max-connections: raise it (ulimit -n / LimitNOFILE) for that many people"
-        ),
+        Ok(got) if got < wanted => {
+            // Better to refuse the connection beyond it cleanly (1013) than to fail accepts.
+            config.max_connections = got.saturating_sub(256).max(1) as usize;
+            tracing::warn!(
+                limit = got,
+                max_connections = config.max_connections,
+                "open-files limit below --max-connections + 256: serving fewer (raise it with ulimit -Hn / LimitNOFILE)"
+            );
+        }
         Ok(got) => tracing::debug!(limit = got, "open-files limit"),
         Err(e) => tracing::warn!("cannot raise the open-files limit: {e}"),
     }

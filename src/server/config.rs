@@ -43,7 +43,7 @@ pub struct Config {
     pub history_max_per_room: u64,
 
     /// Most WebSocket connections served at once; more are closed with 1013 (try again later).
-    #[arg(long, env = "NOOM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "NOOM_MAX_CONNECTIONS", default_value_t = 50_000)]
     pub max_connections: usize,
 
     /// A client whose socket takes no frame for this many seconds is not reading (gone or
