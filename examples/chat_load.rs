@@ -36,9 +36,25 @@ struct Args {
 struct Report {
     latencies_us: Vec<u64>,
     refused: usize,
+    /// `lagged` frames: the server skipped frames for this client and caught it up.
+    lagged: usize,
+    /// The server closed this connection before the end of the run.
+    closed: bool,
+    /// The room's seqs this client has: others' messages (live or in a catch-up `joined`)
+    /// and its own acked ones.
+    seqs: std::collections::HashSet<u64>,
+    room: usize,
 }
 
-async fn sender(url: String, room: String, rate: f64, start: Instant, end: Instant) -> Report {
+/// Every `"seq":N` in a frame.
+fn seqs_in(frame: &str) -> impl Iterator<Item = u64> + '_ {
+    frame.match_indices("\"seq\":").filter_map(|(i, k)| {
+        let digits: String = frame[i + k.len()..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+async fn sender(url: String, room_index: usize, room: String, rate: f64, start: Instant, end: Instant) -> Report {
     let (ws, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
     let (mut tx, mut rx) = ws.split();
     tx.send(Message::text(json!({"type": "join", "room": room}).to_string())).await.unwrap();
@@ -71,7 +87,8 @@ async fn sender(url: String, room: String, rate: f64, start: Instant, end: Insta
         tx
     });
     let mut pending: VecDeque<Instant> = VecDeque::new();
-    let mut report = Report { latencies_us: Vec::new(), refused: 0 };
+    let mut report =
+        Report { latencies_us: Vec::new(), refused: 0, lagged: 0, closed: false, seqs: Default::default(), room: room_index };
     let deadline = end + Duration::from_secs(5);
     loop {
         let frame = tokio::select! {
@@ -79,12 +96,18 @@ async fn sender(url: String, room: String, rate: f64, start: Instant, end: Insta
             _ = tokio::time::sleep_until(deadline.into()) => break,
         };
         let Some(Ok(Message::Text(t))) = frame else {
-            if frame.is_none() {
+            if matches!(frame, None | Some(Ok(Message::Close(_))) | Some(Err(_))) {
+                report.closed = Instant::now() < end;
                 break;
             }
             continue;
         };
         let s = t.as_str();
+        if s.starts_with("{\"type\":\"lagged\"") {
+            report.lagged += 1;
+        } else if s.starts_with("{\"type\":\"message\"") || s.starts_with("{\"type\":\"joined\"") || s.starts_with("{\"type\":\"ack\"") {
+            report.seqs.extend(seqs_in(s));
+        }
         let is_ack = s.starts_with("{\"type\":\"ack\"");
         let is_error = s.starts_with("{\"type\":\"error\"");
         if !(is_ack || is_error) {
@@ -129,19 +152,27 @@ async fn main() {
         let room = format!("{}-{}", a.tag, i % a.rooms);
         // Phases spread: each sender starts at its own offset within one period.
         let offset = Duration::from_secs_f64(i as f64 / senders as f64 / a.rate_each);
-        tasks.push(tokio::spawn(sender(a.url.clone(), room, a.rate_each, start + offset, end + offset)));
+        tasks.push(tokio::spawn(sender(a.url.clone(), i % a.rooms, room, a.rate_each, start + offset, end + offset)));
     }
     let mut all = Vec::new();
-    let mut refused = 0;
+    let (mut refused, mut lagged, mut closed, mut have) = (0, 0, 0, 0);
+    let mut acked_in_room = vec![0usize; a.rooms];
     for t in tasks {
         let r = t.await.unwrap();
+        acked_in_room[r.room] += r.latencies_us.len();
         all.extend(r.latencies_us);
         refused += r.refused;
+        lagged += r.lagged;
+        closed += usize::from(r.closed);
+        have += r.seqs.len();
     }
     all.sort_unstable();
     let offered = senders as f64 * a.rate_each;
+    // Every member should end up with every acked message of its room (its own included).
+    let expected: usize = acked_in_room.iter().map(|n| n * a.per_room).sum();
     println!(
-        "rooms {} x {} senders, offered {:.0} msg/s: acked {:.0} msg/s, ack p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, refused {}",
+        "rooms {} x {} senders, offered {:.0} msg/s: acked {:.0} msg/s, ack p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, refused {}; \
+         delivered {:.1} % of {expected}, lagged {lagged}, connections closed early {closed}",
         a.rooms,
         a.per_room,
         offered,
@@ -149,6 +180,7 @@ async fn main() {
         pct(&all, 0.5),
         pct(&all, 0.99),
         pct(&all, 1.0),
-        refused
+        refused,
+        100.0 * have as f64 / expected.max(1) as f64,
     );
 }
