@@ -81,9 +81,7 @@ impl HubHandle {
 
     /// A hub whose chat history lives in memory (unit tests, throwaway servers).
     pub fn with_memory_store(calls: CallSettings) -> HubHandle {
-        let (replies_tx, replies) = mpsc::unbounded_channel();
-        let retention = crate::server::store::Retention { days: 0, max_per_room: 0 };
-        let store = StoreHandle::spawn(crate::server::store::MemoryStore::default(), retention, replies_tx);
+        let (store, replies) = StoreHandle::in_memory();
         HubHandle::spawn(calls, store, replies)
     }
 
@@ -596,9 +594,7 @@ pub(crate) mod testing {
 
     impl TestHub {
         pub fn new(calls: CallSettings) -> TestHub {
-            let (replies_tx, replies) = mpsc::unbounded_channel();
-            let retention = crate::server::store::Retention { days: 0, max_per_room: 0 };
-            let store = StoreHandle::spawn(crate::server::store::MemoryStore::default(), retention, replies_tx);
+            let (store, replies) = StoreHandle::in_memory();
             TestHub { hub: Hub::new(calls, store.clone()), store, replies }
         }
 
@@ -745,9 +741,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn room_list_updates_are_coalesced_and_only_for_watchers() {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        let (store_replies, replies) = mpsc::unbounded_channel();
-        let retention = crate::server::store::Retention { days: 0, max_per_room: 0 };
-        let store = StoreHandle::spawn(crate::server::store::MemoryStore::default(), retention, store_replies);
+        let (store, replies) = StoreHandle::in_memory();
         tokio::spawn(Hub::new(CallSettings::default(), store).run(rx, replies));
         let (w_tx, mut watcher) = mpsc::channel(1024);
         let (r_tx, mut in_room) = mpsc::channel(1024);

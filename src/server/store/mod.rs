@@ -182,6 +182,14 @@ impl StoreHandle {
         StoreHandle { tx, epoch, healthy }
     }
 
+    /// A store in memory that keeps everything (tests, throwaway servers), and where its
+    /// replies arrive.
+    pub fn in_memory() -> (StoreHandle, mpsc::UnboundedReceiver<StoreReply>) {
+        let (replies_tx, replies) = mpsc::unbounded_channel();
+        let keep_all = Retention { days: 0, max_per_room: 0 };
+        (StoreHandle::spawn(MemoryStore::default(), keep_all, replies_tx), replies)
+    }
+
     /// Queue a command without waiting; gives it back if the store is too far behind.
     pub fn try_send(&self, cmd: StoreCmd) -> Result<(), StoreCmd> {
         self.tx.try_send(cmd).map_err(|e| match e {
