@@ -1,16 +1,26 @@
-//! Benchmark: what durable chat costs. Against a running Noom server (see
-//! `scripts/bench-chat.sh`), `--rooms` × `--per-room` WebSocket clients each send chat
-//! messages at `--rate-each` per second (open loop, phases spread) for `--secs` seconds,
-//! and time each message from send to its `ack` — which the server sends only once the
-//! message is written to its store. Reports acked messages/s and ack latency (p50, p99,
-//! max), and the refusals (`store_unavailable`, `rate_limited`).
+//! Benchmark: chat fan-out and what durable chat costs. Against a running Noom server (see
+//! `scripts/bench.sh` and `scripts/bench-chat.sh`), `--rooms` × `--per-room` WebSocket
+//! clients join; `--senders` of each room (all of them by default) send chat messages at
+//! `--rate-each` per second (open loop, phases spread) for `--secs` seconds; every client
+//! reads its room.
 //!
-//! `cargo run --release --features ssr --example chat_load -- --rooms 30 --per-room 10 --rate-each 3.4`
+//! Reports, for the sending window:
+//! - **acks**: acked messages/s and send → own `ack` latency (the server acks only once the
+//!   message is stored), and refusals (`store_unavailable`, `rate_limited`, `overloaded`);
+//! - **deliveries**: other members' `message` frames received per second, and send → a
+//!   member's `message` latency (p50, p99, max);
+//! - **delivered ratio**: the distinct seqs each client ended up with (live, its own acks,
+//!   or a catch-up `joined`) against every acked message × room size; `lagged` catch-ups;
+//!   connections the server closed before the end.
+//!
+//! `cargo run --release --features ssr --example chat_load -- --rooms 10 --per-room 100 --rate-each 1`
 
 use std::collections::VecDeque;
+use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
+use memchr::memmem::Finder;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -20,9 +30,12 @@ struct Args {
     url: String,
     #[arg(long, default_value_t = 30)]
     rooms: usize,
-    /// Senders in each room (every one also receives the room's messages).
+    /// Members of each room (every one receives the room's messages).
     #[arg(long, default_value_t = 10)]
     per_room: usize,
+    /// How many members of each room send; all of them if not given.
+    #[arg(long)]
+    senders: Option<usize>,
     /// Messages per second from each sender (the server allows 20 sustained).
     #[arg(long, default_value_t = 3.4)]
     rate_each: f64,
@@ -33,31 +46,89 @@ struct Args {
     tag: String,
 }
 
+/// The clock every client stamps its messages with (one process, so one clock).
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn micros() -> u64 {
+    base().elapsed().as_micros() as u64
+}
+
+/// Latencies in µs. Sorted once at the end: on the hot path a push is all it costs (this
+/// tool must read a million frames a second on one core and not be the bottleneck).
+type Samples = Vec<u32>;
+
+/// Which of a room's seqs a client has, one bit each (seqs are dense from 1).
+#[derive(Default)]
+struct SeqSet(Vec<u64>);
+
+impl SeqSet {
+    fn insert(&mut self, seq: u64) {
+        let (word, bit) = ((seq / 64) as usize, seq % 64);
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << bit;
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    fn max(&self) -> u64 {
+        let Some(word) = self.0.iter().rposition(|w| *w != 0) else { return 0 };
+        word as u64 * 64 + 63 - u64::from(self.0[word].leading_zeros())
+    }
+}
+
 struct Report {
-    latencies_us: Vec<u64>,
+    acks: Samples,
+    deliveries: Samples,
     refused: usize,
     /// `lagged` frames: the server skipped frames for this client and caught it up.
     lagged: usize,
     /// The server closed this connection before the end of the run.
     closed: bool,
+    /// When the last `message` frame arrived (µs on the shared clock).
+    last_delivery: u64,
     /// The room's seqs this client has: others' messages (live or in a catch-up `joined`)
     /// and its own acked ones.
-    seqs: std::collections::HashSet<u64>,
+    seqs: SeqSet,
     room: usize,
 }
 
+static SEQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\"seq\":"));
+static STAMP: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("\"text\":\"t="));
+
 /// Every `"seq":N` in a frame.
 fn seqs_in(frame: &str) -> impl Iterator<Item = u64> + '_ {
-    frame.match_indices("\"seq\":").filter_map(|(i, k)| {
-        let digits: String = frame[i + k.len()..].chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
-    })
+    SEQ.find_iter(frame.as_bytes()).filter_map(|i| number_after(&frame[i + 6..]))
 }
 
-async fn sender(url: String, room_index: usize, room: String, rate: f64, start: Instant, end: Instant) -> Report {
-    let (ws, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
+fn number_after(s: &str) -> Option<u64> {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    s[..end].parse().ok()
+}
+
+struct Client {
+    url: String,
+    room_index: usize,
+    room: String,
+    /// Messages per second, or None for a member that only reads.
+    rate: Option<f64>,
+    start: Instant,
+    end: Instant,
+}
+
+async fn client(c: Client) -> Report {
+    // tungstenite zeroes its whole read buffer before each read: the default 128 KiB cost
+    // this tool more than reading the frames did.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(&c.url, Some(config), false).await.expect("connect");
     let (mut tx, mut rx) = ws.split();
-    tx.send(Message::text(json!({"type": "join", "room": room}).to_string())).await.unwrap();
+    tx.send(Message::text(json!({"type": "join", "room": c.room}).to_string())).await.unwrap();
     while let Some(Ok(frame)) = rx.next().await {
         if let Message::Text(t) = frame {
             if t.as_str().contains("\"type\":\"joined\"") {
@@ -65,19 +136,23 @@ async fn sender(url: String, room_index: usize, room: String, rate: f64, start: 
             }
         }
     }
-    let (stamps_tx, mut stamps) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-    let period = Duration::from_secs_f64(1.0 / rate);
+    let (stamps_tx, mut stamps) = tokio::sync::mpsc::unbounded_channel::<u64>();
     // Unique per run, so a second run against the same database is not taken for resends.
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let (room, start, end) = (c.room.clone(), c.start, c.end);
     let writer = tokio::spawn(async move {
+        let Some(rate) = c.rate else { return tx };
+        let period = Duration::from_secs_f64(1.0 / rate);
         tokio::time::sleep_until(start.into()).await;
         let mut next = Instant::now();
         let mut n: u64 = 0;
         while next < end {
             n += 1;
-            let text = format!("load message {n} with a little text to make it realistic");
+            let sent = micros();
+            // The send time rides in the text, so members can time their delivery.
+            let text = format!("t={sent} load message {n} with a little text to make it realistic");
             let frame = json!({"type": "chat", "req_id": n, "text": text, "client_msg_id": format!("{run}-{room}-{n}")});
-            let _ = stamps_tx.send(Instant::now());
+            let _ = stamps_tx.send(sent);
             if tx.send(Message::text(frame.to_string())).await.is_err() {
                 break;
             }
@@ -86,14 +161,37 @@ async fn sender(url: String, room_index: usize, room: String, rate: f64, start: 
         }
         tx
     });
-    let mut pending: VecDeque<Instant> = VecDeque::new();
-    let mut report =
-        Report { latencies_us: Vec::new(), refused: 0, lagged: 0, closed: false, seqs: Default::default(), room: room_index };
-    let deadline = end + Duration::from_secs(5);
+    let mut pending: VecDeque<u64> = VecDeque::new();
+    let mut report = Report {
+        acks: Samples::new(),
+        deliveries: Samples::new(),
+        refused: 0,
+        lagged: 0,
+        closed: false,
+        last_delivery: 0,
+        seqs: SeqSet::default(),
+        room: c.room_index,
+    };
+    // During the sending window one timer; after it, listen until the room has been quiet
+    // for a second (stragglers and catch-ups), or at most 10 s more.
+    let window = tokio::time::sleep_until(end.into());
+    tokio::pin!(window);
+    let mut in_window = true;
+    let deadline = end + Duration::from_secs(10);
     loop {
-        let frame = tokio::select! {
-            f = rx.next() => f,
-            _ = tokio::time::sleep_until(deadline.into()) => break,
+        let frame = if in_window {
+            tokio::select! {
+                f = rx.next() => f,
+                _ = &mut window => {
+                    in_window = false;
+                    continue;
+                }
+            }
+        } else {
+            match tokio::time::timeout(Duration::from_secs(1), rx.next()).await {
+                Ok(f) if Instant::now() < deadline => f,
+                _ => break,
+            }
         };
         let Some(Ok(Message::Text(t))) = frame else {
             if matches!(frame, None | Some(Ok(Message::Close(_))) | Some(Err(_))) {
@@ -103,15 +201,27 @@ async fn sender(url: String, room_index: usize, room: String, rate: f64, start: 
             continue;
         };
         let s = t.as_str();
+        if s.starts_with("{\"type\":\"message\"") {
+            seqs_in(s).for_each(|seq| report.seqs.insert(seq));
+            if let Some(sent) = STAMP.find(s.as_bytes()).and_then(|i| number_after(&s[i + 10..])) {
+                let now = micros();
+                report.deliveries.push(now.saturating_sub(sent) as u32);
+                report.last_delivery = now;
+            }
+            continue;
+        }
         if s.starts_with("{\"type\":\"lagged\"") {
             report.lagged += 1;
-        } else if s.starts_with("{\"type\":\"message\"") || s.starts_with("{\"type\":\"joined\"") || s.starts_with("{\"type\":\"ack\"") {
-            report.seqs.extend(seqs_in(s));
+        } else if s.starts_with("{\"type\":\"joined\"") {
+            seqs_in(s).for_each(|seq| report.seqs.insert(seq));
         }
         let is_ack = s.starts_with("{\"type\":\"ack\"");
         let is_error = s.starts_with("{\"type\":\"error\"");
         if !(is_ack || is_error) {
             continue;
+        }
+        if is_ack {
+            seqs_in(s).for_each(|seq| report.seqs.insert(seq));
         }
         while let Ok(stamp) = stamps.try_recv() {
             pending.push_back(stamp);
@@ -119,7 +229,7 @@ async fn sender(url: String, room_index: usize, room: String, rate: f64, start: 
         // Acks (and refusals) come in the order of sending on one connection.
         let Some(sent) = pending.pop_front() else { continue };
         if is_ack {
-            report.latencies_us.push(sent.elapsed().as_micros() as u64);
+            report.acks.push(micros().saturating_sub(sent) as u32);
         } else {
             let v: Value = serde_json::from_str(s).unwrap_or_default();
             if v["req_id"].is_null() {
@@ -127,60 +237,94 @@ async fn sender(url: String, room_index: usize, room: String, rate: f64, start: 
             }
             report.refused += 1;
         }
-        if Instant::now() > end && pending.is_empty() && stamps.is_empty() && writer.is_finished() {
-            break;
-        }
     }
+    drop(writer);
     report
 }
 
-fn pct(sorted: &[u64], p: f64) -> f64 {
+/// The `q` quantile of sorted µs samples, in ms.
+fn ms(sorted: &[u32], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let a = <Args as clap::Parser>::parse();
-    let senders = a.rooms * a.per_room;
-    let start = Instant::now() + Duration::from_secs(2);
+    // One thread: the benchmark is pinned to one core (`taskset`), where a second worker
+    // would only add switches.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(run(a));
+}
+
+async fn run(a: Args) {
+    let senders = a.senders.unwrap_or(a.per_room).min(a.per_room);
+    let clients = a.rooms * a.per_room;
+    let base = base();
+    let start = Instant::now() + Duration::from_secs(2) + Duration::from_micros(clients as u64 * 300);
     let end = start + Duration::from_secs(a.secs);
     let mut tasks = Vec::new();
-    for i in 0..senders {
-        let room = format!("{}-{}", a.tag, i % a.rooms);
+    for i in 0..clients {
+        let (room_index, member) = (i % a.rooms, i / a.rooms);
+        let rate = (member < senders).then_some(a.rate_each);
         // Phases spread: each sender starts at its own offset within one period.
-        let offset = Duration::from_secs_f64(i as f64 / senders as f64 / a.rate_each);
-        tasks.push(tokio::spawn(sender(a.url.clone(), i % a.rooms, room, a.rate_each, start + offset, end + offset)));
+        let offset = Duration::from_secs_f64(i as f64 / clients as f64 / a.rate_each);
+        tasks.push(tokio::spawn(client(Client {
+            url: a.url.clone(),
+            room_index,
+            room: format!("{}-{room_index}", a.tag),
+            rate,
+            start: start + offset,
+            end: end + offset,
+        })));
     }
-    let mut all = Vec::new();
+    let (mut acks, mut deliveries) = (Samples::new(), Samples::new());
     let (mut refused, mut lagged, mut closed, mut have) = (0, 0, 0, 0);
-    let mut acked_in_room = vec![0usize; a.rooms];
+    // The rooms are new, so their seqs count from 1: the highest seq anyone saw is how
+    // many messages the room stored (an ack skipped while its sender lagged still counts).
+    let mut stored_in_room = vec![0u64; a.rooms];
+    let mut last_delivery = 0;
     for t in tasks {
         let r = t.await.unwrap();
-        acked_in_room[r.room] += r.latencies_us.len();
-        all.extend(r.latencies_us);
+        stored_in_room[r.room] = stored_in_room[r.room].max(r.seqs.max());
+        last_delivery = last_delivery.max(r.last_delivery);
+        acks.extend(r.acks);
+        deliveries.extend(r.deliveries);
         refused += r.refused;
         lagged += r.lagged;
         closed += usize::from(r.closed);
         have += r.seqs.len();
     }
-    all.sort_unstable();
-    let offered = senders as f64 * a.rate_each;
-    // Every member should end up with every acked message of its room (its own included).
-    let expected: usize = acked_in_room.iter().map(|n| n * a.per_room).sum();
+    acks.sort_unstable();
+    deliveries.sort_unstable();
+    let offered = (a.rooms * senders) as f64 * a.rate_each;
+    // Every member should end up with every message of its room (its own included).
+    let expected: u64 = stored_in_room.iter().map(|n| n * a.per_room as u64).sum();
+    let secs = a.secs as f64;
+    // Deliveries per second over the time they took: the window, plus however long the
+    // server needed after it to deliver what it had taken.
+    let delivering_secs = (last_delivery as f64 / 1e6 - (start - base).as_secs_f64()).max(secs);
     println!(
-        "rooms {} x {} senders, offered {:.0} msg/s: acked {:.0} msg/s, ack p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, refused {}; \
-         delivered {:.1} % of {expected}, lagged {lagged}, connections closed early {closed}",
+        "{clients} clients in {} rooms of {}, {senders} senders each at {} msg/s: offered {:.0} msg/s = {:.0} deliveries/s",
         a.rooms,
         a.per_room,
+        a.rate_each,
         offered,
-        all.len() as f64 / a.secs as f64,
-        pct(&all, 0.5),
-        pct(&all, 0.99),
-        pct(&all, 1.0),
-        refused,
+        offered * (a.per_room - 1) as f64,
+    );
+    println!(
+        "  deliveries {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms | acked {:.0} msg/s, ack p50 {:.2} ms, p99 {:.2} ms, refused {refused}",
+        deliveries.len() as f64 / delivering_secs,
+        ms(&deliveries, 0.5),
+        ms(&deliveries, 0.99),
+        ms(&deliveries, 1.0),
+        acks.len() as f64 / secs,
+        ms(&acks, 0.5),
+        ms(&acks, 0.99),
+    );
+    println!(
+        "  delivered {:.1} % of {expected} (each member has each stored message), lagged {lagged}, connections closed early {closed}",
         100.0 * have as f64 / expected.max(1) as f64,
     );
 }

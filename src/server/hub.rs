@@ -71,7 +71,11 @@ impl HubHandle {
     /// are sized and carried (ICE servers, caps, the SFU).
     pub fn spawn(calls: CallSettings, store: StoreHandle, replies: mpsc::UnboundedReceiver<StoreReply>) -> HubHandle {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        tokio::spawn(Hub::new(calls, store).run(rx, replies));
+        let hub = Hub::new(calls, store).run(rx, replies);
+        if let Err(e) = crate::server::spawn_thread("noom-hub", hub) {
+            // Without a hub there is no server: the handle's sends fail and connections close.
+            tracing::error!("hub thread: {e}");
+        }
         // Connection ids go on from where a previous run of the server could not have got
         // (its start time in µs): stored messages carry their sender's id, and a newcomer
         // must never be taken for the author of a message from before a restart. Still

@@ -14,6 +14,7 @@ use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use futures::{SinkExt, StreamExt};
 use leptos::prelude::LeptosOptions;
@@ -134,6 +135,13 @@ pub async fn serve(
         shutdown: shutdown_rx,
     };
     let app = router(state);
+    // The writer flushes once per batch of frames, so Nagle's algorithm would only hold a
+    // batch back waiting for the client's ACK of the previous one.
+    let listener = listener.tap_io(move |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -144,6 +152,21 @@ pub async fn serve(
     // Whatever the store was given is written before the process ends.
     store.flush().await;
     tracing::info!("chat store flushed");
+    Ok(())
+}
+
+/// Run `task` on a thread of its own (named `name`), with its own single-threaded runtime.
+///
+/// Why: under load the server's runtime has thousands of connection tasks ready to run, and
+/// a task that every message passes through (the hub, the store) would wait behind all of
+/// them each time it is woken. On its own thread the OS schedules it beside them, and it
+/// reacts within a scheduler tick (measured in BENCHMARKS.md, "Chat fan-out").
+pub fn spawn_thread<F>(name: &str, task: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name(name.into()).spawn(move || runtime.block_on(task))?;
     Ok(())
 }
 
@@ -175,7 +198,7 @@ async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(state): Stat
         // transfer; chat frames are small, and these buffers were most of the memory a
         // connection cost (146 KiB -> see BENCHMARKS.md).
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(ws::WRITE_BUFFER_BYTES)
         .max_write_buffer_size(1024 * 1024)
         .on_upgrade(move |socket| async move {
             let (mut sink, stream) = socket.split();

@@ -27,6 +27,13 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time the writer gets to deliver a final close frame after the reader stopped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// At most this many queued frames go out in one flush (the outbox holds 256), so pings
+/// and the reader's answers are not held behind a long burst.
+const MAX_BATCH: usize = 64;
+/// The WebSocket write buffer: frames collect in it up to this size before they are
+/// written to the socket. Bigger batches mean fewer writes, but the buffer keeps its
+/// largest size for the connection's life (see BENCHMARKS.md, memory per connection).
+pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// What the reader asks the writer to send.
 enum Reply {
@@ -124,7 +131,21 @@ async fn write_loop<W: Sink<Message> + Unpin>(
             Event::Ping => Message::Ping(Default::default()),
         };
         let last = matches!(message, Message::Close(_));
-        match tokio::time::timeout(write_timeout, sink.send(message)).await {
+        // Whatever else the hub queued meanwhile goes out with it: frames are fed into the
+        // WebSocket's write buffer (which writes to the socket whenever it holds
+        // `WRITE_BUFFER_BYTES`) and flushed once, so a burst to this connection costs a few
+        // writes instead of one per frame.
+        let write = async {
+            sink.feed(message).await?;
+            if !last {
+                for _ in 1..MAX_BATCH {
+                    let Ok(text) = outbox.try_recv() else { break };
+                    sink.feed(Message::Text(text)).await?;
+                }
+            }
+            sink.flush().await
+        };
+        match tokio::time::timeout(write_timeout, write).await {
             Ok(Ok(())) if !last => {}
             Ok(_) => break,
             Err(_) => {

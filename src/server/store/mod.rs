@@ -169,13 +169,7 @@ impl StoreHandle {
         // connection tasks queued, and a store task among them would wait behind all of
         // them at every `.await` of a batch (measured: a third less throughput).
         let task = run(backend, rx, replies, retention, healthy.clone());
-        let started = std::thread::Builder::new().name("noom-store".into()).spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime.block_on(task),
-                Err(e) => tracing::error!("chat store runtime: {e}"),
-            }
-        });
-        if let Err(e) = started {
+        if let Err(e) = crate::server::spawn_thread("noom-store", task) {
             tracing::error!("chat store thread: {e}");
             healthy.store(false, Ordering::Relaxed);
         }
