@@ -356,6 +356,9 @@ pub enum ErrorCode {
     /// The chat store could not save (or read) this now; the message was not acked and
     /// the client sends it again later.
     StoreUnavailable,
+    /// The server is behind and did not take this chat message; the client sends it again
+    /// later.
+    Overloaded,
 }
 
 /// Messages the server sends to a browser.

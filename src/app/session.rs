@@ -507,7 +507,9 @@ impl Session {
             }
             ServerMsg::Rooms { rooms } => self.rooms.set(rooms),
             // The `joined` that follows brings what was missed.
-            ServerMsg::Lagged { .. } => {}
+            // The server skipped frames for me, acks among them: my pending messages go
+            // again (same `client_msg_id`, so each is stored once and acked again).
+            ServerMsg::Lagged { .. } => self.resend(|_| true),
             ServerMsg::CallJoined { participants, mode, .. } => {
                 self.call_mode.set(mode);
                 let Some(me) = self.me.get_untracked() else { return };
@@ -539,7 +541,7 @@ impl Session {
             ServerMsg::Error { req_id, code, message } => {
                 // Busy or a store that cannot write now: the message stays pending and goes
                 // again; anything else (too long, not in a room) will not get better.
-                let retry = matches!(code, ErrorCode::StoreUnavailable | ErrorCode::RateLimited);
+                let retry = matches!(code, ErrorCode::StoreUnavailable | ErrorCode::RateLimited | ErrorCode::Overloaded);
                 let mut was_chat = false;
                 if let Some(req_id) = req_id {
                     self.log.update(|log| {
@@ -806,6 +808,21 @@ mod tests {
         assert!(matches!(&sent(&mut rx)[..], [ClientMsg::Chat { client_msg_id: c, .. }] if c == client_msg_id));
         s.retry_refused();
         assert!(sent(&mut rx).is_empty(), "only once per refusal");
+        });
+    }
+
+    #[test]
+    fn after_lagged_my_pending_messages_go_again_for_their_lost_acks() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.enter("r".into());
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        sent(&mut rx);
+        s.send_chat("was my ack skipped?".into());
+        let [ClientMsg::Chat { client_msg_id, .. }] = &sent(&mut rx)[..] else { panic!() };
+        s.apply(ServerMsg::Lagged { room: "r".into(), last_seq: Some(3) });
+        assert!(matches!(&sent(&mut rx)[..], [ClientMsg::Chat { client_msg_id: c, .. }] if c == client_msg_id));
         });
     }
 }

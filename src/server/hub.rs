@@ -93,6 +93,25 @@ impl HubHandle {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Queue a command without waiting; gives it back if the hub's inbox is full.
+    pub fn try_send(&self, cmd: Command) -> Result<(), mpsc::error::TrySendError<Command>> {
+        self.tx.try_send(cmd)
+    }
+
+    /// The hub is far behind (its inbox three quarters full): new connections are refused
+    /// (1013) rather than making everyone inside wait longer.
+    pub fn overloaded(&self) -> bool {
+        self.tx.capacity() < self.tx.max_capacity() / 4
+    }
+
+    /// A handle to a hub that takes commands and never serves them, with room for
+    /// `capacity`: a server far behind (tests of what the edge refuses).
+    #[cfg(test)]
+    pub(crate) fn unserved(capacity: usize) -> (HubHandle, mpsc::Receiver<Command>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (HubHandle { tx, next_conn_id: Arc::new(AtomicU64::new(1)) }, rx)
+    }
+
     /// Send a command; waits if the hub is busy (back-pressure on the sender only).
     /// Returns false when the hub is gone (server shutting down).
     pub async fn send(&self, cmd: Command) -> bool {

@@ -1,20 +1,35 @@
-//! One WebSocket connection: a reader task and a writer task, as in axum's chat example.
+//! One WebSocket connection: a reader and a writer, as in axum's chat example, run as two
+//! futures of one task (a task each cost memory and wake-ups, for no parallelism a
+//! connection needs).
 //!
 //! The reader turns frames into hub commands, answering bad input itself (error frames and
 //! close codes) so the hub only ever sees valid requests. The writer owns the socket's sink
 //! and forwards the hub's frames, the reader's answers, pings and the final close frame.
 //! [`serve_socket`] is generic over `Sink`/`Stream`, so it is tested without a network.
+//!
+//! Why the writer batches: a room's burst reaches a member as many queued frames. They are
+//! fed into the WebSocket's write buffer and flushed once, so a burst costs a few socket
+//! writes instead of one per frame (the send syscalls were 59 % of the server's time at
+//! 200 k deliveries/s; BENCHMARKS.md, "Chat fan-out").
+//!
+//! Why chat can be refused here: the hub's inbox is bounded. When it is full the server is
+//! behind, and a `chat` frame gets `overloaded` (the client sends it again later) instead
+//! of waiting and making every connection's reader wait; a new connection is closed with
+//! 1013. Joins, leaves, calls and disconnects still wait their turn: they are few, and
+//! losing one would leave the room state wrong.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures::channel::mpsc as replies;
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::hub::{Command, HubHandle, OUTBOX_CAPACITY};
+use super::rate_limiter;
 use crate::limits::{
     MAX_FRAME_BYTES, MAX_SIGNAL_FRAME_BYTES, RATE_BURST, RATE_PER_SECOND, RATE_STRIKES_BEFORE_CLOSE,
     SIGNAL_RATE_BURST, SIGNAL_RATE_PER_SECOND,
@@ -58,27 +73,33 @@ pub async fn serve_socket<W, R, E>(
     E: std::fmt::Display + Send + 'static,
 {
     let conn_id = hub.next_conn_id();
+    if hub.overloaded() {
+        tracing::warn!(conn_id, "hub overloaded: new connection refused");
+        let mut sink = sink;
+        let frame = CloseFrame { code: close::TRY_AGAIN_LATER, reason: "server overloaded, try again".into() };
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+        return;
+    }
     let (outbox_tx, outbox) = mpsc::channel(OUTBOX_CAPACITY);
     if !hub.send(Command::Connect { conn_id, outbox: outbox_tx }).await {
         return;
     }
     tracing::info!(conn_id, "connected");
-    let (reply_tx, replies) = mpsc::channel(32);
-    let mut writer = tokio::spawn(write_loop(conn_id, sink, outbox, replies, shutdown, write_timeout));
-    let mut reader = tokio::spawn(read_loop(conn_id, stream, hub.clone(), reply_tx));
+    // futures' channel allocates per message, not a block up front: the reader's answers
+    // (errors, a close) are rare, and an idle connection should not pay for them.
+    let (reply_tx, replies) = replies::channel(8);
+    let writer = write_loop(conn_id, sink, outbox, replies, shutdown, write_timeout);
+    let reader = read_loop(conn_id, stream, hub.clone(), reply_tx);
+    tokio::pin!(writer, reader);
     // Whichever side ends first, the other gets a grace period: the writer to send the
     // reader's last words (a close code), the reader to take the client's answer to the
     // writer's close frame (a socket dropped with unread input is reset, losing the code).
     tokio::select! {
         _ = &mut writer => {
-            if tokio::time::timeout(CLOSE_GRACE, &mut reader).await.is_err() {
-                reader.abort();
-            }
+            let _ = tokio::time::timeout(CLOSE_GRACE, &mut reader).await;
         }
         _ = &mut reader => {
-            if tokio::time::timeout(CLOSE_GRACE, &mut writer).await.is_err() {
-                writer.abort();
-            }
+            let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
         }
     }
     hub.send(Command::Disconnect { conn_id }).await;
@@ -89,7 +110,7 @@ async fn write_loop<W: Sink<Message> + Unpin>(
     conn_id: ConnId,
     mut sink: W,
     mut outbox: mpsc::Receiver<Utf8Bytes>,
-    mut replies: mpsc::Receiver<Reply>,
+    mut replies: replies::Receiver<Reply>,
     mut shutdown: watch::Receiver<bool>,
     write_timeout: Duration,
 ) {
@@ -107,7 +128,7 @@ async fn write_loop<W: Sink<Message> + Unpin>(
         let event = tokio::select! {
             biased;
             _ = shutdown.wait_for(|down| *down) => Event::Shutdown,
-            reply = replies.recv() => Event::Reply(reply),
+            reply = replies.next() => Event::Reply(reply),
             frame = outbox.recv() => Event::Hub(frame),
             _ = ping.tick() => Event::Ping,
         };
@@ -126,8 +147,8 @@ async fn write_loop<W: Sink<Message> + Unpin>(
             // The reader ended (the client went away): nothing more to say.
             Event::Reply(None) => break,
             Event::Hub(Some(text)) => Message::Text(text),
-            // The hub dropped us: our queue overflowed.
-            Event::Hub(None) => close_with(close::POLICY_VIOLATION, "too slow to keep up"),
+            // The hub stopped: the server is going down.
+            Event::Hub(None) => close_with(close::GOING_AWAY, "server shutting down"),
             Event::Ping => Message::Ping(Default::default()),
         };
         let last = matches!(message, Message::Close(_));
@@ -168,7 +189,7 @@ impl Throttle {
     fn new(per_second: u32, burst: u32) -> Throttle {
         let rate = NonZeroU32::new(per_second).expect("non-zero");
         let burst = NonZeroU32::new(burst).expect("non-zero");
-        Throttle { limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)), strikes: 0, last_strike: None }
+        Throttle { limiter: rate_limiter(Quota::per_second(rate).allow_burst(burst)), strikes: 0, last_strike: None }
     }
 
     /// Ok if the frame may go through; Err(strikes) if it is throttled.
@@ -192,7 +213,7 @@ fn error_frame(req_id: Option<ReqId>, code: ErrorCode, message: impl Into<String
     Reply::Frame(serde_json::to_string(&msg).expect("serializes").into())
 }
 
-async fn read_loop<R, E>(conn_id: ConnId, mut stream: R, hub: HubHandle, replies: mpsc::Sender<Reply>)
+async fn read_loop<R, E>(conn_id: ConnId, mut stream: R, hub: HubHandle, mut replies: replies::Sender<Reply>)
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
@@ -218,7 +239,7 @@ where
                     break;
                 }
                 tracing::warn!(conn_id, error = %e, "frame over the WebSocket layer's limit");
-                return say_goodbye(stream, &replies, close::MESSAGE_TOO_BIG, "frame too large").await;
+                return say_goodbye(stream, &mut replies, close::MESSAGE_TOO_BIG, "frame too large").await;
             }
             Ok(Some(Ok(frame))) => frame,
         };
@@ -226,7 +247,7 @@ where
             Message::Text(text) => text,
             Message::Binary(_) => {
                 tracing::warn!(conn_id, "binary frame refused");
-                return say_goodbye(stream, &replies, close::UNSUPPORTED_DATA, "binary frames are not supported").await;
+                return say_goodbye(stream, &mut replies, close::UNSUPPORTED_DATA, "binary frames are not supported").await;
             }
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
@@ -235,7 +256,7 @@ where
         // the SDP inside is checked by `ClientMsg::validated` (error frame, not a close).
         if text.len() > MAX_FRAME_BYTES && (text.len() > MAX_SIGNAL_FRAME_BYTES || !is_signal(text.as_str())) {
             tracing::warn!(conn_id, bytes = text.len(), "frame too large");
-            return say_goodbye(stream, &replies, close::MESSAGE_TOO_BIG, "frame larger than 16 KiB").await;
+            return say_goodbye(stream, &mut replies, close::MESSAGE_TOO_BIG, "frame larger than 16 KiB").await;
         }
         let parsed = parse_client(text.as_str());
         let (bucket, limit) = match parsed {
@@ -245,7 +266,7 @@ where
         if let Err(strikes) = bucket.check() {
             if strikes >= RATE_STRIKES_BEFORE_CLOSE {
                 tracing::warn!(conn_id, strikes, "flooding: closing");
-                return say_goodbye(stream, &replies, close::POLICY_VIOLATION, "too many messages").await;
+                return say_goodbye(stream, &mut replies, close::POLICY_VIOLATION, "too many messages").await;
             }
             tracing::debug!(conn_id, strikes, "throttled");
             let req_id = parsed.ok().and_then(|m| m.req_id());
@@ -254,6 +275,18 @@ where
             continue;
         }
         match parsed.and_then(|msg| msg.validated()) {
+            // Chat is what floods: refused at the door when the hub is behind.
+            Ok(msg @ ClientMsg::Chat { .. }) => match hub.try_send(Command::Request { conn_id, msg }) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(Command::Request { msg, .. })) => {
+                    tracing::debug!(conn_id, "hub overloaded: chat refused");
+                    let message = "the server is overloaded; this message was not taken, send it again in a moment";
+                    if replies.send(error_frame(msg.req_id(), ErrorCode::Overloaded, message)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            },
             Ok(msg) => {
                 if !hub.send(Command::Request { conn_id, msg }).await {
                     break;
@@ -282,7 +315,7 @@ fn is_signal(text: &str) -> bool {
 /// Close with `code`, then keep reading (and ignoring) until the client answers the close
 /// or a grace period passes. Dropping a socket with unread input makes the kernel reset
 /// the connection, and the client would never see the close code.
-async fn say_goodbye<R, E>(mut stream: R, replies: &mpsc::Sender<Reply>, code: u16, reason: &'static str)
+async fn say_goodbye<R, E>(mut stream: R, replies: &mut replies::Sender<Reply>, code: u16, reason: &'static str)
 where
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
@@ -373,6 +406,35 @@ mod tests {
         a_tx.unbounded_send(text(r#"{"type":"chat","req_id":7,"text":"still here"}"#)).unwrap();
         assert_eq!(next_json(&mut a_rx).await["req_id"], 7);
         drop(s_tx);
+    }
+
+    #[tokio::test]
+    async fn a_hub_far_behind_refuses_chat_and_new_connections_at_the_edge() {
+        let (hub, mut inbox) = HubHandle::unserved(4);
+        let (_shutdown_tx, shutdown) = watch::channel(false);
+        let (tx, server_in) = fmpsc::unbounded::<Result<Message, String>>();
+        let (server_out, mut rx) = fmpsc::unbounded::<Message>();
+        tokio::spawn(serve_socket(server_out, server_in, hub.clone(), shutdown.clone(), Duration::from_secs(10)));
+        // `connect` took one place; three chats fill the inbox, the fourth is refused.
+        for i in 1..=4 {
+            tx.unbounded_send(text(&format!(r#"{{"type":"chat","req_id":{i},"text":"m{i}"}}"#))).unwrap();
+        }
+        let refused = tokio::time::timeout(Duration::from_secs(10), next_json(&mut rx)).await.expect("refused, not held");
+        assert_eq!((refused["code"].as_str(), refused["req_id"].as_u64()), (Some("overloaded"), Some(4)));
+        // A newcomer is turned away with 1013 while the hub is this far behind.
+        let (_tx2, server_in2) = fmpsc::unbounded::<Result<Message, String>>();
+        let (server_out2, mut rx2) = fmpsc::unbounded::<Message>();
+        tokio::spawn(serve_socket(server_out2, server_in2, hub.clone(), shutdown, Duration::from_secs(10)));
+        assert_eq!(close_code(&mut rx2).await, close::TRY_AGAIN_LATER);
+        // What was taken is intact and in order: connect, then chats 1-3.
+        assert!(matches!(inbox.recv().await, Some(Command::Connect { .. })));
+        for i in 1..=3 {
+            let Some(Command::Request { msg: ClientMsg::Chat { req_id, .. }, .. }) = inbox.recv().await else {
+                panic!("chat {i} missing")
+            };
+            assert_eq!(req_id, Some(i));
+        }
+        assert!(inbox.try_recv().is_err(), "nothing else reached the hub");
     }
 
     #[tokio::test]

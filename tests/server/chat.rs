@@ -267,5 +267,70 @@ async fn a_member_that_stops_reading_does_not_hold_up_the_room() {
         }
         assert_eq!(got, 3 * per_talker, "talker {i} got every other talker's messages");
     }
+    // After --slow-client-secs of taking nothing, the stuck one is dropped and the room told.
+    let left = talkers[0].recv_type("member_left").await;
+    assert_eq!(left["member"]["nickname"], "Stuck");
     drop(stuck);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_falls_behind_is_caught_up_not_dropped() {
+    const TALKERS: usize = 15;
+    let addr = start_with(Config { slow_client_secs: 8.0, ..config() }).await;
+    // A slow reader: a tiny receive buffer, and no reading while the room bursts.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), MaybeTlsStream::Plain(stream)).await.unwrap();
+    let mut slow = Client { ws, conn_id: 0 };
+    slow.send(json!({"type": "join", "room": "busy"})).await;
+    slow.recv_type("joined").await;
+    // 525 messages of 2 KB: about twice what the slow one's 256-frame queue and the socket
+    // buffers (64 KiB send buffer, 4 KiB receive buffer) hold while it does not read.
+    let per_talker = RATE_BURST as usize - 5;
+    let total = (TALKERS * per_talker) as u64;
+    // A member who reads all along says when the room has had every message.
+    let mut watcher = Client::in_room(addr, "W", "busy").await;
+    let watched = tokio::spawn(async move {
+        let mut seen = 0;
+        while seen < total {
+            if watcher.recv().await["type"] == "message" {
+                seen += 1;
+            }
+        }
+    });
+    let text = "y".repeat(MAX_MESSAGE_CHARS);
+    let mut talkers = Vec::new();
+    for i in 0..TALKERS {
+        let talker = Client::in_room(addr, &format!("T{i}"), "busy").await;
+        let (mut tx, mut rx) = talker.ws.split();
+        tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+        for k in 0..per_talker {
+            let frame = json!({"type": "chat", "req_id": k + 1, "text": text}).to_string();
+            tx.send(Message::text(frame)).await.unwrap();
+        }
+        talkers.push(tx); // stays connected
+    }
+    tokio::time::timeout(WAIT * 3, watched).await.expect("the watcher got every message").unwrap();
+
+    // Now the slow one reads: what it could not take comes back through `lagged` + `joined`.
+    let mut have = std::collections::BTreeSet::new();
+    let mut lagged = 0;
+    while have.len() < total as usize {
+        let v = slow.recv().await;
+        match v["type"].as_str() {
+            Some("message") => {
+                have.insert(v["message"]["seq"].as_u64().unwrap());
+            }
+            Some("lagged") => lagged += 1,
+            Some("joined") => have.extend(v["history"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap())),
+            Some("member_left") => panic!("someone was dropped: {v}"),
+            _ => {}
+        }
+    }
+    assert!(lagged >= 1, "the burst never overflowed the slow member's queue: the test proves nothing");
+    assert_eq!(have, (1..=total).collect());
+    // Still connected, still in the room.
+    slow.send(json!({"type": "chat", "req_id": 1, "text": "caught up"})).await;
+    assert_eq!(slow.recv_type("ack").await["message"]["seq"], total + 1);
 }

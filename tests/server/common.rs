@@ -7,7 +7,7 @@ pub use std::time::Duration;
 
 pub use futures::{SinkExt, StreamExt};
 pub use leptos::prelude::LeptosOptions;
-pub use noom::limits::{MAX_FRAME_BYTES, MAX_SDP_BYTES, RATE_BURST};
+pub use noom::limits::{MAX_FRAME_BYTES, MAX_MESSAGE_CHARS, MAX_SDP_BYTES, RATE_BURST};
 pub use noom::server::{serve, Config, StoreKind};
 pub use serde_json::{json, Value};
 pub use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota};
 
 use str0m::change::SdpOffer;
 use str0m::media::Mid;
@@ -105,7 +105,7 @@ impl Peer {
             announced: Vec::new(),
             timeout: now,
             budget_bps: None,
-            publish_limit: bytes_per_second.map(|b| RateLimiter::direct(Quota::per_second(b))),
+            publish_limit: bytes_per_second.map(|b| crate::server::rate_limiter(Quota::per_second(b))),
             limit_told: None,
         }
     }
