@@ -5,7 +5,7 @@
 async fn main() -> std::process::ExitCode {
     use clap::Parser;
     use leptos::prelude::get_configuration;
-    use noom::server::{serve, Config};
+    use noom::server::{listen, serve, Config};
 
     let mut config = Config::parse();
     tracing_subscriber::fmt()
@@ -33,7 +33,7 @@ async fn main() -> std::process::ExitCode {
     let run = async {
         let mut leptos_options = get_configuration(None).map_err(std::io::Error::other)?.leptos_options;
         leptos_options.site_addr = config.addr;
-        let listener = tokio::net::TcpListener::bind(config.addr).await?;
+        let listener = listen(config.addr)?;
         tracing::info!("Noom listening on http://{}", config.addr);
         serve(listener, config, leptos_options, shutdown_signal()).await
     };

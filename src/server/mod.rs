@@ -149,6 +149,23 @@ pub async fn serve(
     Ok(())
 }
 
+/// The WebSocket read buffer, allocated for each connection's life: clients send small
+/// frames (a chat message is a few hundred bytes); a bigger one grows it as needed.
+const READ_BUFFER_BYTES: usize = 1024;
+
+/// Connections the kernel may queue before the server accepts them. tokio's default
+/// (1024) overflowed in a join storm of 10 000 and each dropped SYN cost its client a 1 s
+/// retransmit. The kernel caps it at `net.core.somaxconn` (4096 on Debian 12).
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// Bind the server's TCP listener, with room for a crowd arriving at once.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// What the kernel may hold for one client before its writes block: chat frames are
 /// small, and Linux would otherwise grow a slow reader's send buffer up to 4 MiB
 /// (`tcp_wmem`), kernel memory per socket that hides a client that stopped reading.
@@ -215,7 +232,7 @@ async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(state): Stat
         // tungstenite's defaults (128 KiB read and write buffers) are made for bulk
         // transfer; chat frames are small, and these buffers were most of the memory a
         // connection cost (146 KiB -> see BENCHMARKS.md).
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(ws::WRITE_BUFFER_BYTES)
         .max_write_buffer_size(1024 * 1024)
         .on_upgrade(move |socket| async move {

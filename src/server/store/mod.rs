@@ -8,6 +8,7 @@
 //! - `sqlite.rs`: the default backend, embedded SQLite (sqlx) in `--data-dir`.
 //! - `memory.rs`: the same interface in memory (`--store memory`): for benchmarks that
 //!   compare, and for servers that should forget.
+//! - `recent.rs`: the newest messages of rooms being entered, so joins seldom read the disk.
 //!
 //! Why acks wait for the commit: a message the server acknowledged must survive `kill -9`.
 //! The hub hands each chat message to the store, which writes it (with whatever else
@@ -25,6 +26,7 @@
 //! answered with it again (same id, seq and ts) instead of being stored twice.
 
 mod memory;
+mod recent;
 mod sqlite;
 
 use std::future::Future;
@@ -36,6 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{ChatMessage, ConnId, ReqId};
 pub use memory::MemoryStore;
+use recent::Recent;
 pub use sqlite::SqliteStore;
 
 /// Messages that may wait for the store before the hub says "busy".
@@ -213,6 +216,7 @@ async fn run<S: ChatStore>(
 ) {
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     let mut queue = Vec::with_capacity(MAX_BATCH);
+    let mut recent = Recent::default();
     loop {
         tokio::select! {
             n = rx.recv_many(&mut queue, MAX_BATCH) => {
@@ -230,10 +234,10 @@ async fn run<S: ChatStore>(
                                     batch.push((conn_id, req_id, message));
                                 }
                             }
-                            append(&mut store, batch, &replies, &healthy).await;
+                            append(&mut store, &mut recent, batch, &replies, &healthy).await;
                         }
                         StoreCmd::Join { conn_id, room, since } => {
-                            let reply = read_join(&mut store, conn_id, room, since).await;
+                            let reply = read_join(&mut store, &mut recent, conn_id, room, since).await;
                             let _ = replies.send(reply);
                         }
                         StoreCmd::History { conn_id, req_id, room, before, after, limit } => {
@@ -258,7 +262,10 @@ async fn run<S: ChatStore>(
                 let max = (retention.max_per_room > 0).then_some(retention.max_per_room);
                 match store.prune(keep_after, max, now.saturating_sub(DEDUP_KEEP_MS)).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "history retention"),
+                    Ok(n) => {
+                        recent.clear();
+                        tracing::info!(deleted = n, "history retention");
+                    }
                     Err(e) => tracing::error!("history retention failed: {e}"),
                 }
             }
@@ -269,6 +276,7 @@ async fn run<S: ChatStore>(
 
 async fn append<S: ChatStore>(
     store: &mut S,
+    recent: &mut Recent,
     batch: Vec<(ConnId, Option<ReqId>, NewMessage)>,
     replies: &mpsc::UnboundedSender<StoreReply>,
     healthy: &AtomicBool,
@@ -279,6 +287,7 @@ async fn append<S: ChatStore>(
             if !healthy.swap(true, Ordering::Relaxed) {
                 tracing::info!("chat store writes again");
             }
+            recent.appended(&stored);
             let out = batch.into_iter().zip(stored).map(|((c, r, _), a)| (c, r, a)).collect();
             let _ = replies.send(StoreReply::Appended(out));
         }
@@ -296,8 +305,17 @@ async fn append<S: ChatStore>(
 
 /// History for someone entering a room: what they missed since `since`, else the recent
 /// messages.
-async fn read_join<S: ChatStore>(store: &mut S, conn_id: ConnId, room: String, since: Option<u64>) -> StoreReply {
+async fn read_join<S: ChatStore>(
+    store: &mut S,
+    recent: &mut Recent,
+    conn_id: ConnId,
+    room: String,
+    since: Option<u64>,
+) -> StoreReply {
     use crate::limits::{HISTORY_LEN, RESUME_PAGE};
+    if let Some((history, earlier, more)) = recent.join(&room, since) {
+        return StoreReply::Joined { conn_id, room, history, earlier, more, failed: false };
+    }
     let read = async {
         match since {
             Some(since) => {
@@ -313,7 +331,12 @@ async fn read_join<S: ChatStore>(store: &mut S, conn_id: ConnId, room: String, s
         }
     };
     match read.await {
-        Ok((history, earlier, more)) => StoreReply::Joined { conn_id, room, history, earlier, more, failed: false },
+        Ok((history, earlier, more)) => {
+            if since.is_none() {
+                recent.fill(&room, &history, earlier);
+            }
+            StoreReply::Joined { conn_id, room, history, earlier, more, failed: false }
+        }
         Err(e) => {
             tracing::error!(%room, "history read failed: {e}");
             StoreReply::Joined { conn_id, room, history: Vec::new(), earlier: false, more: false, failed: true }

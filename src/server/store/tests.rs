@@ -121,3 +121,57 @@ async fn a_data_dir_that_cannot_be_made_fails_with_its_path() {
     let err = SqliteStore::open(&file.join("data")).await.err().expect("cannot open under a file");
     assert!(err.contains("not-a-dir/data") && err.contains("cannot create the data directory"), "{err}");
 }
+
+/// Joins answered through the store task (from its window of recent messages, or the
+/// disk) read the same as the disk, before and after more messages arrive.
+#[tokio::test]
+async fn joins_read_the_same_from_the_recent_window_as_from_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (replies_tx, mut replies) = mpsc::unbounded_channel();
+    let keep_all = Retention { days: 0, max_per_room: 0 };
+    let store = StoreHandle::spawn(SqliteStore::open(dir.path()).await.unwrap(), keep_all, replies_tx);
+    let mut seq = 0;
+    let mut append = |n: u64| {
+        for _ in 0..n {
+            seq += 1;
+            let message = msg("r", &format!("m{seq}"), None, seq);
+            store.try_send(StoreCmd::Append { conn_id: 1, req_id: None, message }).unwrap();
+        }
+    };
+    append(60);
+    let store2 = store.clone();
+    let mut join = |since: Option<u64>, room: &str| {
+        store2.try_send(StoreCmd::Join { conn_id: 1, room: room.into(), since }).unwrap();
+    };
+    join(None, "r"); // read from the disk, remembered
+    join(None, "r"); // from the window
+    append(1);
+    join(None, "r");
+    join(Some(55), "r"); // within the window
+    join(Some(5), "r"); // before it: the disk
+    join(Some(61), "r");
+    join(None, "empty");
+    join(Some(0), "empty");
+    store.flush().await;
+    let mut joins = Vec::new();
+    while let Ok(reply) = replies.try_recv() {
+        if let StoreReply::Joined { history, earlier, more, failed, .. } = reply {
+            assert!(!failed && !more);
+            let seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+            joins.push((seqs.first().copied(), seqs.last().copied(), seqs.len(), earlier));
+        }
+    }
+    assert_eq!(
+        joins,
+        [
+            (Some(11), Some(60), 50, true),
+            (Some(11), Some(60), 50, true),
+            (Some(12), Some(61), 50, true),
+            (Some(56), Some(61), 6, true),
+            (Some(6), Some(61), 56, true),
+            (None, None, 0, true),
+            (None, None, 0, false),
+            (None, None, 0, false),
+        ]
+    );
+}
