@@ -107,6 +107,10 @@ pub enum ClientMsg {
         /// The `epoch` my `since` comes from; if the server's differs, `since` is ignored.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<String>,
+        /// This browser's own random id (kept in its storage): someone a host removed
+        /// cannot come back from the same browser with a new connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
     },
     /// Leave my room.
     Leave {
@@ -155,12 +159,52 @@ pub enum ClientMsg {
     Signal { to: ConnId, payload: SignalPayload },
     /// SFU calls: the video tiles I show right now and their sizes.
     CallLayout { tiles: Vec<TileView> },
+    /// Host only: make `conn_id` (in my room) a host too.
+    MakeHost {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        conn_id: ConnId,
+    },
+    /// Host only: lock my room (nobody new may enter) or open it again.
+    SetLock {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        locked: bool,
+    },
+    /// Host only: remove `conn_id` from my room for the rest of the meeting.
+    Remove {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        conn_id: ConnId,
+    },
+    /// Host only: ask `conn_id` to mute their microphone, or (`force`) mute it.
+    Mute {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        conn_id: ConnId,
+        #[serde(default)]
+        force: bool,
+    },
+    /// Raise or lower my hand; a host may lower someone else's (`conn_id`).
+    RaiseHand {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        raised: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conn_id: Option<ConnId>,
+    },
+    /// A reaction everyone in my room sees over my tile for a moment: one of [`REACTIONS`].
+    React { emoji: String },
 }
+
+/// The reactions a person can send (anything else is refused).
+pub const REACTIONS: &[&str] = &["👍", "👏", "😂", "❤️", "🎉", "😮"];
 
 impl ClientMsg {
     /// Every `type` a client may send; used to tell "unknown type" from "bad fields".
     pub const TYPES: &'static [&'static str] =
-        &["set_nick", "watch_rooms", "join", "leave", "chat", "history", "call_join", "call_leave", "call_state", "signal", "call_layout"];
+        &["set_nick", "watch_rooms", "join", "leave", "chat", "history", "call_join", "call_leave", "call_state", "signal", "call_layout",
+          "make_host", "set_lock", "remove", "mute", "raise_hand", "react"];
 
     /// Check and normalize the user text in a request (trimmed nickname, room name and
     /// message), with the same rules the browser applies before sending.
@@ -172,12 +216,23 @@ impl ClientMsg {
                 req_id,
                 nickname: validate_nickname(&nickname).map_err(|e| fail(ErrorCode::InvalidNickname, e))?,
             },
-            ClientMsg::Join { req_id, room, since, epoch } => ClientMsg::Join {
+            ClientMsg::Join { req_id, room, since, epoch, device } => ClientMsg::Join {
                 req_id,
                 room: validate_room_name(&room).map_err(|e| fail(ErrorCode::InvalidRoom, e))?,
                 since,
                 epoch: epoch.filter(|e| e.len() <= MAX_CLIENT_MSG_ID_CHARS),
+                device: device.filter(|d| !d.is_empty() && d.len() <= MAX_CLIENT_MSG_ID_CHARS),
             },
+            ClientMsg::React { emoji } => {
+                if !REACTIONS.contains(&emoji.as_str()) {
+                    return Err(ParseError {
+                        req_id,
+                        code: ErrorCode::BadFields,
+                        message: format!("emoji must be one of {}", REACTIONS.join(" ")),
+                    });
+                }
+                ClientMsg::React { emoji }
+            }
             ClientMsg::Chat { req_id, text, client_msg_id } => ClientMsg::Chat {
                 req_id,
                 text: validate_message(&text).map_err(|e| fail(ErrorCode::InvalidMessage, e))?,
@@ -221,7 +276,12 @@ impl ClientMsg {
             | ClientMsg::Leave { .. }
             | ClientMsg::CallJoin { .. }
             | ClientMsg::CallLeave { .. }
-            | ClientMsg::CallState { .. }) => other,
+            | ClientMsg::CallState { .. }
+            | ClientMsg::MakeHost { .. }
+            | ClientMsg::SetLock { .. }
+            | ClientMsg::Remove { .. }
+            | ClientMsg::Mute { .. }
+            | ClientMsg::RaiseHand { .. }) => other,
         })
     }
 
@@ -234,8 +294,15 @@ impl ClientMsg {
             | ClientMsg::Chat { req_id, .. }
             | ClientMsg::History { req_id, .. }
             | ClientMsg::CallJoin { req_id, .. }
-            | ClientMsg::CallLeave { req_id } => *req_id,
-            ClientMsg::CallState { .. } | ClientMsg::Signal { .. } | ClientMsg::CallLayout { .. } => None,
+            | ClientMsg::CallLeave { req_id }
+            | ClientMsg::MakeHost { req_id, .. }
+            | ClientMsg::SetLock { req_id, .. }
+            | ClientMsg::Remove { req_id, .. }
+            | ClientMsg::Mute { req_id, .. }
+            | ClientMsg::RaiseHand { req_id, .. } => *req_id,
+            ClientMsg::CallState { .. } | ClientMsg::Signal { .. } | ClientMsg::CallLayout { .. } | ClientMsg::React { .. } => {
+                None
+            }
         }
     }
 }
@@ -245,6 +312,13 @@ impl ClientMsg {
 pub struct Member {
     pub conn_id: ConnId,
     pub nickname: String,
+    /// Runs the room: may lock it, remove people, ask them to mute, make others hosts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub host: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An open room as the home page lists it.
@@ -252,6 +326,9 @@ pub struct Member {
 pub struct RoomInfo {
     pub name: String,
     pub count: usize,
+    /// A host locked it: nobody new may enter.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub locked: bool,
 }
 
 /// A chat message as the server accepted it.
@@ -359,6 +436,12 @@ pub enum ErrorCode {
     /// The server is behind and did not take this chat message; the client sends it again
     /// later.
     Overloaded,
+    /// Only a host of the room may do this.
+    NotHost,
+    /// A host locked the room: nobody new may enter.
+    RoomLocked,
+    /// A host removed me from this room for the rest of the meeting.
+    Removed,
 }
 
 /// Messages the server sends to a browser.
@@ -399,11 +482,47 @@ pub enum ServerMsg {
         /// joining the call.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<IceServer>,
+        /// A host locked the room (I was inside already, or it was locked since).
+        #[serde(default, skip_serializing_if = "is_false")]
+        locked: bool,
+        /// Raised hands, in the order they went up.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hands: Vec<ConnId>,
     },
     /// Someone entered my room ("NICK joined").
     MemberJoined { room: String, member: Member },
-    /// Someone left my room or lost their connection ("NICK left").
-    MemberLeft { room: String, member: Member },
+    /// Someone left my room or lost their connection ("NICK left"), or a host removed
+    /// them (`removed_by`).
+    MemberLeft {
+        room: String,
+        member: Member,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        removed_by: Option<ConnId>,
+    },
+    /// The room's hosts changed: `by` made someone a host, or (no `by`) the last host
+    /// left and the longest-present member took over.
+    Hosts {
+        room: String,
+        hosts: Vec<ConnId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<ConnId>,
+    },
+    /// A host (`by`) locked or unlocked my room.
+    Locked { room: String, locked: bool, by: ConnId },
+    /// Raised hands changed; in the order they went up. `by`: a host lowered someone's.
+    Hands {
+        room: String,
+        hands: Vec<ConnId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<ConnId>,
+    },
+    /// A host removed me from the room; I may not come back to it in this meeting.
+    Removed { room: String, by: ConnId, nickname: String },
+    /// A host asks me to mute my microphone, or (`force`) muted it: my client turns it off
+    /// and reports `call_state`.
+    MuteRequest { by: ConnId, nickname: String, force: bool },
+    /// Someone in my room reacted.
+    Reaction { conn_id: ConnId, emoji: String },
     /// Someone in my room (or I) changed nickname ("OLD is now NEW").
     NickChanged { conn_id: ConnId, old: String, new: String },
     /// A chat message from someone else in my room.
@@ -518,7 +637,7 @@ mod tests {
         let all = [
             ClientMsg::SetNick { req_id: Some(1), nickname: "Ana".into() },
             ClientMsg::WatchRooms { req_id: None },
-            ClientMsg::Join { req_id: Some(2), room: "lobby".into(), since: Some(41), epoch: Some("e1".into()) },
+            ClientMsg::Join { req_id: Some(2), room: "lobby".into(), since: Some(41), epoch: Some("e1".into()), device: None },
             ClientMsg::Leave { req_id: None },
             ClientMsg::Chat { req_id: Some(3), text: "hi".into(), client_msg_id: Some("c-1".into()) },
             ClientMsg::History { req_id: Some(5), room: "lobby".into(), before: Some(100), after: None, limit: Some(50) },
@@ -530,6 +649,12 @@ mod tests {
                 payload: SignalPayload::Candidate { candidate: "candidate:1".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) },
             },
             ClientMsg::CallLayout { tiles: vec![TileView { from: 2, kind: TrackKind::Video, width: 320, height: 180 }] },
+            ClientMsg::MakeHost { req_id: Some(6), conn_id: 9 },
+            ClientMsg::SetLock { req_id: None, locked: true },
+            ClientMsg::Remove { req_id: Some(7), conn_id: 9 },
+            ClientMsg::Mute { req_id: None, conn_id: 9, force: true },
+            ClientMsg::RaiseHand { req_id: None, raised: false, conn_id: Some(9) },
+            ClientMsg::React { emoji: "🎉".into() },
         ];
         assert_eq!(all.len(), ClientMsg::TYPES.len());
         for msg in all {
@@ -545,8 +670,8 @@ mod tests {
 
     #[test]
     fn validation_trims_and_refuses() {
-        let msg = ClientMsg::Join { req_id: Some(4), room: "  Lobby ".into(), since: None, epoch: None }.validated().unwrap();
-        assert_eq!(msg, ClientMsg::Join { req_id: Some(4), room: "Lobby".into(), since: None, epoch: None });
+        let msg = ClientMsg::Join { req_id: Some(4), room: "  Lobby ".into(), since: None, epoch: None, device: None }.validated().unwrap();
+        assert_eq!(msg, ClientMsg::Join { req_id: Some(4), room: "Lobby".into(), since: None, epoch: None, device: None });
         let e = ClientMsg::SetNick { req_id: Some(2), nickname: "x".repeat(33) }.validated().unwrap_err();
         assert_eq!((e.code, e.req_id), (ErrorCode::InvalidNickname, Some(2)));
         assert_eq!(e.message, "Nickname must be at most 32 characters");
@@ -597,7 +722,7 @@ mod tests {
     fn server_messages_use_snake_case_tags() {
         let json = serde_json::to_value(ServerMsg::MemberJoined {
             room: "r".into(),
-            member: Member { conn_id: 1, nickname: "A".into() },
+            member: Member { conn_id: 1, nickname: "A".into(), host: false },
         })
         .unwrap();
         assert_eq!(json["type"], "member_joined");

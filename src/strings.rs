@@ -54,6 +54,47 @@ pub fn renamed(old: &str, new: &str) -> String {
     format!("{old} is now {new}")
 }
 
+pub fn removed_by(nick: &str, by: &str) -> String {
+    format!("{by} removed {nick}")
+}
+
+/// Shown to the person a host removed (on the home page).
+pub fn you_were_removed(room: &str, by: &str) -> String {
+    format!("{by} removed you from {room}.")
+}
+
+pub fn made_host(nick: &str, by: &str) -> String {
+    format!("{by} made {nick} a host")
+}
+
+pub fn now_host(nick: &str) -> String {
+    format!("{nick} is now the host")
+}
+
+pub fn locked(by: &str, locked: bool) -> String {
+    if locked {
+        format!("{by} locked the room")
+    } else {
+        format!("{by} unlocked the room")
+    }
+}
+
+pub fn raised_hand(nick: &str) -> String {
+    format!("{nick} raised a hand")
+}
+
+pub fn lowered_hand(nick: &str, by: &str) -> String {
+    format!("{by} lowered {nick}'s hand")
+}
+
+pub fn asked_to_mute(by: &str) -> String {
+    format!("{by} asks you to mute your microphone")
+}
+
+pub fn muted_by(by: &str) -> String {
+    format!("{by} muted your microphone")
+}
+
 pub const CALL_HEADING: &str = "Call";
 pub const CAMERA_LABEL: &str = "Camera";
 pub const MICROPHONE_LABEL: &str = "Microphone";

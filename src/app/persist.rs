@@ -1,6 +1,6 @@
 //! The seam between the session and the browser's storage: the outbox of chat messages
-//! not yet acknowledged, kept per room so it survives a page reload, and fresh ids for
-//! new messages.
+//! not yet acknowledged, kept per room so it survives a page reload, fresh ids for new
+//! messages, and the browser's own id.
 //!
 //! Defined once per target with the same signatures (as `media.rs`): the browser build
 //! uses `localStorage` and `crypto.getRandomValues()`, the server build (and native unit tests)
@@ -43,6 +43,19 @@ mod imp {
         }
     }
 
+    /// This browser's id, made once and kept: a host's removal holds for it.
+    pub fn device_id() -> String {
+        const KEY: &str = "noom.device";
+        if let Some(id) = storage().and_then(|s| s.get_item(KEY).ok().flatten()) {
+            return id;
+        }
+        let id = new_client_msg_id();
+        if let Some(s) = storage() {
+            let _ = s.set_item(KEY, &id);
+        }
+        id
+    }
+
     /// 128 random bits as hex. `getRandomValues` rather than `randomUUID`: the latter
     /// exists only in secure contexts, and Noom is often opened over plain http on a LAN.
     pub fn new_client_msg_id() -> String {
@@ -73,6 +86,10 @@ mod imp {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         format!("local-{}", NEXT.fetch_add(1, Ordering::Relaxed))
     }
+
+    pub fn device_id() -> String {
+        "local-device".to_string()
+    }
 }
 
-pub use imp::{load_outbox, new_client_msg_id, save_outbox};
+pub use imp::{device_id, load_outbox, new_client_msg_id, save_outbox};

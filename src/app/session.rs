@@ -93,6 +93,12 @@ pub struct Session {
     epoch: StoredValue<Option<String>>,
     /// The last error the server reported, shown in a banner.
     pub error: RwSignal<Option<String>>,
+    /// A host locked my room.
+    pub locked: RwSignal<bool>,
+    /// Raised hands in my room, in the order they went up.
+    pub hands: RwSignal<Vec<ConnId>>,
+    /// Recent reactions in my room (a key, who, which emoji): the tiles float them.
+    pub reactions: RwSignal<Vec<(u64, ConnId, String)>>,
     /// Everyone in the room's call (me included once I am in it), in join order.
     pub call: RwSignal<Vec<CallParticipant>>,
     /// Whether I am in the call (the server confirmed).
@@ -137,6 +143,9 @@ impl Session {
             joined: RwSignal::new(None),
             rooms: RwSignal::new(Vec::new()),
             members: RwSignal::new(Vec::new()),
+            locked: RwSignal::new(false),
+            hands: RwSignal::new(Vec::new()),
+            reactions: RwSignal::new(Vec::new()),
             log: RwSignal::new(Vec::new()),
             earlier: RwSignal::new(false),
             loading_earlier: RwSignal::new(false),
@@ -233,7 +242,13 @@ impl Session {
             return;
         }
         self.move_to(Place::Room(room.clone()));
-        self.send(ClientMsg::Join { req_id: None, room: room.clone(), since: None, epoch: None });
+        self.send(ClientMsg::Join {
+            req_id: None,
+            room: room.clone(),
+            since: None,
+            epoch: None,
+            device: Some(super::persist::device_id()),
+        });
         // What I typed here before a reload and the server never acknowledged.
         for unsent in super::persist::load_outbox(&room) {
             let key = self.next_key();
@@ -332,6 +347,9 @@ impl Session {
         self.call.set(Vec::new());
         self.joined.set(None);
         self.members.set(Vec::new());
+        self.locked.set(false);
+        self.hands.set(Vec::new());
+        self.reactions.set(Vec::new());
         self.log.set(Vec::new());
         self.earlier.set(false);
         self.loading_earlier.set(false);
@@ -365,7 +383,8 @@ impl Session {
                 // Only what I missed, if my log's numbering is this database's.
                 let epoch = self.epoch.get_value();
                 let since = epoch.as_ref().and(self.last_seq());
-                self.send(ClientMsg::Join { req_id: None, room, since, epoch: since.and(epoch) });
+                let device = Some(super::persist::device_id());
+                self.send(ClientMsg::Join { req_id: None, room, since, epoch: since.and(epoch), device });
                 // Peer connections were torn down with the old socket (our id changed):
                 // join the call again and they are rebuilt.
                 if self.wants_call.get_untracked() {
@@ -382,6 +401,13 @@ impl Session {
         self.joined.set(None);
         self.left_call();
         self.call.set(Vec::new());
+    }
+
+    /// Someone's nickname, from the members I know of.
+    fn nickname_of(&self, conn_id: ConnId) -> String {
+        self.members
+            .with_untracked(|ms| ms.iter().find(|m| m.conn_id == conn_id).map(|m| m.nickname.clone()))
+            .unwrap_or_else(|| DEFAULT_NICKNAME.to_string())
     }
 
     fn notice(&self, text: String) {
@@ -429,7 +455,7 @@ impl Session {
                     self.save_outbox();
                 }
             }
-            ServerMsg::Joined { room, members, history, call, earlier, more, epoch, .. } => {
+            ServerMsg::Joined { room, members, history, call, earlier, more, epoch, locked, hands, .. } => {
                 if self.place.get_untracked() != Place::Room(room.clone()) {
                     return;
                 }
@@ -441,6 +467,8 @@ impl Session {
                 let resume_from = history.last().map(|m| m.seq);
                 self.joined.set(Some(room.clone()));
                 self.members.set(members);
+                self.locked.set(locked);
+                self.hands.set(hands);
                 self.call.set(call);
                 // Resuming, I know what lies before my log already; fresh, the server says.
                 if self.last_seq().is_none() {
@@ -480,12 +508,74 @@ impl Session {
                     }
                 });
             }
-            ServerMsg::MemberLeft { room, member } => {
+            ServerMsg::MemberLeft { room, member, removed_by } => {
                 if !self.in_room(&room) {
                     return;
                 }
-                self.notice(strings::left(&member.nickname));
+                match removed_by {
+                    Some(by) => self.notice(strings::removed_by(&member.nickname, &self.nickname_of(by))),
+                    None => self.notice(strings::left(&member.nickname)),
+                }
                 self.members.update(|ms| ms.retain(|m| m.conn_id != member.conn_id));
+            }
+            ServerMsg::Hosts { room, hosts, by } => {
+                if !self.in_room(&room) {
+                    return;
+                }
+                let before: Vec<ConnId> = self.members.with_untracked(|ms| ms.iter().filter(|m| m.host).map(|m| m.conn_id).collect());
+                for new in hosts.iter().filter(|id| !before.contains(id)) {
+                    let nick = self.nickname_of(*new);
+                    match by {
+                        Some(by) => self.notice(strings::made_host(&nick, &self.nickname_of(by))),
+                        None => self.notice(strings::now_host(&nick)),
+                    }
+                }
+                self.members.update(|ms| ms.iter_mut().for_each(|m| m.host = hosts.contains(&m.conn_id)));
+            }
+            ServerMsg::Locked { room, locked, by } => {
+                if self.in_room(&room) {
+                    self.notice(strings::locked(&self.nickname_of(by), locked));
+                    self.locked.set(locked);
+                }
+            }
+            ServerMsg::Hands { room, hands, by } => {
+                if !self.in_room(&room) {
+                    return;
+                }
+                let before = self.hands.get_untracked();
+                for up in hands.iter().filter(|id| !before.contains(id)) {
+                    self.notice(strings::raised_hand(&self.nickname_of(*up)));
+                }
+                if let Some(by) = by {
+                    for down in before.iter().filter(|id| !hands.contains(id)) {
+                        self.notice(strings::lowered_hand(&self.nickname_of(*down), &self.nickname_of(by)));
+                    }
+                }
+                self.hands.set(hands);
+            }
+            ServerMsg::Removed { room, nickname, .. } => {
+                self.move_to(Place::Home);
+                self.send(ClientMsg::WatchRooms { req_id: None });
+                self.error.set(Some(strings::you_were_removed(&room, &nickname)));
+            }
+            ServerMsg::MuteRequest { nickname, force, .. } => {
+                if force {
+                    if self.media.get_untracked().audio {
+                        super::media::toggle_sending(*self, crate::protocol::TrackKind::Audio);
+                    }
+                    self.notice(strings::muted_by(&nickname));
+                } else {
+                    self.notice(strings::asked_to_mute(&nickname));
+                }
+            }
+            ServerMsg::Reaction { conn_id, emoji } => {
+                let key = self.next_key();
+                // A few at a time: older ones have floated away.
+                self.reactions.update(|r| {
+                    r.push((key, conn_id, emoji));
+                    let excess = r.len().saturating_sub(20);
+                    r.drain(..excess);
+                });
             }
             ServerMsg::NickChanged { conn_id, old, new } => {
                 self.notice(strings::renamed(&old, &new));
@@ -537,6 +627,12 @@ impl Session {
             ServerMsg::Error { code: ErrorCode::CallFull, message, .. } => {
                 self.wants_call.set(false);
                 self.call_error.set(Some(message));
+            }
+            // The room would not have me (locked, or a host removed me): back home, and say why.
+            ServerMsg::Error { code: ErrorCode::RoomLocked | ErrorCode::Removed, message, .. } => {
+                self.move_to(Place::Home);
+                self.send(ClientMsg::WatchRooms { req_id: None });
+                self.error.set(Some(message));
             }
             ServerMsg::Error { req_id, code, message } => {
                 // Busy or a store that cannot write now: the message stays pending and goes
@@ -633,7 +729,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 7, nickname: "Anonymous".into() });
         let out = sent(&mut rx);
         assert!(matches!(&out[0], ClientMsg::SetNick { .. }));
-        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: None, epoch: None });
+        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: None, epoch: None, device: Some("local-device".into()) });
         let ClientMsg::Chat { req_id: Some(req_id), text, client_msg_id: Some(cid) } = &out[2] else { panic!("{out:?}") };
         assert_eq!(text, "hello");
         // Sent again on another connection: the same client id, so the server stores it once.
@@ -659,14 +755,14 @@ mod tests {
         let s = Session::new();
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
-        let me = Member { conn_id: 1, nickname: "Ana".into() };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![] });
-        let bo = Member { conn_id: 2, nickname: "Bo".into() };
+        let me = Member { conn_id: 1, nickname: "Ana".into(), host: true };
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![] });
+        let bo = Member { conn_id: 2, nickname: "Bo".into(), host: false };
         s.apply(ServerMsg::MemberJoined { room: "r".into(), member: bo.clone() });
         s.apply(ServerMsg::Message { message: msg(6, 2, "<b>hi</b>") });
         s.apply(ServerMsg::Message { message: msg(6, 2, "<b>hi</b>") }); // duplicate id: ignored
         s.apply(ServerMsg::NickChanged { conn_id: 2, old: "Bo".into(), new: "Bob".into() });
-        s.apply(ServerMsg::MemberLeft { room: "r".into(), member: Member { nickname: "Bob".into(), ..bo } });
+        s.apply(ServerMsg::MemberLeft { room: "r".into(), member: Member { nickname: "Bob".into(), ..bo }, removed_by: None });
         // A message for another room (stale, after switching) is not shown.
         s.apply(ServerMsg::Message { message: ChatMessage { room: "other".into(), ..msg(9, 2, "x") } });
         assert_eq!(
@@ -678,13 +774,47 @@ mod tests {
     }
 
     #[test]
+    fn meeting_controls_show_as_notices_and_state() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.apply(ServerMsg::Welcome { conn_id: 2, nickname: "Anonymous".into() });
+        s.enter("r".into());
+        let ana = Member { conn_id: 1, nickname: "Ana".into(), host: true };
+        let bo = Member { conn_id: 2, nickname: "Bo".into(), host: false };
+        let cy = Member { conn_id: 3, nickname: "Cy".into(), host: false };
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana, bo, cy], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![3] });
+        assert_eq!(s.hands.get_untracked(), vec![3]);
+        s.apply(ServerMsg::Hosts { room: "r".into(), hosts: vec![1, 2], by: Some(1) });
+        s.apply(ServerMsg::Locked { room: "r".into(), locked: true, by: 1 });
+        s.apply(ServerMsg::Hands { room: "r".into(), hands: vec![3, 2], by: None });
+        s.apply(ServerMsg::Hands { room: "r".into(), hands: vec![2], by: Some(1) });
+        s.apply(ServerMsg::MemberLeft { room: "r".into(), member: Member { conn_id: 3, nickname: "Cy".into(), host: false }, removed_by: Some(1) });
+        s.apply(ServerMsg::MuteRequest { by: 1, nickname: "Ana".into(), force: false });
+        assert_eq!(
+            texts(&s),
+            ["Ana made Bo a host", "Ana locked the room", "Bo raised a hand", "Ana lowered Cy's hand", "Ana removed Cy", "Ana asks you to mute your microphone"]
+        );
+        assert!(s.locked.get_untracked());
+        assert!(s.members.get_untracked().iter().find(|m| m.conn_id == 2).unwrap().host);
+        // Removed: back on the home page, told why.
+        s.apply(ServerMsg::Removed { room: "r".into(), by: 1, nickname: "Ana".into() });
+        assert_eq!(s.place.get_untracked(), Place::Home);
+        assert_eq!(s.error.get_untracked().as_deref(), Some("Ana removed you from r."));
+        // A locked room turns me away: home, with the server's reason.
+        s.enter("locked".into());
+        s.apply(ServerMsg::Error { req_id: None, code: ErrorCode::RoomLocked, message: "This room is locked.".into() });
+        assert_eq!((s.place.get_untracked(), s.error.get_untracked()), (Place::Home, Some("This room is locked.".into())));
+        });
+    }
+
+    #[test]
     fn call_membership_and_media_state() {
         Owner::new().with(|| {
         let s = Session::new();
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let bo = CallParticipant { conn_id: 2, nickname: "Bo".into(), media: MediaState { audio: true, video: true, screen: false } };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![bo.clone()], ice_servers: vec![] });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![bo.clone()], ice_servers: vec![], locked: false, hands: vec![] });
         assert_eq!(s.call.get_untracked(), vec![bo.clone()]);
 
         let (tx, mut rx) = mpsc::unbounded();
@@ -733,7 +863,7 @@ mod tests {
     }
 
     fn joined(history: Vec<ChatMessage>, earlier: bool, more: bool, epoch: &str) -> ServerMsg {
-        ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history, earlier, more, epoch: epoch.into(), call: vec![], ice_servers: vec![] }
+        ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history, earlier, more, epoch: epoch.into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![] }
     }
 
     fn seqs(s: &Session) -> Vec<u64> {
@@ -756,7 +886,7 @@ mod tests {
         let (tx, mut rx2) = mpsc::unbounded();
         s.on_connected(tx);
         let out = sent(&mut rx2);
-        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: Some(3), epoch: Some("e1".into()) });
+        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: Some(3), epoch: Some("e1".into()), device: Some("local-device".into()) });
         // The server sends a first page and says there is more; a live message overtakes
         // the rest.
         s.apply(joined((4..=5).map(|i| msg(i, 2, "x")).collect(), true, true, "e1"));

@@ -36,6 +36,7 @@ use crate::protocol::{
 use crate::server::store::{Appended, NewMessage, StoreCmd, StoreHandle, StoreReply};
 
 mod call;
+mod moderation;
 pub use call::CallSettings;
 
 /// How often, at most, room-list watchers get an update.
@@ -131,6 +132,10 @@ struct Conn {
     /// Its outbox overflowed: nothing more is queued until it has drained, then it is
     /// caught up from the stored history (`catch_up`).
     lagging: bool,
+    /// The browser's own id, from `join` (a removed person stays out from this browser).
+    device: Option<String>,
+    /// Its reactions' allowance, made at its first reaction.
+    reactions: Option<governor::DefaultDirectRateLimiter>,
 }
 
 struct Joining {
@@ -151,6 +156,17 @@ struct Room {
     call: Vec<(ConnId, MediaState)>,
     /// Peer to peer until the call outgrows `--p2p-max`; then SFU until it empties.
     call_mode: CallMode,
+    /// Who runs the room, in the order they became hosts; never empty while the room is
+    /// not (see `moderation.rs`).
+    hosts: Vec<ConnId>,
+    /// Nobody new may enter.
+    locked: bool,
+    /// Raised hands, in the order they went up.
+    hands: Vec<ConnId>,
+    /// Removed for the rest of the meeting (until the room empties): connections and the
+    /// browsers they came from.
+    removed: HashSet<ConnId>,
+    removed_devices: HashSet<String>,
 }
 
 pub struct Hub {
@@ -222,6 +238,8 @@ impl Hub {
                     joining: None,
                     delivered_seq: None,
                     lagging: false,
+                    device: None,
+                    reactions: None,
                 };
                 self.conns.insert(conn_id, conn);
                 let welcome = ServerMsg::Welcome { conn_id, nickname: DEFAULT_NICKNAME.into() };
@@ -239,10 +257,15 @@ impl Hub {
         match msg {
             ClientMsg::SetNick { req_id, nickname } => self.set_nick(conn_id, req_id, nickname),
             ClientMsg::WatchRooms { req_id } => self.watch_rooms(conn_id, req_id),
-            ClientMsg::Join { req_id, room, since, epoch } => {
+            ClientMsg::Join { req_id, room, since, epoch, device } => {
                 // Sequence numbers from another database mean nothing here.
                 let since = since.filter(|_| epoch.as_deref().is_none_or(|e| e == &*self.store.epoch));
-                self.join(conn_id, req_id, room, since)
+                if device.is_some() {
+                    self.conns.get_mut(&conn_id).expect("checked above").device = device;
+                }
+                if self.may_enter(conn_id, req_id, &room) {
+                    self.join(conn_id, req_id, room, since)
+                }
             }
             ClientMsg::Leave { req_id } => self.leave(conn_id, req_id),
             ClientMsg::Chat { req_id, text, client_msg_id } => self.chat(conn_id, req_id, text, client_msg_id),
@@ -254,6 +277,12 @@ impl Hub {
             ClientMsg::CallState { media } => self.call_state(conn_id, media),
             ClientMsg::Signal { to, payload } => self.signal(conn_id, to, payload),
             ClientMsg::CallLayout { tiles } => self.call_layout(conn_id, tiles),
+            ClientMsg::MakeHost { req_id, conn_id: who } => self.make_host(conn_id, req_id, who),
+            ClientMsg::SetLock { req_id, locked } => self.set_lock(conn_id, req_id, locked),
+            ClientMsg::Remove { req_id, conn_id: who } => self.remove(conn_id, req_id, who),
+            ClientMsg::Mute { req_id, conn_id: who, force } => self.mute(conn_id, req_id, who, force),
+            ClientMsg::RaiseHand { req_id, raised, conn_id: who } => self.raise_hand(conn_id, req_id, raised, who),
+            ClientMsg::React { emoji } => self.react(conn_id, emoji),
         }
     }
 
@@ -283,12 +312,16 @@ impl Hub {
         self.watchers.remove(&conn_id);
         if self.conns[&conn_id].room.as_deref() != Some(name.as_str()) {
             self.leave_room(conn_id);
-            let member = self.member(conn_id);
             let room = self.rooms.entry(name.clone()).or_default();
             room.members.push(conn_id);
+            // The first to enter an empty room runs it.
+            if room.hosts.is_empty() {
+                room.hosts.push(conn_id);
+            }
             let conn = self.conns.get_mut(&conn_id).expect("exists");
             conn.room = Some(name.clone());
             conn.delivered_seq = None;
+            let member = self.member(conn_id);
             let notice = encode(&ServerMsg::MemberJoined { room: name.clone(), member });
             self.broadcast(&name, &notice, Some(conn_id));
             self.room_list_changed();
@@ -333,6 +366,8 @@ impl Hub {
             epoch: self.store.epoch.to_string(),
             call: room.call.iter().map(|(id, media)| self.participant(*id, *media)).collect(),
             ice_servers: self.calls.ice_servers.clone(),
+            locked: room.locked,
+            hands: room.hands.clone(),
         };
         let joining = self.conns.get_mut(&conn_id).and_then(|c| c.joining.take());
         let (held, overflowed) = joining.map_or((Vec::new(), false), |j| (j.held, j.overflowed));
@@ -460,21 +495,29 @@ impl Hub {
 
     /// Take a connection out of its room, telling the others. Returns whether it was in one.
     fn leave_room(&mut self, conn_id: ConnId) -> bool {
-        let Some(conn) = self.conns.get_mut(&conn_id) else { return false };
+        self.leave_room_by(conn_id, None)
+    }
+
+    /// Take a connection out of its room (`removed_by` a host, or of its own accord),
+    /// telling the others and handing the room on if its last host left.
+    fn leave_room_by(&mut self, conn_id: ConnId, removed_by: Option<ConnId>) -> bool {
+        let Some(conn) = self.conns.get(&conn_id) else { return false };
         let Some(name) = conn.room.clone() else { return false };
+        let member = self.member(conn_id);
         self.leave_call(conn_id, &name);
         self.sfu_forget(conn_id);
         let conn = self.conns.get_mut(&conn_id).expect("checked above");
         conn.room = None;
         conn.joining = None;
-        let member = Member { conn_id, nickname: conn.nickname.clone() };
         let room = self.rooms.get_mut(&name).expect("a member's room exists");
         room.members.retain(|id| *id != conn_id);
         if room.members.is_empty() {
+            // The meeting is over: its lock, hosts and removals end with it.
             self.rooms.remove(&name);
         } else {
-            let notice = encode(&ServerMsg::MemberLeft { room: name.clone(), member });
+            let notice = encode(&ServerMsg::MemberLeft { room: name.clone(), member, removed_by });
             self.broadcast(&name, &notice, None);
+            self.after_leaving(&name, conn_id);
         }
         self.room_list_changed();
         true
@@ -485,14 +528,16 @@ impl Hub {
     }
 
     fn member(&self, conn_id: ConnId) -> Member {
-        Member { conn_id, nickname: self.conns[&conn_id].nickname.clone() }
+        let conn = &self.conns[&conn_id];
+        let host = conn.room.as_ref().and_then(|r| self.rooms.get(r)).is_some_and(|r| r.hosts.contains(&conn_id));
+        Member { conn_id, nickname: conn.nickname.clone(), host }
     }
 
     fn room_list(&self) -> ServerMsg {
         let mut rooms: Vec<RoomInfo> = self
             .rooms
             .iter()
-            .map(|(name, room)| RoomInfo { name: name.clone(), count: room.members.len() })
+            .map(|(name, room)| RoomInfo { name: name.clone(), count: room.members.len(), locked: room.locked })
             .collect();
         // Busiest first; the BTreeMap already sorted names, and the sort is stable.
         rooms.sort_by_key(|r| std::cmp::Reverse(r.count));
@@ -669,7 +714,7 @@ mod tests {
     }
 
     fn join(room: &str) -> ClientMsg {
-        ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None }
+        ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None, device: None }
     }
 
     fn chat(req_id: Option<ReqId>, text: &str) -> ClientMsg {
@@ -702,7 +747,9 @@ mod tests {
 
         hub.handle(Command::Disconnect { conn_id: 1 });
         let left = drain(&mut b);
-        assert!(matches!(&left[..], [ServerMsg::MemberLeft { member, .. }] if member.conn_id == 1));
+        assert!(matches!(&left[0], ServerMsg::MemberLeft { member, .. } if member.conn_id == 1), "{left:?}");
+        // The host left: the longest-present member (Bo, 2) runs the room now.
+        assert!(matches!(&left[1..], [ServerMsg::Hosts { hosts, by: None, .. }] if hosts == &[2]), "{left:?}");
     }
 
     #[tokio::test]
@@ -714,7 +761,7 @@ mod tests {
             req(&mut hub, 1, chat(None, &format!("m{i}")));
         }
         let mut b = connect(&mut hub, 2, 64);
-        req(&mut hub, 2, ClientMsg::Join { req_id: Some(1), room: "r".into(), since: None, epoch: None });
+        req(&mut hub, 2, ClientMsg::Join { req_id: Some(1), room: "r".into(), since: None, epoch: None, device: None });
         hub.settle().await;
         let msgs = drain(&mut b);
         let ServerMsg::Joined { req_id: Some(1), members, history, .. } = &msgs[1] else { panic!("{msgs:?}") };
@@ -792,7 +839,10 @@ mod tests {
         assert_eq!(lists.len(), 2, "{lists:?}");
         assert_eq!(
             lists[1],
-            vec![RoomInfo { name: "busy".into(), count: 50 }, RoomInfo { name: "quiet".into(), count: 1 }]
+            vec![
+                RoomInfo { name: "busy".into(), count: 50, locked: false },
+                RoomInfo { name: "quiet".into(), count: 1, locked: false }
+            ]
         );
         while let Ok(frame) = in_room.try_recv() {
             assert!(!frame.as_str().contains("\"type\":\"rooms\""), "a member in a room got the room list");

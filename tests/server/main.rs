@@ -9,4 +9,5 @@ mod chat;
 mod common;
 mod durability;
 mod http;
+mod moderation;
 mod sfu;

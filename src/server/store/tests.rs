@@ -140,7 +140,7 @@ async fn joins_read_the_same_from_the_recent_window_as_from_the_disk() {
     };
     append(60);
     let store2 = store.clone();
-    let mut join = |since: Option<u64>, room: &str| {
+    let join = |since: Option<u64>, room: &str| {
         store2.try_send(StoreCmd::Join { conn_id: 1, room: room.into(), since }).unwrap();
     };
     join(None, "r"); // read from the disk, remembered
