@@ -155,3 +155,36 @@ pub fn screen_tile_label(nick: &str) -> String {
 pub fn more_people(n: usize) -> String {
     format!("+{n} more")
 }
+
+pub const HOST: &str = "Host";
+pub const HAND_RAISED: &str = "Hand raised";
+pub const RAISE_HAND: &str = "Raise hand";
+pub const LOWER_HAND: &str = "Lower hand";
+pub const LOCK_ROOM: &str = "Lock room";
+pub const UNLOCK_ROOM: &str = "Unlock room";
+pub const ROOM_LOCKED: &str = "Locked";
+pub const REACTIONS_LABEL: &str = "Reactions";
+
+pub fn make_host_label(nick: &str) -> String {
+    format!("Make {nick} a host")
+}
+
+pub fn remove_label(nick: &str) -> String {
+    format!("Remove {nick}")
+}
+
+pub fn ask_mute_label(nick: &str) -> String {
+    format!("Ask {nick} to mute")
+}
+
+pub fn mute_label(nick: &str) -> String {
+    format!("Mute {nick}")
+}
+
+pub fn lower_hand_label(nick: &str) -> String {
+    format!("Lower {nick}'s hand")
+}
+
+pub fn react_label(emoji: &str) -> String {
+    format!("React {emoji}")
+}

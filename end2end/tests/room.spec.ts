@@ -7,7 +7,8 @@ test('two people chat in a room: notices, members, counts, acks', async ({ brows
   await ana.getByLabel('Room name').fill(room);
   await ana.getByRole('button', { name: 'Enter' }).click();
   await expect(ana.getByRole('heading', { level: 1 })).toHaveText(`${room} (1)`);
-  await expect(members(ana).getByRole('listitem')).toHaveText(['AAnayou']);
+  // The first one in runs the room.
+  await expect(members(ana).getByRole('listitem')).toHaveText(['AAnayouHost']);
 
   // A deep link works on a fresh load.
   const bo = await person(browser, `/room/${encodeURIComponent(room)}`, 'Bo');
@@ -136,6 +137,12 @@ test('screenshots for the README', async ({ browser }) => {
   }
   const boTile = ana.getByRole('figure', { name: "Bo's video" }).locator('video');
   await expect.poll(() => boTile.evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  // Bo (first in, the host) shares the room with Ana, then raises a hand: Ana's view shows
+  // the host controls and the hand.
+  await bo.getByRole('button', { name: 'Make Ana a host' }).click();
+  await expect(ana.getByRole('button', { name: 'Lock room' })).toBeVisible();
+  await bo.getByRole('button', { name: 'Raise hand' }).click();
+  await expect(ana.getByRole('figure', { name: "Bo's video" }).getByRole('img', { name: 'Hand raised' })).toBeVisible();
   await ana.evaluate(() => window.scrollTo(0, 0));
   await ana.screenshot({ path: '../docs/screenshots/room.png', fullPage: true });
   // The same room on a phone-width screen.

@@ -21,6 +21,8 @@ pub fn HomePage() -> impl IntoView {
             <h1>{strings::APP_NAME}</h1>
             <p class="tagline">{strings::TAGLINE}</p>
         </section>
+        // Why I am here rather than in a room (removed, locked out).
+        {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{e}</p> })}
         <div class="home-grid">
             <section class="card">
                 <NicknameForm/>
@@ -41,12 +43,13 @@ fn RoomList() -> impl IntoView {
         <ul class="room-list" aria-label=strings::ROOMS_HEADING>
             <For
                 each=move || session.rooms.get()
-                key=|room| (room.name.clone(), room.count)
+                key=|room| (room.name.clone(), room.count, room.locked)
                 children=|room: RoomInfo| {
                     view! {
                         <li>
                             <a href=room_path(&room.name)>
                                 <span class="room-name">{room.name.clone()}</span>
+                                {room.locked.then(|| view! { <span class="lock-tag" role="img" aria-label=strings::ROOM_LOCKED>"🔒"</span> })}
                                 <span class="room-count">{strings::people(room.count)}</span>
                             </a>
                         </li>

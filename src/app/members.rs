@@ -1,9 +1,11 @@
-//! The people in the room, with "you" marked.
+//! The people in the room, with "you", hosts and raised hands marked; a host also gets
+//! the controls for each person (make host, ask to mute / mute, lower hand, remove). The
+//! server enforces who may use them; hiding them from others is only tidiness.
 
 use leptos::prelude::*;
 
 use super::session::Session;
-use crate::protocol::Member;
+use crate::protocol::{ConnId, Member};
 use crate::strings;
 
 #[component]
@@ -16,20 +18,68 @@ pub fn MemberList() -> impl IntoView {
                 <For
                     each=move || session.members.get()
                     key=|m| (m.conn_id, m.nickname.clone())
-                    children=move |m: Member| {
-                        let is_me = session.me.get_untracked() == Some(m.conn_id);
-                        view! {
-                            <li class:me=is_me>
-                                <span class="avatar" aria-hidden="true">
-                                    {m.nickname.chars().next().map(|c| c.to_uppercase().to_string())}
-                                </span>
-                                <span class="nick">{m.nickname.clone()}</span>
-                                {is_me.then(|| view! { <span class="you-tag">{strings::YOU}</span> })}
-                            </li>
-                        }
-                    }
+                    children=move |m: Member| view! { <MemberRow member=m/> }
                 />
             </ul>
         </section>
+    }
+}
+
+#[component]
+fn MemberRow(member: Member) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let Member { conn_id, nickname, .. } = member;
+    let is_me = session.me.get_untracked() == Some(conn_id);
+    let host = move || session.is_host(Some(conn_id));
+    let hand = move || session.hands.with(|h| h.contains(&conn_id));
+    let i_host = move || session.is_host(session.me.get());
+    let nick = nickname.clone();
+    view! {
+        <li class:me=is_me>
+            <span class="avatar" aria-hidden="true">{nickname.chars().next().map(|c| c.to_uppercase().to_string())}</span>
+            <span class="nick">{nickname.clone()}</span>
+            {is_me.then(|| view! { <span class="you-tag">{strings::YOU}</span> })}
+            {move || host().then(|| view! { <span class="role-tag">{strings::HOST}</span> })}
+            {move || hand().then(|| view! { <span class="hand" role="img" aria-label=strings::HAND_RAISED>"✋"</span> })}
+            <Reactions conn_id=conn_id/>
+            {move || (i_host() && !is_me).then(|| view! { <HostControls conn_id=conn_id nickname=nick.clone()/> })}
+        </li>
+    }
+}
+
+/// A host's buttons for one other member.
+#[component]
+fn HostControls(conn_id: ConnId, nickname: String) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let host = move || session.is_host(Some(conn_id));
+    let hand = move || session.hands.with(|h| h.contains(&conn_id));
+    let talking = move || session.call.with(|c| c.iter().any(|p| p.conn_id == conn_id && p.media.audio));
+    view! {
+        <span class="host-controls">
+            <button type="button" hidden=host aria-label=strings::make_host_label(&nickname) title=strings::make_host_label(&nickname) on:click=move |_| session.make_host(conn_id)>
+                {strings::HOST}
+            </button>
+            <button type="button" hidden=move || !hand() aria-label=strings::lower_hand_label(&nickname) title=strings::lower_hand_label(&nickname)
+                on:click=move |_| session.raise_hand(false, Some(conn_id))>"✋"</button>
+            <button type="button" hidden=move || !talking() aria-label=strings::ask_mute_label(&nickname) title=strings::ask_mute_label(&nickname)
+                on:click=move |_| session.mute(conn_id, false)>"🔈?"</button>
+            <button type="button" hidden=move || !talking() aria-label=strings::mute_label(&nickname) title=strings::mute_label(&nickname)
+                on:click=move |_| session.mute(conn_id, true)>"🔇"</button>
+            <button type="button" class="danger" aria-label=strings::remove_label(&nickname) title=strings::remove_label(&nickname) on:click=move |_| session.remove(conn_id)>
+                "✕"
+            </button>
+        </span>
+    }
+}
+
+/// Reactions from `conn_id` floating up for a moment (CSS animates and hides them).
+#[component]
+pub fn Reactions(conn_id: ConnId) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let mine = move || session.reactions.with(|r| r.iter().filter(|(_, from, _)| *from == conn_id).cloned().collect::<Vec<_>>());
+    view! {
+        <span class="reactions" aria-live="polite">
+            <For each=mine key=|(key, _, _)| *key children=|(_, _, emoji)| view! { <span class="reaction">{emoji}</span> }/>
+        </span>
     }
 }

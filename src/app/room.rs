@@ -7,8 +7,9 @@ use super::call::CallPanel;
 use super::chat::Chat;
 use super::members::MemberList;
 use super::nickname::NicknameForm;
-use super::session::Session;
+use super::session::{Place, Session};
 use crate::limits::validate_room_name;
+use crate::protocol::REACTIONS;
 use crate::strings;
 
 #[component]
@@ -23,6 +24,16 @@ pub fn RoomPage() -> impl IntoView {
         }
     });
     let navigate = use_navigate();
+    // The server sent me away (a host removed me, the room is locked): to the home page,
+    // where the banner says why.
+    let sent_home = navigate.clone();
+    Effect::new(move |before: Option<Place>| {
+        let now = session.place.get();
+        if matches!(before, Some(Place::Room(_))) && now == Place::Home {
+            sent_home("/", Default::default());
+        }
+        now
+    });
     let leave = move |_| navigate("/", Default::default());
 
     let heading = move || match room.get() {
@@ -33,9 +44,29 @@ pub fn RoomPage() -> impl IntoView {
         Err(_) => strings::APP_NAME.to_string(),
     };
 
+    let me = move || session.me.get();
+    let hand_up = move || session.hands.with(|h| me().is_some_and(|me| h.contains(&me)));
+    let i_host = move || session.is_host(me());
+    let locked = move || session.locked.get();
+
     view! {
         <div class="room-bar">
             <h1 class="room-title">{heading}</h1>
+            <span class="lock-tag" hidden=move || !locked()>"🔒 "{strings::ROOM_LOCKED}</span>
+            <div class="room-actions" hidden=move || session.joined.get().is_none()>
+                <button type="button" aria-pressed=move || hand_up().to_string() on:click=move |_| session.raise_hand(!hand_up(), None)>
+                    "✋ "{move || if hand_up() { strings::LOWER_HAND } else { strings::RAISE_HAND }}
+                </button>
+                <span class="react-bar" role="group" aria-label=strings::REACTIONS_LABEL>
+                    {REACTIONS.iter().map(|e| view! {
+                        <button type="button" class="react" aria-label=strings::react_label(e) title=strings::react_label(e) on:click=move |_| session.react(e)>{*e}</button>
+                    }).collect_view()}
+                </span>
+                <button type="button" hidden=move || !i_host() aria-pressed=move || locked().to_string()
+                    on:click=move |_| session.set_lock(!locked())>
+                    {move || if locked() { strings::UNLOCK_ROOM } else { strings::LOCK_ROOM }}
+                </button>
+            </div>
             <button type="button" class="leave" on:click=leave>{strings::LEAVE}</button>
         </div>
         {move || room.get().err().map(|e| view! { <p class="banner error" role="alert">{e.to_string()}</p> })}

@@ -232,6 +232,37 @@ impl Session {
         }
     }
 
+    /// Whether `conn_id` is a host of my room.
+    pub fn is_host(&self, conn_id: Option<ConnId>) -> bool {
+        self.members.with(|ms| ms.iter().any(|m| Some(m.conn_id) == conn_id && m.host))
+    }
+
+    /// Host controls: the server checks I am a host; a refusal shows in the banner.
+    pub fn make_host(&self, conn_id: ConnId) {
+        self.send(ClientMsg::MakeHost { req_id: Some(self.next_key()), conn_id });
+    }
+
+    pub fn set_lock(&self, locked: bool) {
+        self.send(ClientMsg::SetLock { req_id: Some(self.next_key()), locked });
+    }
+
+    pub fn remove(&self, conn_id: ConnId) {
+        self.send(ClientMsg::Remove { req_id: Some(self.next_key()), conn_id });
+    }
+
+    pub fn mute(&self, conn_id: ConnId, force: bool) {
+        self.send(ClientMsg::Mute { req_id: Some(self.next_key()), conn_id, force });
+    }
+
+    /// Raise or lower my hand, or (a host) lower someone else's.
+    pub fn raise_hand(&self, raised: bool, conn_id: Option<ConnId>) {
+        self.send(ClientMsg::RaiseHand { req_id: Some(self.next_key()), raised, conn_id });
+    }
+
+    pub fn react(&self, emoji: &str) {
+        self.send(ClientMsg::React { emoji: emoji.to_string() });
+    }
+
     pub fn go_home(&self) {
         self.move_to(Place::Home);
         self.send(ClientMsg::WatchRooms { req_id: None });
@@ -242,6 +273,7 @@ impl Session {
             return;
         }
         self.move_to(Place::Room(room.clone()));
+        self.error.set(None);
         self.send(ClientMsg::Join {
             req_id: None,
             room: room.clone(),

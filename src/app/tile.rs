@@ -5,6 +5,7 @@ use leptos::html::Video;
 use leptos::prelude::*;
 
 use super::media;
+use super::members::Reactions;
 use super::session::Session;
 use crate::protocol::{ConnId, TrackKind};
 use crate::strings;
@@ -65,6 +66,7 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
             aria-label=label
         >
             <video node_ref=video_ref autoplay=true playsinline=true muted=move || is_me() || screen></video>
+            {(!screen).then(|| view! { <div class="tile-reactions"><Reactions conn_id=conn_id/></div> })}
             <div class="tile-avatar" aria-hidden="true">
                 {move || nickname().chars().next().map(|c| c.to_uppercase().to_string())}
             </div>
@@ -74,6 +76,8 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
                 <span class="badge" hidden=move || screen || media().audio>{strings::BADGE_MUTED}</span>
                 <span class="badge" hidden=move || screen || media().video || media().screen>{strings::BADGE_CAMERA_OFF}</span>
                 <span class="badge" hidden=move || screen || !media().screen>{strings::BADGE_SHARING}</span>
+                {move || (!screen && session.hands.with(|h| h.contains(&conn_id)))
+                    .then(|| view! { <span class="hand" role="img" aria-label=strings::HAND_RAISED>"✋"</span> })}
                 <button type="button" class="pin" on:click=toggle_pin aria-pressed=move || pinned().to_string()>
                     {move || if pinned() { strings::UNPIN } else { strings::PIN }}
                 </button>

@@ -1,0 +1,86 @@
+import { test, expect, type Page } from '@playwright/test';
+import { chatLog, members, open, person, uniqueRoom } from './helpers';
+
+/** Someone's row in the member list. */
+function row(page: Page, nick: string) {
+  return members(page).getByRole('listitem').filter({ hasText: nick });
+}
+
+function notice(page: Page, text: string) {
+  return chatLog(page).getByText(text, { exact: true });
+}
+
+test('a host locks the room: those inside stay, a newcomer is turned away until it opens', async ({ browser }) => {
+  const room = uniqueRoom('lock');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+  await expect(row(ana, 'Bo')).toBeVisible();
+  // Bo is not a host: no lock button for him; Ana has one.
+  await expect(bo.getByRole('button', { name: 'Lock room' })).toBeHidden();
+  await ana.getByRole('button', { name: 'Lock room' }).click();
+  await expect(notice(bo, 'Ana locked the room')).toBeVisible();
+  await expect(ana.getByRole('button', { name: 'Unlock room' })).toBeVisible();
+
+  // The home page shows the lock; a deep link is refused with the reason.
+  const cy = await person(browser, '/', 'Cy');
+  await expect(cy.getByRole('listitem').filter({ hasText: room }).getByRole('img', { name: 'Locked' })).toBeVisible();
+  await open(cy, `/room/${room}`);
+  await expect(cy.getByRole('alert')).toHaveText('This room is locked.');
+  await expect(cy.getByRole('heading', { level: 1 })).toHaveText('Noom');
+
+  await ana.getByRole('button', { name: 'Unlock room' }).click();
+  await expect(notice(bo, 'Ana unlocked the room')).toBeVisible();
+  await open(cy, `/room/${room}`);
+  await expect(cy.getByRole('heading', { level: 1 })).toHaveText(`${room} (3)`);
+  for (const p of [ana, bo, cy]) await p.context().close();
+});
+
+test('a host removes someone, who cannot come back from that browser', async ({ browser }) => {
+  const room = uniqueRoom('remove');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+  const cy = await person(browser, `/room/${room}`, 'Cy');
+  await expect(row(ana, 'Cy')).toBeVisible();
+  // Only a host sees the controls.
+  await expect(bo.getByRole('button', { name: 'Remove Cy' })).toHaveCount(0);
+  await ana.getByRole('button', { name: 'Remove Bo' }).click();
+  await expect(bo.getByRole('alert')).toHaveText(`Ana removed you from ${room}.`);
+  await expect(bo).toHaveURL(/\/$/);
+  await expect(notice(cy, 'Ana removed Bo')).toBeVisible();
+  await expect(row(cy, 'Bo')).toHaveCount(0);
+  // Following the link again (a fresh load, same browser) does not get him back in.
+  await open(bo, `/room/${room}`);
+  await expect(bo.getByRole('alert')).toHaveText('A host removed you from this room.');
+  await expect(row(ana, 'Bo')).toHaveCount(0);
+  for (const p of [ana, bo, cy]) await p.context().close();
+});
+
+test('hands go up in order, a host lowers one; reactions float; a host makes another host', async ({ browser }) => {
+  const room = uniqueRoom('hands');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+  const cy = await person(browser, `/room/${room}`, 'Cy');
+  await expect(row(ana, 'Cy')).toBeVisible();
+
+  await bo.getByRole('button', { name: 'Raise hand' }).click();
+  await expect(bo.getByRole('button', { name: 'Lower hand' })).toBeVisible();
+  await cy.getByRole('button', { name: 'Raise hand' }).click();
+  await expect(notice(ana, 'Bo raised a hand')).toBeVisible();
+  await expect(notice(ana, 'Cy raised a hand')).toBeVisible();
+  await expect(row(ana, 'Bo').getByRole('img', { name: 'Hand raised' })).toBeVisible();
+  // Cy (not a host) cannot lower Bo's hand: there is no button for it.
+  await expect(cy.getByRole('button', { name: "Lower Bo's hand" })).toHaveCount(0);
+  await ana.getByRole('button', { name: "Lower Bo's hand" }).click();
+  await expect(notice(bo, "Ana lowered Bo's hand")).toBeVisible();
+  await expect(bo.getByRole('button', { name: 'Raise hand' })).toBeVisible();
+  await expect(row(cy, 'Cy').getByRole('img', { name: 'Hand raised' })).toBeVisible();
+
+  await cy.getByRole('button', { name: 'React 🎉' }).click();
+  await expect(row(ana, 'Cy').locator('.reaction')).toHaveText('🎉');
+
+  await ana.getByRole('button', { name: 'Make Bo a host' }).click();
+  await expect(notice(cy, 'Ana made Bo a host')).toBeVisible();
+  await expect(row(cy, 'Bo')).toContainText('Host');
+  await expect(bo.getByRole('button', { name: 'Lock room' })).toBeVisible();
+  for (const p of [ana, bo, cy]) await p.context().close();
+});
