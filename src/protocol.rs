@@ -195,6 +195,25 @@ pub enum ClientMsg {
     },
     /// A reaction everyone in my room sees over my tile for a moment: one of [`REACTIONS`].
     React { emoji: String },
+    /// Host only: turn the waiting room on (newcomers wait until a host lets them in) or
+    /// off (whoever waits comes in).
+    SetLobby {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        enabled: bool,
+    },
+    /// Host only: let `conn_id` in from the waiting room.
+    Admit {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        conn_id: ConnId,
+    },
+    /// Host only: turn `conn_id` away from the waiting room.
+    Deny {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        conn_id: ConnId,
+    },
 }
 
 /// The reactions a person can send (anything else is refused).
@@ -204,7 +223,7 @@ impl ClientMsg {
     /// Every `type` a client may send; used to tell "unknown type" from "bad fields".
     pub const TYPES: &'static [&'static str] =
         &["set_nick", "watch_rooms", "join", "leave", "chat", "history", "call_join", "call_leave", "call_state", "signal", "call_layout",
-          "make_host", "set_lock", "remove", "mute", "raise_hand", "react"];
+          "make_host", "set_lock", "remove", "mute", "raise_hand", "react", "set_lobby", "admit", "deny"];
 
     /// Check and normalize the user text in a request (trimmed nickname, room name and
     /// message), with the same rules the browser applies before sending.
@@ -281,7 +300,10 @@ impl ClientMsg {
             | ClientMsg::SetLock { .. }
             | ClientMsg::Remove { .. }
             | ClientMsg::Mute { .. }
-            | ClientMsg::RaiseHand { .. }) => other,
+            | ClientMsg::RaiseHand { .. }
+            | ClientMsg::SetLobby { .. }
+            | ClientMsg::Admit { .. }
+            | ClientMsg::Deny { .. }) => other,
         })
     }
 
@@ -299,7 +321,10 @@ impl ClientMsg {
             | ClientMsg::SetLock { req_id, .. }
             | ClientMsg::Remove { req_id, .. }
             | ClientMsg::Mute { req_id, .. }
-            | ClientMsg::RaiseHand { req_id, .. } => *req_id,
+            | ClientMsg::RaiseHand { req_id, .. }
+            | ClientMsg::SetLobby { req_id, .. }
+            | ClientMsg::Admit { req_id, .. }
+            | ClientMsg::Deny { req_id, .. } => *req_id,
             ClientMsg::CallState { .. } | ClientMsg::Signal { .. } | ClientMsg::CallLayout { .. } | ClientMsg::React { .. } => {
                 None
             }
@@ -442,6 +467,8 @@ pub enum ErrorCode {
     RoomLocked,
     /// A host removed me from this room for the rest of the meeting.
     Removed,
+    /// A host did not let me in from the waiting room.
+    Denied,
 }
 
 /// Messages the server sends to a browser.
@@ -488,6 +515,9 @@ pub enum ServerMsg {
         /// Raised hands, in the order they went up.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         hands: Vec<ConnId>,
+        /// The waiting room is on: newcomers wait for a host.
+        #[serde(default, skip_serializing_if = "is_false")]
+        lobby: bool,
     },
     /// Someone entered my room ("NICK joined").
     MemberJoined { room: String, member: Member },
@@ -523,6 +553,13 @@ pub enum ServerMsg {
     MuteRequest { by: ConnId, nickname: String, force: bool },
     /// Someone in my room reacted.
     Reaction { conn_id: ConnId, emoji: String },
+    /// The room has its waiting room on: I wait until a host lets me in (`joined`) or
+    /// turns me away (`error` `denied`).
+    Waiting { room: String },
+    /// To hosts: who is in the waiting room, in the order they came.
+    Lobby { room: String, waiting: Vec<Member> },
+    /// A host (`by`) turned the waiting room on or off.
+    LobbyChanged { room: String, enabled: bool, by: ConnId },
     /// Someone in my room (or I) changed nickname ("OLD is now NEW").
     NickChanged { conn_id: ConnId, old: String, new: String },
     /// A chat message from someone else in my room.
@@ -655,6 +692,9 @@ mod tests {
             ClientMsg::Mute { req_id: None, conn_id: 9, force: true },
             ClientMsg::RaiseHand { req_id: None, raised: false, conn_id: Some(9) },
             ClientMsg::React { emoji: "🎉".into() },
+            ClientMsg::SetLobby { req_id: Some(8), enabled: true },
+            ClientMsg::Admit { req_id: None, conn_id: 9 },
+            ClientMsg::Deny { req_id: None, conn_id: 9 },
         ];
         assert_eq!(all.len(), ClientMsg::TYPES.len());
         for msg in all {

@@ -188,3 +188,24 @@ pub fn lower_hand_label(nick: &str) -> String {
 pub fn react_label(emoji: &str) -> String {
     format!("React {emoji}")
 }
+
+pub const WAITING_FOR_HOST: &str = "Waiting for a host to let you in…";
+pub const LOBBY_HEADING: &str = "Waiting to come in";
+pub const LOBBY_ON: &str = "Turn waiting room on";
+pub const LOBBY_OFF: &str = "Turn waiting room off";
+
+pub fn lobby_changed(by: &str, enabled: bool) -> String {
+    if enabled {
+        format!("{by} turned the waiting room on")
+    } else {
+        format!("{by} turned the waiting room off")
+    }
+}
+
+pub fn admit_label(nick: &str) -> String {
+    format!("Admit {nick}")
+}
+
+pub fn deny_label(nick: &str) -> String {
+    format!("Deny {nick}")
+}

@@ -84,3 +84,29 @@ test('hands go up in order, a host lowers one; reactions float; a host makes ano
   await expect(bo.getByRole('button', { name: 'Lock room' })).toBeVisible();
   for (const p of [ana, bo, cy]) await p.context().close();
 });
+
+test('with the waiting room on, newcomers wait until a host admits or denies them', async ({ browser }) => {
+  const room = uniqueRoom('lobby');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  await ana.getByRole('button', { name: 'Turn waiting room on' }).click();
+  await expect(notice(ana, 'Ana turned the waiting room on')).toBeVisible();
+
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+  await expect(bo.getByRole('status')).toHaveText('Waiting for a host to let you in…');
+  const waiting = ana.getByRole('list', { name: 'Waiting to come in' });
+  await expect(waiting.getByRole('listitem')).toHaveText([/Bo/]);
+  await ana.getByRole('button', { name: 'Admit Bo' }).click();
+  await expect(bo.getByRole('heading', { level: 1 })).toHaveText(`${room} (2)`);
+  await expect(notice(ana, 'Bo joined')).toBeVisible();
+  await expect(bo.getByRole('status')).toHaveCount(0);
+
+  const cy = await person(browser, `/room/${room}`, 'Cy');
+  await expect(cy.getByRole('status')).toHaveText('Waiting for a host to let you in…');
+  // Bo is not a host: no Admit/Deny for him.
+  await expect(bo.getByRole('button', { name: 'Deny Cy' })).toBeHidden();
+  await ana.getByRole('button', { name: 'Deny Cy' }).click();
+  await expect(cy.getByRole('alert')).toHaveText('A host did not let you in.');
+  await expect(cy).toHaveURL(/\/$/);
+  await expect(members(ana).getByRole('listitem')).toHaveCount(2);
+  for (const p of [ana, bo, cy]) await p.context().close();
+});

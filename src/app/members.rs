@@ -83,3 +83,31 @@ pub fn Reactions(conn_id: ConnId) -> impl IntoView {
         </span>
     }
 }
+
+/// For hosts: who waits to come in, with Admit and Deny.
+#[component]
+pub fn LobbyList() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let shown = move || session.is_host(session.me.get()) && !session.lobby_queue.with(Vec::is_empty);
+    view! {
+        <section class="card lobby" hidden=move || !shown()>
+            <h2>{strings::LOBBY_HEADING}</h2>
+            <ul aria-label=strings::LOBBY_HEADING>
+                <For
+                    each=move || session.lobby_queue.get()
+                    key=|m| (m.conn_id, m.nickname.clone())
+                    children=move |m: Member| {
+                        let id = m.conn_id;
+                        view! {
+                            <li>
+                                <span class="nick">{m.nickname.clone()}</span>
+                                <button type="button" aria-label=strings::admit_label(&m.nickname) on:click=move |_| session.admit(id)>"Admit"</button>
+                                <button type="button" aria-label=strings::deny_label(&m.nickname) on:click=move |_| session.deny(id)>"Deny"</button>
+                            </li>
+                        }
+                    }
+                />
+            </ul>
+        </section>
+    }
+}

@@ -5,7 +5,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::call::CallPanel;
 use super::chat::Chat;
-use super::members::MemberList;
+use super::members::{LobbyList, MemberList};
 use super::nickname::NicknameForm;
 use super::session::{Place, Session};
 use crate::limits::validate_room_name;
@@ -66,17 +66,23 @@ pub fn RoomPage() -> impl IntoView {
                     on:click=move |_| session.set_lock(!locked())>
                     {move || if locked() { strings::UNLOCK_ROOM } else { strings::LOCK_ROOM }}
                 </button>
+                <button type="button" hidden=move || !i_host() aria-pressed=move || session.lobby.get().to_string()
+                    on:click=move |_| session.set_lobby(!session.lobby.get_untracked())>
+                    {move || if session.lobby.get() { strings::LOBBY_OFF } else { strings::LOBBY_ON }}
+                </button>
             </div>
             <button type="button" class="leave" on:click=leave>{strings::LEAVE}</button>
         </div>
         {move || room.get().err().map(|e| view! { <p class="banner error" role="alert">{e.to_string()}</p> })}
         {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{e}</p> })}
-        <div class="room-grid">
+        {move || session.waiting.get().then(|| view! { <p class="banner" role="status">{strings::WAITING_FOR_HOST}</p> })}
+        <div class="room-grid" hidden=move || session.waiting.get()>
             <div class="main-col">
                 <CallPanel/>
                 <Chat/>
             </div>
             <aside class="side">
+                <LobbyList/>
                 <MemberList/>
                 <section class="card">
                     <NicknameForm/>

@@ -95,6 +95,12 @@ pub struct Session {
     pub error: RwSignal<Option<String>>,
     /// A host locked my room.
     pub locked: RwSignal<bool>,
+    /// My room's waiting room is on.
+    pub lobby: RwSignal<bool>,
+    /// I wait in the room's waiting room for a host to let me in.
+    pub waiting: RwSignal<bool>,
+    /// Hosts: who waits to come in.
+    pub lobby_queue: RwSignal<Vec<Member>>,
     /// Raised hands in my room, in the order they went up.
     pub hands: RwSignal<Vec<ConnId>>,
     /// Recent reactions in my room (a key, who, which emoji): the tiles float them.
@@ -144,6 +150,9 @@ impl Session {
             rooms: RwSignal::new(Vec::new()),
             members: RwSignal::new(Vec::new()),
             locked: RwSignal::new(false),
+            lobby: RwSignal::new(false),
+            waiting: RwSignal::new(false),
+            lobby_queue: RwSignal::new(Vec::new()),
             hands: RwSignal::new(Vec::new()),
             reactions: RwSignal::new(Vec::new()),
             log: RwSignal::new(Vec::new()),
@@ -257,6 +266,18 @@ impl Session {
     /// Raise or lower my hand, or (a host) lower someone else's.
     pub fn raise_hand(&self, raised: bool, conn_id: Option<ConnId>) {
         self.send(ClientMsg::RaiseHand { req_id: Some(self.next_key()), raised, conn_id });
+    }
+
+    pub fn set_lobby(&self, enabled: bool) {
+        self.send(ClientMsg::SetLobby { req_id: Some(self.next_key()), enabled });
+    }
+
+    pub fn admit(&self, conn_id: ConnId) {
+        self.send(ClientMsg::Admit { req_id: Some(self.next_key()), conn_id });
+    }
+
+    pub fn deny(&self, conn_id: ConnId) {
+        self.send(ClientMsg::Deny { req_id: Some(self.next_key()), conn_id });
     }
 
     pub fn react(&self, emoji: &str) {
@@ -380,6 +401,9 @@ impl Session {
         self.joined.set(None);
         self.members.set(Vec::new());
         self.locked.set(false);
+        self.lobby.set(false);
+        self.waiting.set(false);
+        self.lobby_queue.set(Vec::new());
         self.hands.set(Vec::new());
         self.reactions.set(Vec::new());
         self.log.set(Vec::new());
@@ -487,7 +511,7 @@ impl Session {
                     self.save_outbox();
                 }
             }
-            ServerMsg::Joined { room, members, history, call, earlier, more, epoch, locked, hands, .. } => {
+            ServerMsg::Joined { room, members, history, call, earlier, more, epoch, locked, hands, lobby, .. } => {
                 if self.place.get_untracked() != Place::Room(room.clone()) {
                     return;
                 }
@@ -500,6 +524,8 @@ impl Session {
                 self.joined.set(Some(room.clone()));
                 self.members.set(members);
                 self.locked.set(locked);
+                self.lobby.set(lobby);
+                self.waiting.set(false);
                 self.hands.set(hands);
                 self.call.set(call);
                 // Resuming, I know what lies before my log already; fresh, the server says.
@@ -600,6 +626,22 @@ impl Session {
                     self.notice(strings::asked_to_mute(&nickname));
                 }
             }
+            ServerMsg::Waiting { room } => {
+                if self.place.get_untracked() == Place::Room(room) {
+                    self.waiting.set(true);
+                }
+            }
+            ServerMsg::Lobby { room, waiting } => {
+                if self.in_room(&room) {
+                    self.lobby_queue.set(waiting);
+                }
+            }
+            ServerMsg::LobbyChanged { room, enabled, by } => {
+                if self.in_room(&room) {
+                    self.notice(strings::lobby_changed(&self.nickname_of(by), enabled));
+                    self.lobby.set(enabled);
+                }
+            }
             ServerMsg::Reaction { conn_id, emoji } => {
                 let key = self.next_key();
                 // A few at a time: older ones have floated away.
@@ -660,8 +702,9 @@ impl Session {
                 self.wants_call.set(false);
                 self.call_error.set(Some(message));
             }
-            // The room would not have me (locked, or a host removed me): back home, and say why.
-            ServerMsg::Error { code: ErrorCode::RoomLocked | ErrorCode::Removed, message, .. } => {
+            // The room would not have me (locked, a host removed me or did not let me in):
+            // back home, and say why.
+            ServerMsg::Error { code: ErrorCode::RoomLocked | ErrorCode::Removed | ErrorCode::Denied, message, .. } => {
                 self.move_to(Place::Home);
                 self.send(ClientMsg::WatchRooms { req_id: None });
                 self.error.set(Some(message));
@@ -788,7 +831,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let me = Member { conn_id: 1, nickname: "Ana".into(), host: true };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![] });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false });
         let bo = Member { conn_id: 2, nickname: "Bo".into(), host: false };
         s.apply(ServerMsg::MemberJoined { room: "r".into(), member: bo.clone() });
         s.apply(ServerMsg::Message { message: msg(6, 2, "<b>hi</b>") });
@@ -814,7 +857,7 @@ mod tests {
         let ana = Member { conn_id: 1, nickname: "Ana".into(), host: true };
         let bo = Member { conn_id: 2, nickname: "Bo".into(), host: false };
         let cy = Member { conn_id: 3, nickname: "Cy".into(), host: false };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana, bo, cy], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![3] });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana, bo, cy], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![3], lobby: false });
         assert_eq!(s.hands.get_untracked(), vec![3]);
         s.apply(ServerMsg::Hosts { room: "r".into(), hosts: vec![1, 2], by: Some(1) });
         s.apply(ServerMsg::Locked { room: "r".into(), locked: true, by: 1 });
@@ -840,13 +883,37 @@ mod tests {
     }
 
     #[test]
+    fn waiting_room_states() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.apply(ServerMsg::Welcome { conn_id: 2, nickname: "Anonymous".into() });
+        s.enter("r".into());
+        s.apply(ServerMsg::Waiting { room: "r".into() });
+        assert!(s.waiting.get_untracked());
+        // Admitted: the `joined` ends the wait.
+        let ana = Member { conn_id: 1, nickname: "Ana".into(), host: true };
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: true });
+        assert!(!s.waiting.get_untracked() && s.lobby.get_untracked());
+        s.apply(ServerMsg::LobbyChanged { room: "r".into(), enabled: false, by: 1 });
+        assert_eq!(texts(&s), ["Ana turned the waiting room off"]);
+        assert!(!s.lobby.get_untracked());
+        // Turned away from another room's waiting room: home, told why.
+        s.enter("other".into());
+        s.apply(ServerMsg::Waiting { room: "other".into() });
+        s.apply(ServerMsg::Error { req_id: None, code: ErrorCode::Denied, message: "A host did not let you in.".into() });
+        assert_eq!((s.place.get_untracked(), s.waiting.get_untracked()), (Place::Home, false));
+        assert_eq!(s.error.get_untracked().as_deref(), Some("A host did not let you in."));
+        });
+    }
+
+    #[test]
     fn call_membership_and_media_state() {
         Owner::new().with(|| {
         let s = Session::new();
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let bo = CallParticipant { conn_id: 2, nickname: "Bo".into(), media: MediaState { audio: true, video: true, screen: false } };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![bo.clone()], ice_servers: vec![], locked: false, hands: vec![] });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![bo.clone()], ice_servers: vec![], locked: false, hands: vec![], lobby: false });
         assert_eq!(s.call.get_untracked(), vec![bo.clone()]);
 
         let (tx, mut rx) = mpsc::unbounded();
@@ -895,7 +962,7 @@ mod tests {
     }
 
     fn joined(history: Vec<ChatMessage>, earlier: bool, more: bool, epoch: &str) -> ServerMsg {
-        ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history, earlier, more, epoch: epoch.into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![] }
+        ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history, earlier, more, epoch: epoch.into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false }
     }
 
     fn seqs(s: &Session) -> Vec<u64> {

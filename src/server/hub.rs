@@ -136,6 +136,8 @@ struct Conn {
     device: Option<String>,
     /// Its reactions' allowance, made at its first reaction.
     reactions: Option<governor::DefaultDirectRateLimiter>,
+    /// The room whose waiting room it is in, if any.
+    waiting_in: Option<String>,
 }
 
 struct Joining {
@@ -167,6 +169,10 @@ struct Room {
     /// browsers they came from.
     removed: HashSet<ConnId>,
     removed_devices: HashSet<String>,
+    /// The waiting room is on: newcomers wait for a host.
+    lobby: bool,
+    /// Who waits to come in, in the order they came.
+    waiting: Vec<moderation::Waiter>,
 }
 
 pub struct Hub {
@@ -240,6 +246,7 @@ impl Hub {
                     lagging: false,
                     device: None,
                     reactions: None,
+                    waiting_in: None,
                 };
                 self.conns.insert(conn_id, conn);
                 let welcome = ServerMsg::Welcome { conn_id, nickname: DEFAULT_NICKNAME.into() };
@@ -263,8 +270,13 @@ impl Hub {
                 if device.is_some() {
                     self.conns.get_mut(&conn_id).expect("checked above").device = device;
                 }
-                if self.may_enter(conn_id, req_id, &room) {
-                    self.join(conn_id, req_id, room, since)
+                match self.entry(conn_id, req_id, &room) {
+                    moderation::Entry::Enter => {
+                        self.stop_waiting(conn_id);
+                        self.join(conn_id, req_id, room, since)
+                    }
+                    moderation::Entry::Wait => self.wait(conn_id, req_id, room, since),
+                    moderation::Entry::Refused => {}
                 }
             }
             ClientMsg::Leave { req_id } => self.leave(conn_id, req_id),
@@ -283,6 +295,9 @@ impl Hub {
             ClientMsg::Mute { req_id, conn_id: who, force } => self.mute(conn_id, req_id, who, force),
             ClientMsg::RaiseHand { req_id, raised, conn_id: who } => self.raise_hand(conn_id, req_id, raised, who),
             ClientMsg::React { emoji } => self.react(conn_id, emoji),
+            ClientMsg::SetLobby { req_id, enabled } => self.set_lobby(conn_id, req_id, enabled),
+            ClientMsg::Admit { req_id, conn_id: who } => self.admit(conn_id, req_id, who),
+            ClientMsg::Deny { req_id, conn_id: who } => self.deny(conn_id, req_id, who),
         }
     }
 
@@ -300,7 +315,8 @@ impl Hub {
     }
 
     fn watch_rooms(&mut self, conn_id: ConnId, req_id: Option<ReqId>) {
-        // Watching the home page means not being in a room.
+        // Watching the home page means not being in a room (nor waiting to enter one).
+        self.stop_waiting(conn_id);
         self.leave_room(conn_id);
         self.watchers.insert(conn_id);
         self.ack(conn_id, req_id, None);
@@ -368,6 +384,7 @@ impl Hub {
             ice_servers: self.calls.ice_servers.clone(),
             locked: room.locked,
             hands: room.hands.clone(),
+            lobby: room.lobby,
         };
         let joining = self.conns.get_mut(&conn_id).and_then(|c| c.joining.take());
         let (held, overflowed) = joining.map_or((Vec::new(), false), |j| (j.held, j.overflowed));
@@ -487,6 +504,7 @@ impl Hub {
     }
 
     fn disconnect(&mut self, conn_id: ConnId) {
+        self.stop_waiting(conn_id);
         self.leave_room(conn_id);
         self.watchers.remove(&conn_id);
         // Dropping the outbox sender tells the connection's writer to close the socket.
@@ -512,8 +530,16 @@ impl Hub {
         let room = self.rooms.get_mut(&name).expect("a member's room exists");
         room.members.retain(|id| *id != conn_id);
         if room.members.is_empty() {
-            // The meeting is over: its lock, hosts and removals end with it.
+            // The meeting is over: its lock, hosts and removals end with it. Whoever was
+            // waiting to come in has nobody left to let them in: they start the next one.
+            let waiting = std::mem::take(&mut room.waiting);
             self.rooms.remove(&name);
+            for w in waiting {
+                if let Some(c) = self.conns.get_mut(&w.conn_id) {
+                    c.waiting_in = None;
+                    self.join(w.conn_id, w.req_id, name.clone(), w.since);
+                }
+            }
         } else {
             let notice = encode(&ServerMsg::MemberLeft { room: name.clone(), member, removed_by });
             self.broadcast(&name, &notice, None);

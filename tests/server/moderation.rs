@@ -209,3 +209,58 @@ async fn a_host_can_ask_someone_to_mute_or_mute_them() {
     let state = ana.recv_type("call_participant_state").await;
     assert_eq!((state["conn_id"].as_u64(), state["media"]["audio"].as_bool()), (Some(bo.conn_id), Some(false)));
 }
+
+#[tokio::test]
+async fn the_waiting_room_holds_newcomers_until_a_host_admits_or_denies_them() {
+    let addr = start().await;
+    let mut ana = Client::in_room(addr, "Ana", "r").await;
+    let mut bo = Client::in_room(addr, "Bo", "r").await;
+    bo.send(json!({"type": "set_lobby", "req_id": 1, "enabled": true})).await;
+    assert_eq!(refusal(&mut bo, 1).await, "not_host");
+    ana.send(json!({"type": "set_lobby", "req_id": 2, "enabled": true})).await;
+    assert_eq!(bo.recv_type("lobby_changed").await["enabled"], true);
+
+    // Cy waits; only the host hears of it, and nobody in the room sees Cy yet.
+    let mut cy = Client::connect(addr).await;
+    cy.send(json!({"type": "set_nick", "nickname": "Cy"})).await;
+    cy.send(json!({"type": "join", "req_id": 3, "room": "r"})).await;
+    assert_eq!(cy.recv_type("waiting").await["room"], "r");
+    let lobby = ana.recv_type("lobby").await;
+    assert_eq!(lobby["waiting"][0]["nickname"], "Cy");
+    bo.send(json!({"type": "admit", "req_id": 4, "conn_id": cy.conn_id})).await;
+    assert_eq!(refusal(&mut bo, 4).await, "not_host");
+    assert!(!bo.drain().await.iter().any(|v| v["type"] == "member_joined" || v["type"] == "lobby"));
+    // Admitted: Cy gets `joined` (answering its own join), the room sees Cy arrive.
+    ana.send(json!({"type": "admit", "req_id": 5, "conn_id": cy.conn_id})).await;
+    let joined = cy.recv_type("joined").await;
+    assert_eq!(joined["req_id"], 3);
+    assert_eq!(joined["lobby"], true);
+    assert_eq!(bo.recv_type("member_joined").await["member"]["nickname"], "Cy");
+    assert_eq!(ana.recv_type("lobby").await["waiting"], json!([]));
+
+    // Dee is turned away; Eve gives up waiting (her connection goes): the list empties.
+    let mut dee = Client::connect(addr).await;
+    dee.send(json!({"type": "join", "req_id": 6, "room": "r"})).await;
+    dee.recv_type("waiting").await;
+    ana.recv_type("lobby").await;
+    ana.send(json!({"type": "deny", "req_id": 7, "conn_id": dee.conn_id})).await;
+    assert_eq!(refusal(&mut dee, 6).await, "denied");
+    let mut eve = Client::connect(addr).await;
+    eve.send(json!({"type": "join", "room": "r"})).await;
+    eve.recv_type("waiting").await;
+    loop {
+        let lobby = ana.recv_type("lobby").await;
+        if lobby["waiting"].as_array().unwrap().len() == 1 {
+            break;
+        }
+    }
+    drop(eve);
+    assert_eq!(ana.recv_type("lobby").await["waiting"], json!([]));
+
+    // Turning the waiting room off lets whoever waits in.
+    let mut fay = Client::connect(addr).await;
+    fay.send(json!({"type": "join", "room": "r"})).await;
+    fay.recv_type("waiting").await;
+    ana.send(json!({"type": "set_lobby", "req_id": 8, "enabled": false})).await;
+    assert_eq!(fay.recv_type("joined").await["members"].as_array().unwrap().len(), 4);
+}

@@ -1,4 +1,5 @@
-//! The hub's meeting controls: hosts, lock, remove, mute requests, raised hands, reactions.
+//! The hub's meeting controls: hosts, lock, waiting room, remove, mute requests, raised
+//! hands, reactions.
 //!
 //! Why here, in the hub: every rule is decided by the one owner of the room's state, so a
 //! refused action is refused for every client alike (`not_host`, `room_locked`,
@@ -16,30 +17,134 @@ use std::num::NonZeroU32;
 use governor::Quota;
 
 use super::{encode, Hub};
-use crate::protocol::{ConnId, ErrorCode, ReqId, ServerMsg};
+use crate::protocol::{ConnId, ErrorCode, Member, ReqId, ServerMsg};
 
 /// Reactions one person may send: a burst of 5, then one a second.
 const REACTION_BURST: u32 = 5;
 
+/// What may happen to someone asking to enter a room.
+pub(super) enum Entry {
+    Enter,
+    /// The waiting room is on: wait for a host.
+    Wait,
+    /// Locked, or removed from it; they were told.
+    Refused,
+}
+
+/// Someone in a waiting room, with what their `join` asked.
+pub(super) struct Waiter {
+    pub conn_id: ConnId,
+    pub req_id: Option<ReqId>,
+    pub since: Option<u64>,
+}
+
 impl Hub {
-    /// Whether `conn_id` may enter `room` (it is not locked to them, they were not removed
-    /// from it); if not, they are told why.
-    pub(super) fn may_enter(&mut self, conn_id: ConnId, req_id: Option<ReqId>, room: &str) -> bool {
+    /// Whether `conn_id` may enter `room` now, must wait for a host, or is refused (and
+    /// told why: locked, or removed from it).
+    pub(super) fn entry(&mut self, conn_id: ConnId, req_id: Option<ReqId>, room: &str) -> Entry {
         let conn = &self.conns[&conn_id];
         if conn.room.as_deref() == Some(room) {
-            return true;
+            return Entry::Enter;
         }
-        let Some(r) = self.rooms.get(room) else { return true };
+        let Some(r) = self.rooms.get(room) else { return Entry::Enter };
         let removed = r.removed.contains(&conn_id) || conn.device.as_ref().is_some_and(|d| r.removed_devices.contains(d));
         if removed {
             self.error(conn_id, req_id, ErrorCode::Removed, "A host removed you from this room.");
-            false
+            Entry::Refused
         } else if r.locked {
             self.error(conn_id, req_id, ErrorCode::RoomLocked, "This room is locked.");
-            false
+            Entry::Refused
+        } else if r.lobby {
+            Entry::Wait
         } else {
-            true
+            Entry::Enter
         }
+    }
+
+    /// Put `conn_id` in `name`'s waiting room (out of any room it was in) and tell the hosts.
+    pub(super) fn wait(&mut self, conn_id: ConnId, req_id: Option<ReqId>, name: String, since: Option<u64>) {
+        self.stop_waiting(conn_id);
+        self.leave_room(conn_id);
+        self.watchers.remove(&conn_id);
+        // Leaving its room cannot have emptied this one: it was not a member of it.
+        let room = self.rooms.get_mut(&name).expect("checked by entry()");
+        room.waiting.push(Waiter { conn_id, req_id, since });
+        self.conns.get_mut(&conn_id).expect("checked by request()").waiting_in = Some(name.clone());
+        self.send(conn_id, encode(&ServerMsg::Waiting { room: name.clone() }));
+        self.tell_hosts_lobby(&name);
+    }
+
+    /// `conn_id` no longer waits (it went elsewhere, or away): the hosts' list shrinks.
+    pub(super) fn stop_waiting(&mut self, conn_id: ConnId) {
+        let Some(name) = self.conns.get_mut(&conn_id).and_then(|c| c.waiting_in.take()) else { return };
+        if let Some(room) = self.rooms.get_mut(&name) {
+            room.waiting.retain(|w| w.conn_id != conn_id);
+            self.tell_hosts_lobby(&name);
+        }
+    }
+
+    /// Send the room's hosts who is waiting.
+    fn tell_hosts_lobby(&mut self, name: &str) {
+        let Some(room) = self.rooms.get(name) else { return };
+        let waiting = room
+            .waiting
+            .iter()
+            .filter_map(|w| self.conns.get(&w.conn_id).map(|c| Member { conn_id: w.conn_id, nickname: c.nickname.clone(), host: false }))
+            .collect();
+        let frame = encode(&ServerMsg::Lobby { room: name.to_string(), waiting });
+        for host in room.hosts.clone() {
+            self.send(host, frame.clone());
+        }
+    }
+
+    pub(super) fn set_lobby(&mut self, by: ConnId, req_id: Option<ReqId>, enabled: bool) {
+        let Some(name) = self.hosted_room(by, req_id) else { return };
+        let room = self.rooms.get_mut(&name).expect("checked");
+        if room.lobby != enabled {
+            room.lobby = enabled;
+            let waiting = if enabled { Vec::new() } else { std::mem::take(&mut room.waiting) };
+            let notice = encode(&ServerMsg::LobbyChanged { room: name.clone(), enabled, by });
+            self.broadcast(&name, &notice, None);
+            // Off: whoever was waiting comes in.
+            for w in waiting {
+                self.conns.get_mut(&w.conn_id).expect("waiters are connected").waiting_in = None;
+                self.join(w.conn_id, w.req_id, name.clone(), w.since);
+            }
+            if !enabled {
+                self.tell_hosts_lobby(&name);
+            }
+        }
+        self.ack(by, req_id, None);
+    }
+
+    /// Let `who` in from the waiting room (`admit`), or turn them away.
+    pub(super) fn admit(&mut self, by: ConnId, req_id: Option<ReqId>, who: ConnId) {
+        if let Some((name, w)) = self.take_waiter(by, req_id, who) {
+            self.join(who, w.req_id, name.clone(), w.since);
+            self.tell_hosts_lobby(&name);
+            self.ack(by, req_id, None);
+        }
+    }
+
+    pub(super) fn deny(&mut self, by: ConnId, req_id: Option<ReqId>, who: ConnId) {
+        if let Some((name, w)) = self.take_waiter(by, req_id, who) {
+            self.error(who, w.req_id, ErrorCode::Denied, "A host did not let you in.");
+            self.tell_hosts_lobby(&name);
+            self.ack(by, req_id, None);
+        }
+    }
+
+    /// `who` out of the waiting room of `by`'s room, if `by` is a host and `who` waits there.
+    fn take_waiter(&mut self, by: ConnId, req_id: Option<ReqId>, who: ConnId) -> Option<(String, Waiter)> {
+        let name = self.hosted_room(by, req_id)?;
+        let room = self.rooms.get_mut(&name).expect("checked");
+        let Some(i) = room.waiting.iter().position(|w| w.conn_id == who) else {
+            self.error(by, req_id, ErrorCode::NotInRoom, "They are not waiting to come in.");
+            return None;
+        };
+        let w = room.waiting.remove(i);
+        self.conns.get_mut(&who).expect("waiters are connected").waiting_in = None;
+        Some((name, w))
     }
 
     /// The room `conn_id` is a host of, or None after telling them why not.
@@ -75,6 +180,9 @@ impl Hub {
             room.hosts.push(who);
             let notice = encode(&ServerMsg::Hosts { room: name.clone(), hosts: room.hosts.clone(), by: Some(by) });
             self.broadcast(&name, &notice, None);
+            if !self.rooms[&name].waiting.is_empty() {
+                self.tell_hosts_lobby(&name);
+            }
         }
         self.ack(by, req_id, None);
     }
@@ -202,6 +310,9 @@ impl Hub {
             }
             let notice = encode(&ServerMsg::Hosts { room: name.to_string(), hosts: room.hosts.clone(), by: None });
             self.broadcast(name, &notice, None);
+            if !self.rooms[name].waiting.is_empty() {
+                self.tell_hosts_lobby(name);
+            }
         }
     }
 }
