@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::session::Session;
-use crate::protocol::{ConnId, Member};
+use crate::protocol::{ClientMsg, ConnId, Member};
 use crate::strings;
 
 #[component]
@@ -56,16 +56,16 @@ fn HostControls(conn_id: ConnId, nickname: String) -> impl IntoView {
     let talking = move || session.call.with(|c| c.iter().any(|p| p.conn_id == conn_id && p.media.audio));
     view! {
         <span class="host-controls">
-            <button type="button" hidden=host aria-label=strings::make_host_label(&nickname) title=strings::make_host_label(&nickname) on:click=move |_| session.make_host(conn_id)>
+            <button type="button" hidden=host aria-label=strings::make_host_label(&nickname) title=strings::make_host_label(&nickname) on:click=move |_| session.request(|req_id| ClientMsg::MakeHost { req_id, conn_id })>
                 {strings::HOST}
             </button>
             <button type="button" hidden=move || !hand() aria-label=strings::lower_hand_label(&nickname) title=strings::lower_hand_label(&nickname)
-                on:click=move |_| session.raise_hand(false, Some(conn_id))>"✋"</button>
+                on:click=move |_| session.request(|req_id| ClientMsg::RaiseHand { req_id, raised: false, conn_id: Some(conn_id) })>"✋"</button>
             <button type="button" hidden=move || !talking() aria-label=strings::ask_mute_label(&nickname) title=strings::ask_mute_label(&nickname)
-                on:click=move |_| session.mute(conn_id, false)>"🔈?"</button>
+                on:click=move |_| session.request(|req_id| ClientMsg::Mute { req_id, conn_id, force: false })>"🔈?"</button>
             <button type="button" hidden=move || !talking() aria-label=strings::mute_label(&nickname) title=strings::mute_label(&nickname)
-                on:click=move |_| session.mute(conn_id, true)>"🔇"</button>
-            <button type="button" class="danger" aria-label=strings::remove_label(&nickname) title=strings::remove_label(&nickname) on:click=move |_| session.remove(conn_id)>
+                on:click=move |_| session.request(|req_id| ClientMsg::Mute { req_id, conn_id, force: true })>"🔇"</button>
+            <button type="button" class="danger" aria-label=strings::remove_label(&nickname) title=strings::remove_label(&nickname) on:click=move |_| session.request(|req_id| ClientMsg::Remove { req_id, conn_id })>
                 "✕"
             </button>
         </span>
@@ -101,8 +101,8 @@ pub fn LobbyList() -> impl IntoView {
                         view! {
                             <li>
                                 <span class="nick">{m.nickname.clone()}</span>
-                                <button type="button" aria-label=strings::admit_label(&m.nickname) on:click=move |_| session.admit(id)>"Admit"</button>
-                                <button type="button" aria-label=strings::deny_label(&m.nickname) on:click=move |_| session.deny(id)>"Deny"</button>
+                                <button type="button" aria-label=strings::admit_label(&m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Admit { req_id, conn_id: id })>"Admit"</button>
+                                <button type="button" aria-label=strings::deny_label(&m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Deny { req_id, conn_id: id })>"Deny"</button>
                             </li>
                         }
                     }

@@ -9,7 +9,7 @@ use super::members::{LobbyList, MemberList};
 use super::nickname::NicknameForm;
 use super::session::{Place, Session};
 use crate::limits::validate_room_name;
-use crate::protocol::REACTIONS;
+use crate::protocol::{ClientMsg, REACTIONS};
 use crate::strings;
 
 #[component]
@@ -54,7 +54,7 @@ pub fn RoomPage() -> impl IntoView {
             <h1 class="room-title">{heading}</h1>
             <span class="lock-tag" hidden=move || !locked()>"🔒 "{strings::ROOM_LOCKED}</span>
             <div class="room-actions" hidden=move || session.joined.get().is_none()>
-                <button type="button" aria-pressed=move || hand_up().to_string() on:click=move |_| session.raise_hand(!hand_up(), None)>
+                <button type="button" aria-pressed=move || hand_up().to_string() on:click=move |_| session.request(|req_id| ClientMsg::RaiseHand { req_id, raised: !hand_up(), conn_id: None })>
                     "✋ "{move || if hand_up() { strings::LOWER_HAND } else { strings::RAISE_HAND }}
                 </button>
                 <span class="react-bar" role="group" aria-label=strings::REACTIONS_LABEL>
@@ -63,11 +63,11 @@ pub fn RoomPage() -> impl IntoView {
                     }).collect_view()}
                 </span>
                 <button type="button" hidden=move || !i_host() aria-pressed=move || locked().to_string()
-                    on:click=move |_| session.set_lock(!locked())>
+                    on:click=move |_| session.request(|req_id| ClientMsg::SetLock { req_id, locked: !locked() })>
                     {move || if locked() { strings::UNLOCK_ROOM } else { strings::LOCK_ROOM }}
                 </button>
                 <button type="button" hidden=move || !i_host() aria-pressed=move || session.lobby.get().to_string()
-                    on:click=move |_| session.set_lobby(!session.lobby.get_untracked())>
+                    on:click=move |_| session.request(|req_id| ClientMsg::SetLobby { req_id, enabled: !session.lobby.get_untracked() })>
                     {move || if session.lobby.get() { strings::LOBBY_OFF } else { strings::LOBBY_ON }}
                 </button>
             </div>

@@ -246,38 +246,10 @@ impl Session {
         self.members.with(|ms| ms.iter().any(|m| Some(m.conn_id) == conn_id && m.host))
     }
 
-    /// Host controls: the server checks I am a host; a refusal shows in the banner.
-    pub fn make_host(&self, conn_id: ConnId) {
-        self.send(ClientMsg::MakeHost { req_id: Some(self.next_key()), conn_id });
-    }
-
-    pub fn set_lock(&self, locked: bool) {
-        self.send(ClientMsg::SetLock { req_id: Some(self.next_key()), locked });
-    }
-
-    pub fn remove(&self, conn_id: ConnId) {
-        self.send(ClientMsg::Remove { req_id: Some(self.next_key()), conn_id });
-    }
-
-    pub fn mute(&self, conn_id: ConnId, force: bool) {
-        self.send(ClientMsg::Mute { req_id: Some(self.next_key()), conn_id, force });
-    }
-
-    /// Raise or lower my hand, or (a host) lower someone else's.
-    pub fn raise_hand(&self, raised: bool, conn_id: Option<ConnId>) {
-        self.send(ClientMsg::RaiseHand { req_id: Some(self.next_key()), raised, conn_id });
-    }
-
-    pub fn set_lobby(&self, enabled: bool) {
-        self.send(ClientMsg::SetLobby { req_id: Some(self.next_key()), enabled });
-    }
-
-    pub fn admit(&self, conn_id: ConnId) {
-        self.send(ClientMsg::Admit { req_id: Some(self.next_key()), conn_id });
-    }
-
-    pub fn deny(&self, conn_id: ConnId) {
-        self.send(ClientMsg::Deny { req_id: Some(self.next_key()), conn_id });
+    /// Send a request the server answers with `ack` or `error` (host controls, hands): it
+    /// gets a fresh `req_id`, and a refusal shows in the banner. The server decides who may.
+    pub fn request(&self, msg: impl FnOnce(Option<ReqId>) -> ClientMsg) {
+        self.send(msg(Some(self.next_key())));
     }
 
     pub fn react(&self, emoji: &str) {
@@ -612,8 +584,7 @@ impl Session {
                 self.hands.set(hands);
             }
             ServerMsg::Removed { room, nickname, .. } => {
-                self.move_to(Place::Home);
-                self.send(ClientMsg::WatchRooms { req_id: None });
+                self.go_home();
                 self.error.set(Some(strings::you_were_removed(&room, &nickname)));
             }
             ServerMsg::MuteRequest { nickname, force, .. } => {
@@ -705,8 +676,7 @@ impl Session {
             // The room would not have me (locked, a host removed me or did not let me in):
             // back home, and say why.
             ServerMsg::Error { code: ErrorCode::RoomLocked | ErrorCode::Removed | ErrorCode::Denied, message, .. } => {
-                self.move_to(Place::Home);
-                self.send(ClientMsg::WatchRooms { req_id: None });
+                self.go_home();
                 self.error.set(Some(message));
             }
             ServerMsg::Error { req_id, code, message } => {
