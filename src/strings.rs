@@ -209,3 +209,7 @@ pub fn admit_label(nick: &str) -> String {
 pub fn deny_label(nick: &str) -> String {
     format!("Deny {nick}")
 }
+
+pub const PRE_JOIN_HEADING: &str = "Who are you?";
+pub const PRE_JOIN_HINT: &str = "Choose the name the others in the room will see.";
+pub const YOUR_NAME: &str = "Your name";

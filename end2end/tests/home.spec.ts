@@ -41,6 +41,7 @@ test('the nickname defaults to Anonymous, is validated inline and survives a rel
 
 test('room names are validated and entering goes to the encoded room URL', async ({ page }) => {
   await open(page, '/');
+  await setNickname(page, 'Ada');
   await page.getByLabel('Room name').fill('r'.repeat(65));
   await page.getByRole('button', { name: 'Enter' }).click();
   await expect(page.getByText('Room name must be at most 64 characters')).toBeVisible();
@@ -81,7 +82,7 @@ test('the open rooms list updates live for everyone on the home page', async ({ 
 test('a room link in the list enters the room', async ({ browser }) => {
   const room = uniqueRoom('link');
   const host = await person(browser, `/room/${room}`, 'Host');
-  const guest = await person(browser, '/');
+  const guest = await person(browser, '/', 'Guest');
   await guest.getByRole('list', { name: 'Open rooms' }).getByRole('link', { name: new RegExp(room) }).click();
   await expect(guest).toHaveURL(`/room/${room}`);
   await expect(guest.getByRole('heading', { level: 1 })).toHaveText(`${room} (2)`);

@@ -110,3 +110,20 @@ test('with the waiting room on, newcomers wait until a host admits or denies the
   await expect(members(ana).getByRole('listitem')).toHaveCount(2);
   for (const p of [ana, bo, cy]) await p.context().close();
 });
+
+test('someone following a link who never chose a name is asked for one before entering', async ({ browser }) => {
+  const room = uniqueRoom('name');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  const dee = await person(browser, `/room/${room}`);
+  await expect(dee.getByRole('heading', { name: 'Who are you?' })).toBeVisible();
+  await expect(members(ana).getByRole('listitem')).toHaveCount(1);
+  await dee.getByLabel('Your name').fill('Dee');
+  await dee.getByRole('button', { name: 'Enter' }).click();
+  await expect(dee.getByRole('heading', { level: 1 })).toHaveText(`${room} (2)`);
+  await expect(notice(ana, 'Dee joined')).toBeVisible();
+  // Chosen once, remembered: the next visit goes straight in.
+  await open(dee, `/room/${room}`);
+  await expect(dee.getByRole('heading', { level: 1 })).toHaveText(`${room} (2)`);
+  await expect(dee.getByRole('heading', { name: 'Who are you?' })).toHaveCount(0);
+  for (const p of [ana, dee]) await p.context().close();
+});

@@ -99,7 +99,7 @@ test('after a dropped connection the page reconnects and loses no message', asyn
   const room = uniqueRoom('net');
   const bo = await person(browser, `/room/${room}`, 'Bo');
   let socket!: Awaited<ReturnType<typeof cuttableSocket>>;
-  const page = await person(browser, `/room/${room}`, undefined, async (p) => (socket = await cuttableSocket(p)));
+  const page = await person(browser, `/room/${room}`, 'Cy', async (p) => (socket = await cuttableSocket(p)));
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(`${room} (2)`);
 
   await socket.cut();

@@ -8,7 +8,8 @@ use super::chat::Chat;
 use super::members::{LobbyList, MemberList};
 use super::nickname::NicknameForm;
 use super::session::{Place, Session};
-use crate::limits::validate_room_name;
+use super::field::ValidatedField;
+use crate::limits::{validate_nickname, validate_room_name};
 use crate::protocol::{ClientMsg, REACTIONS};
 use crate::strings;
 
@@ -18,8 +19,9 @@ pub fn RoomPage() -> impl IntoView {
     let params = use_params_map();
     // The router decodes the URL-encoded segment; the name is validated like typed input.
     let room = Memo::new(move |_| validate_room_name(&params.read().get("name").unwrap_or_default()));
+    // Someone who followed a link without ever choosing a name picks one first.
     Effect::new(move |_| {
-        if let Ok(name) = room.get() {
+        if let (Ok(name), true) = (room.get(), session.named.get()) {
             session.enter(name);
         }
     });
@@ -76,7 +78,10 @@ pub fn RoomPage() -> impl IntoView {
         {move || room.get().err().map(|e| view! { <p class="banner error" role="alert">{e.to_string()}</p> })}
         {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{e}</p> })}
         {move || session.waiting.get().then(|| view! { <p class="banner" role="status">{strings::WAITING_FOR_HOST}</p> })}
-        <div class="room-grid" hidden=move || session.waiting.get()>
+        <Show when=move || !session.named.get() && room.get().is_ok()>
+            <PreJoin/>
+        </Show>
+        <div class="room-grid" hidden=move || session.waiting.get() || !session.named.get()>
             <div class="main-col">
                 <CallPanel/>
                 <Chat/>
@@ -89,5 +94,28 @@ pub fn RoomPage() -> impl IntoView {
                 </section>
             </aside>
         </div>
+    }
+}
+
+/// Before entering by a link without a name: ask for one (the others would see "Anonymous").
+#[component]
+fn PreJoin() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let draft = RwSignal::new(String::new());
+    view! {
+        <section class="card pre-join">
+            <h2>{strings::PRE_JOIN_HEADING}</h2>
+            <p class="muted">{strings::PRE_JOIN_HINT}</p>
+            <ValidatedField
+                id="pre-join-name"
+                label=strings::YOUR_NAME
+                button=strings::ROOM_ENTER
+                value=draft
+                validate=validate_nickname
+                on_valid=move |nickname: String| session.set_nickname(nickname)
+                autocomplete="nickname"
+                primary=true
+            />
+        </section>
     }
 }

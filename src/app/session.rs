@@ -79,6 +79,9 @@ pub struct Session {
     pub status: RwSignal<ConnStatus>,
     pub me: RwSignal<Option<ConnId>>,
     pub nickname: RwSignal<String>,
+    /// The person chose their nickname (now or on an earlier visit): until then, a room
+    /// link asks for one before entering instead of showing them as "Anonymous".
+    pub named: RwSignal<bool>,
     pub place: RwSignal<Place>,
     /// The room the server confirmed we are in.
     pub joined: RwSignal<Option<String>>,
@@ -145,6 +148,7 @@ impl Session {
             status: RwSignal::new(ConnStatus::Connecting),
             me: RwSignal::new(None),
             nickname: RwSignal::new(DEFAULT_NICKNAME.to_string()),
+            named: RwSignal::new(false),
             place: RwSignal::new(Place::Home),
             joined: RwSignal::new(None),
             rooms: RwSignal::new(Vec::new()),
@@ -386,6 +390,7 @@ impl Session {
     /// `nickname` must already be valid (see `crate::limits::validate_nickname`).
     pub fn set_nickname(&self, nickname: String) {
         self.nickname.set(nickname.clone());
+        self.named.set(true);
         let req_id = self.next_key();
         self.send(ClientMsg::SetNick { req_id: Some(req_id), nickname });
     }

@@ -13,8 +13,14 @@ pub fn start(session: Session) {
     use leptos::prelude::*;
     if let Some(saved) = storage::load_nickname().and_then(|n| validate_nickname(&n).ok()) {
         session.nickname.set(saved);
+        session.named.set(true);
     }
-    Effect::new(move |_| storage::save_nickname(&session.nickname.get()));
+    // Kept only once chosen: a visitor who never picked one is asked again at a room link.
+    Effect::new(move |_| {
+        if session.named.get() {
+            storage::save_nickname(&session.nickname.get());
+        }
+    });
     media::watch_devices(session);
     media::watch_speaking(session);
     media::watch_layout(session);
