@@ -116,6 +116,10 @@ test('someone following a link who never chose a name is asked for one before en
   const ana = await person(browser, `/room/${room}`, 'Ana');
   const dee = await person(browser, `/room/${room}`);
   await expect(dee.getByRole('heading', { name: 'Who are you?' })).toBeVisible();
+  // The camera preview is there to get ready; the call and the chat are not, yet.
+  await expect.poll(() => dee.getByLabel('Your camera preview').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  await expect(dee.getByRole('button', { name: 'Join call' })).toBeHidden();
+  await expect(dee.getByLabel('Message')).toBeHidden();
   await expect(members(ana).getByRole('listitem')).toHaveCount(1);
   await dee.getByLabel('Your name').fill('Dee');
   await dee.getByRole('button', { name: 'Enter' }).click();

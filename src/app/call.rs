@@ -215,7 +215,13 @@ fn Controls() -> impl IntoView {
             <div class="buttons">
                 <Show
                     when=in_call
-                    fallback=move || view! { <button type="button" class="primary" on:click=join>{strings::JOIN_CALL}</button> }
+                    // Not before I am in the room (choosing a name, or in its waiting room): the
+                    // preview and the pickers are there to get ready meanwhile.
+                    fallback=move || view! {
+                        <button type="button" class="primary" on:click=join hidden=move || session.joined.with(Option::is_none)>
+                            {strings::JOIN_CALL}
+                        </button>
+                    }
                 >
                     <button type="button" on:click=toggle_mic aria-pressed=move || (!media().audio).to_string()>
                         {move || if media().audio { strings::MUTE } else { strings::UNMUTE }}

@@ -81,12 +81,16 @@ pub fn RoomPage() -> impl IntoView {
         <Show when=move || !session.named.get() && room.get().is_ok()>
             <PreJoin/>
         </Show>
-        <div class="room-grid" hidden=move || session.waiting.get() || !session.named.get()>
+        // Until I am in the room (choosing a name, waiting to be let in) only my camera
+        // preview and device pickers show, to get ready.
+        <div class="room-grid">
             <div class="main-col">
                 <CallPanel/>
-                <Chat/>
+                <div hidden=move || session.joined.with(Option::is_none)>
+                    <Chat/>
+                </div>
             </div>
-            <aside class="side">
+            <aside class="side" hidden=move || session.joined.with(Option::is_none)>
                 <LobbyList/>
                 <MemberList/>
                 <section class="card">
