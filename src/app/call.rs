@@ -218,7 +218,7 @@ fn Controls() -> impl IntoView {
                     // Not before I am in the room (choosing a name, or in its waiting room): the
                     // preview and the pickers are there to get ready meanwhile.
                     fallback=move || view! {
-                        <button type="button" class="primary" on:click=join hidden=move || session.joined.with(Option::is_none)>
+                        <button type="button" class="primary" on:click=join hidden=move || session.at_the_door()>
                             {strings::JOIN_CALL}
                         </button>
                     }

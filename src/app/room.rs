@@ -86,11 +86,11 @@ pub fn RoomPage() -> impl IntoView {
         <div class="room-grid">
             <div class="main-col">
                 <CallPanel/>
-                <div hidden=move || session.joined.with(Option::is_none)>
+                <div hidden=move || session.at_the_door()>
                     <Chat/>
                 </div>
             </div>
-            <aside class="side" hidden=move || session.joined.with(Option::is_none)>
+            <aside class="side" hidden=move || session.at_the_door()>
                 <LobbyList/>
                 <MemberList/>
                 <section class="card">

@@ -245,6 +245,12 @@ impl Session {
         }
     }
 
+    /// Not in the room yet on purpose: choosing a name first, or in its waiting room. (Not
+    /// the same as offline: a dropped connection keeps the room on screen, to type into.)
+    pub fn at_the_door(&self) -> bool {
+        !self.named.get() || self.waiting.get()
+    }
+
     /// Whether `conn_id` is a host of my room.
     pub fn is_host(&self, conn_id: Option<ConnId>) -> bool {
         self.members.with(|ms| ms.iter().any(|m| Some(m.conn_id) == conn_id && m.host))
