@@ -37,6 +37,8 @@ pub const MAX_NICKNAME_CHARS: usize = 32;
 pub const MAX_ROOM_CHARS: usize = 64;
 /// Chat message length in characters, after trimming.
 pub const MAX_MESSAGE_CHARS: usize = 2000;
+/// Room password length in characters.
+pub const MAX_PASSWORD_CHARS: usize = 128;
 /// Nickname everyone starts with.
 pub const DEFAULT_NICKNAME: &str = "Anonymous";
 /// How many recent messages a room keeps for people who join late.
@@ -94,8 +96,22 @@ pub fn validate_room_name(input: &str) -> Result<String, InvalidText> {
     validate_line(input, "Room name", MAX_ROOM_CHARS)
 }
 
-/// A chat message: 1–2000 characters after trimming. Newlines and tabs are allowed (a person
-/// may paste several lines); other control characters are refused.
+/// A room password: 1–128 characters, no control characters. Taken as typed (spaces
+/// count), since it is compared, never shown.
+pub fn validate_password(input: &str) -> Result<String, InvalidText> {
+    let what = "Password";
+    if input.is_empty() {
+        return Err(InvalidText::Empty { what });
+    }
+    if input.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(InvalidText::TooLong { what, max: MAX_PASSWORD_CHARS });
+    }
+    if input.chars().any(char::is_control) {
+        return Err(InvalidText::ControlChar { what });
+    }
+    Ok(input.to_string())
+}
+
 /// A client's id for a chat message (`client_msg_id`): 1–64 characters, none of them
 /// control characters or spaces. Returned as given.
 pub fn validate_client_msg_id(input: &str) -> Result<String, InvalidText> {
@@ -112,6 +128,8 @@ pub fn validate_client_msg_id(input: &str) -> Result<String, InvalidText> {
     Ok(input.to_string())
 }
 
+/// A chat message: 1–2000 characters after trimming. Newlines and tabs are allowed (a person
+/// may paste several lines); other control characters are refused.
 pub fn validate_message(input: &str) -> Result<String, InvalidText> {
     let what = "Message";
     let trimmed = input.trim();

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{
-    validate_client_msg_id, validate_message, validate_nickname, validate_room_name, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES,
+    validate_client_msg_id, validate_message, validate_nickname, validate_password, validate_room_name, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES,
     MAX_CLIENT_MSG_ID_CHARS, MAX_TRACKS_PER_OFFER,
 };
 
@@ -108,9 +108,14 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<String>,
         /// This browser's own random id (kept in its storage): someone a host removed
-        /// cannot come back from the same browser with a new connection.
+        /// cannot come back from the same browser with a new connection; and someone who
+        /// was in the meeting comes back after a dropped connection although the room was
+        /// locked, got a password or a waiting room meanwhile.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         device: Option<String>,
+        /// The room's password, if it has one (`error` `password_required` says so).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// Leave my room.
     Leave {
@@ -214,6 +219,14 @@ pub enum ClientMsg {
         req_id: Option<ReqId>,
         conn_id: ConnId,
     },
+    /// Host only: protect my room with `password` (newcomers must give it), or (none)
+    /// remove its password. The password stays with the room after it empties.
+    SetPassword {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+    },
 }
 
 /// The reactions a person can send (anything else is refused).
@@ -223,7 +236,8 @@ impl ClientMsg {
     /// Every `type` a client may send; used to tell "unknown type" from "bad fields".
     pub const TYPES: &'static [&'static str] =
         &["set_nick", "watch_rooms", "join", "leave", "chat", "history", "call_join", "call_leave", "call_state", "signal", "call_layout",
-          "make_host", "set_lock", "remove", "mute", "raise_hand", "react", "set_lobby", "admit", "deny"];
+          "make_host", "set_lock", "remove", "mute", "raise_hand", "react", "set_lobby", "admit", "deny",
+          "set_password"];
 
     /// Check and normalize the user text in a request (trimmed nickname, room name and
     /// message), with the same rules the browser applies before sending.
@@ -235,12 +249,21 @@ impl ClientMsg {
                 req_id,
                 nickname: validate_nickname(&nickname).map_err(|e| fail(ErrorCode::InvalidNickname, e))?,
             },
-            ClientMsg::Join { req_id, room, since, epoch, device } => ClientMsg::Join {
+            ClientMsg::Join { req_id, room, since, epoch, device, password } => ClientMsg::Join {
                 req_id,
                 room: validate_room_name(&room).map_err(|e| fail(ErrorCode::InvalidRoom, e))?,
                 since,
                 epoch: epoch.filter(|e| e.len() <= MAX_CLIENT_MSG_ID_CHARS),
                 device: device.filter(|d| !d.is_empty() && d.len() <= MAX_CLIENT_MSG_ID_CHARS),
+                password: password
+                    .map(|p| validate_password(&p).map_err(|e| fail(ErrorCode::BadFields, e)))
+                    .transpose()?,
+            },
+            ClientMsg::SetPassword { req_id, password } => ClientMsg::SetPassword {
+                req_id,
+                password: password
+                    .map(|p| validate_password(&p).map_err(|e| fail(ErrorCode::BadFields, e)))
+                    .transpose()?,
             },
             ClientMsg::React { emoji } => {
                 if !REACTIONS.contains(&emoji.as_str()) {
@@ -324,7 +347,8 @@ impl ClientMsg {
             | ClientMsg::RaiseHand { req_id, .. }
             | ClientMsg::SetLobby { req_id, .. }
             | ClientMsg::Admit { req_id, .. }
-            | ClientMsg::Deny { req_id, .. } => *req_id,
+            | ClientMsg::Deny { req_id, .. }
+            | ClientMsg::SetPassword { req_id, .. } => *req_id,
             ClientMsg::CallState { .. } | ClientMsg::Signal { .. } | ClientMsg::CallLayout { .. } | ClientMsg::React { .. } => {
                 None
             }
@@ -354,6 +378,9 @@ pub struct RoomInfo {
     /// A host locked it: nobody new may enter.
     #[serde(default, skip_serializing_if = "is_false")]
     pub locked: bool,
+    /// It has a password: entering asks for it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub protected: bool,
 }
 
 /// A chat message as the server accepted it.
@@ -469,6 +496,12 @@ pub enum ErrorCode {
     Removed,
     /// A host did not let me in from the waiting room.
     Denied,
+    /// The room has a password and my `join` gave none: ask the person for it.
+    PasswordRequired,
+    /// The password my `join` gave is not the room's.
+    WrongPassword,
+    /// Too many wrong passwords from this connection: wait (the message says how long).
+    TooManyTries,
 }
 
 /// Messages the server sends to a browser.
@@ -518,6 +551,9 @@ pub enum ServerMsg {
         /// The waiting room is on: newcomers wait for a host.
         #[serde(default, skip_serializing_if = "is_false")]
         lobby: bool,
+        /// The room has a password.
+        #[serde(default, skip_serializing_if = "is_false")]
+        protected: bool,
     },
     /// Someone entered my room ("NICK joined").
     MemberJoined { room: String, member: Member },
@@ -560,6 +596,8 @@ pub enum ServerMsg {
     Lobby { room: String, waiting: Vec<Member> },
     /// A host (`by`) turned the waiting room on or off.
     LobbyChanged { room: String, enabled: bool, by: ConnId },
+    /// A host (`by`) set, changed (`protected`) or removed my room's password.
+    PasswordChanged { room: String, protected: bool, by: ConnId },
     /// Someone in my room (or I) changed nickname ("OLD is now NEW").
     NickChanged { conn_id: ConnId, old: String, new: String },
     /// A chat message from someone else in my room.
@@ -674,7 +712,7 @@ mod tests {
         let all = [
             ClientMsg::SetNick { req_id: Some(1), nickname: "Ana".into() },
             ClientMsg::WatchRooms { req_id: None },
-            ClientMsg::Join { req_id: Some(2), room: "lobby".into(), since: Some(41), epoch: Some("e1".into()), device: None },
+            ClientMsg::Join { req_id: Some(2), room: "lobby".into(), since: Some(41), epoch: Some("e1".into()), device: None, password: None },
             ClientMsg::Leave { req_id: None },
             ClientMsg::Chat { req_id: Some(3), text: "hi".into(), client_msg_id: Some("c-1".into()) },
             ClientMsg::History { req_id: Some(5), room: "lobby".into(), before: Some(100), after: None, limit: Some(50) },
@@ -695,6 +733,7 @@ mod tests {
             ClientMsg::SetLobby { req_id: Some(8), enabled: true },
             ClientMsg::Admit { req_id: None, conn_id: 9 },
             ClientMsg::Deny { req_id: None, conn_id: 9 },
+            ClientMsg::SetPassword { req_id: Some(9), password: Some("open sesame".into()) },
         ];
         assert_eq!(all.len(), ClientMsg::TYPES.len());
         for msg in all {
@@ -710,8 +749,10 @@ mod tests {
 
     #[test]
     fn validation_trims_and_refuses() {
-        let msg = ClientMsg::Join { req_id: Some(4), room: "  Lobby ".into(), since: None, epoch: None, device: None }.validated().unwrap();
-        assert_eq!(msg, ClientMsg::Join { req_id: Some(4), room: "Lobby".into(), since: None, epoch: None, device: None });
+        let msg = ClientMsg::Join { req_id: Some(4), room: "  Lobby ".into(), since: None, epoch: None, device: None, password: Some(" pw ".into()) }.validated().unwrap();
+        assert_eq!(msg, ClientMsg::Join { req_id: Some(4), room: "Lobby".into(), since: None, epoch: None, device: None, password: Some(" pw ".into()) }, "a password is taken as typed");
+        let e = ClientMsg::SetPassword { req_id: Some(3), password: Some("x".repeat(129)) }.validated().unwrap_err();
+        assert_eq!((e.code, e.req_id), (ErrorCode::BadFields, Some(3)));
         let e = ClientMsg::SetNick { req_id: Some(2), nickname: "x".repeat(33) }.validated().unwrap_err();
         assert_eq!((e.code, e.req_id), (ErrorCode::InvalidNickname, Some(2)));
         assert_eq!(e.message, "Nickname must be at most 32 characters");

@@ -210,6 +210,25 @@ pub fn deny_label(nick: &str) -> String {
     format!("Deny {nick}")
 }
 
+pub const PASSWORD_HEADING: &str = "This room has a password";
+pub const PASSWORD_HINT: &str = "Ask a host of the room for it.";
+pub const PASSWORD: &str = "Password";
+pub const CHECKING_PASSWORD: &str = "Checking the password…";
+pub const ROOM_PROTECTED: &str = "Password";
+pub const PASSWORD_BUTTON: &str = "Password…";
+pub const NEW_PASSWORD: &str = "New room password";
+pub const SET_PASSWORD: &str = "Set";
+pub const REMOVE_PASSWORD: &str = "Remove password";
+pub const PASSWORD_SET_HINT: &str = "Newcomers will have to give it; people in the room stay in.";
+
+pub fn password_changed(by: &str, protected: bool) -> String {
+    if protected {
+        format!("{by} set a password for the room")
+    } else {
+        format!("{by} removed the room's password")
+    }
+}
+
 pub const PRE_JOIN_HEADING: &str = "Who are you?";
 pub const PRE_JOIN_HINT: &str = "Choose the name the others in the room will see.";
 pub const YOUR_NAME: &str = "Your name";

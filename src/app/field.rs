@@ -22,6 +22,9 @@ pub fn ValidatedField(
     on_valid: Callback<String>,
     #[prop(optional)] placeholder: &'static str,
     #[prop(default = "off")] autocomplete: &'static str,
+    /// The input's type ("password" hides what is typed).
+    #[prop(default = "text")]
+    input_type: &'static str,
     /// Extra class on the form (layout).
     #[prop(optional)]
     class: &'static str,
@@ -59,7 +62,7 @@ pub fn ValidatedField(
                 <input
                     id=id
                     name=id
-                    type="text"
+                    type=input_type
                     autocomplete=autocomplete
                     placeholder=placeholder
                     aria-invalid=move || error.get().is_some().to_string()

@@ -43,13 +43,14 @@ fn RoomList() -> impl IntoView {
         <ul class="room-list" aria-label=strings::ROOMS_HEADING>
             <For
                 each=move || session.rooms.get()
-                key=|room| (room.name.clone(), room.count, room.locked)
+                key=|room| (room.name.clone(), room.count, room.locked, room.protected)
                 children=|room: RoomInfo| {
                     view! {
                         <li>
                             <a href=room_path(&room.name)>
                                 <span class="room-name">{room.name.clone()}</span>
                                 {room.locked.then(|| view! { <span class="lock-tag" role="img" aria-label=strings::ROOM_LOCKED>"🔒"</span> })}
+                                {room.protected.then(|| view! { <span class="lock-tag" role="img" aria-label=strings::ROOM_PROTECTED>"🔑"</span> })}
                                 <span class="room-count">{strings::people(room.count)}</span>
                             </a>
                         </li>

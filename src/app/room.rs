@@ -9,7 +9,7 @@ use super::members::{LobbyList, MemberList};
 use super::nickname::NicknameForm;
 use super::session::{Place, Session};
 use super::field::ValidatedField;
-use crate::limits::{validate_nickname, validate_room_name};
+use crate::limits::{validate_nickname, validate_password, validate_room_name};
 use crate::protocol::{ClientMsg, REACTIONS};
 use crate::strings;
 
@@ -55,6 +55,7 @@ pub fn RoomPage() -> impl IntoView {
         <div class="room-bar">
             <h1 class="room-title">{heading}</h1>
             <span class="lock-tag" hidden=move || !locked()>"🔒 "{strings::ROOM_LOCKED}</span>
+            <span class="lock-tag" hidden=move || !session.protected.get()>"🔑 "{strings::ROOM_PROTECTED}</span>
             <div class="room-actions" hidden=move || session.joined.get().is_none()>
                 <button type="button" aria-pressed=move || hand_up().to_string() on:click=move |_| session.request(|req_id| ClientMsg::RaiseHand { req_id, raised: !hand_up(), conn_id: None })>
                     "✋ "{move || if hand_up() { strings::LOWER_HAND } else { strings::RAISE_HAND }}
@@ -72,6 +73,9 @@ pub fn RoomPage() -> impl IntoView {
                     on:click=move |_| session.request(|req_id| ClientMsg::SetLobby { req_id, enabled: !session.lobby.get_untracked() })>
                     {move || if session.lobby.get() { strings::LOBBY_OFF } else { strings::LOBBY_ON }}
                 </button>
+                <Show when=i_host>
+                    <PasswordControls/>
+                </Show>
             </div>
             <button type="button" class="leave" on:click=leave>{strings::LEAVE}</button>
         </div>
@@ -80,6 +84,9 @@ pub fn RoomPage() -> impl IntoView {
         {move || session.waiting.get().then(|| view! { <p class="banner" role="status">{strings::WAITING_FOR_HOST}</p> })}
         <Show when=move || !session.named.get() && room.get().is_ok()>
             <PreJoin/>
+        </Show>
+        <Show when=move || session.named.get() && session.needs_password.get()>
+            <PasswordPrompt/>
         </Show>
         // Until I am in the room (choosing a name, waiting to be let in) only my camera
         // preview and device pickers show, to get ready.
@@ -98,6 +105,69 @@ pub fn RoomPage() -> impl IntoView {
                 </section>
             </aside>
         </div>
+    }
+}
+
+/// The room has a password: ask for it (and say why the last one did not do).
+#[component]
+fn PasswordPrompt() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let draft = RwSignal::new(String::new());
+    view! {
+        <section class="card pre-join">
+            <h2>{strings::PASSWORD_HEADING}</h2>
+            <p class="muted">{strings::PASSWORD_HINT}</p>
+            <ValidatedField
+                id="room-password"
+                label=strings::PASSWORD
+                button=strings::ROOM_ENTER
+                value=draft
+                validate=validate_password
+                on_valid=move |password: String| session.enter_with_password(password)
+                autocomplete="current-password"
+                input_type="password"
+                primary=true
+            />
+            <p class="field-error" role="alert">{move || session.password_note.get()}</p>
+            <p class="muted" role="status">{move || session.checking_password.get().then_some(strings::CHECKING_PASSWORD)}</p>
+        </section>
+    }
+}
+
+/// A host's password button: opens a small form to set or change the room's password,
+/// or remove it.
+#[component]
+fn PasswordControls() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let open = RwSignal::new(false);
+    let draft = RwSignal::new(String::new());
+    view! {
+        <span class="password-controls">
+            <button type="button" aria-expanded=move || open.get().to_string() on:click=move |_| open.update(|o| *o = !*o)>
+                "🔑 "{strings::PASSWORD_BUTTON}
+            </button>
+            <div class="card popover" hidden=move || !open.get()>
+                <ValidatedField
+                    id="new-room-password"
+                    label=strings::NEW_PASSWORD
+                    button=strings::SET_PASSWORD
+                    value=draft
+                    validate=validate_password
+                    on_valid=move |password: String| {
+                        session.set_room_password(Some(password));
+                        draft.set(String::new());
+                        open.set(false);
+                    }
+                    autocomplete="new-password"
+                    input_type="password"
+                />
+                <p class="muted">{strings::PASSWORD_SET_HINT}</p>
+                <button type="button" hidden=move || !session.protected.get() on:click=move |_| {
+                    session.set_room_password(None);
+                    open.set(false);
+                }>{strings::REMOVE_PASSWORD}</button>
+            </div>
+        </span>
     }
 }
 

@@ -104,6 +104,16 @@ pub struct Session {
     pub waiting: RwSignal<bool>,
     /// Hosts: who waits to come in.
     pub lobby_queue: RwSignal<Vec<Member>>,
+    /// My room has a password.
+    pub protected: RwSignal<bool>,
+    /// The room I want to enter asks for its password: the prompt shows, with why the
+    /// last one was refused (`Some`), and whether one is being checked.
+    pub needs_password: RwSignal<bool>,
+    pub password_note: RwSignal<Option<String>>,
+    pub checking_password: RwSignal<bool>,
+    /// The password I gave (or set) for a room, sent again when I reconnect to it. Only
+    /// in memory: a reload asks again.
+    password: StoredValue<Option<(String, String)>>,
     /// Raised hands in my room, in the order they went up.
     pub hands: RwSignal<Vec<ConnId>>,
     /// Recent reactions in my room (a key, who, which emoji): the tiles float them.
@@ -157,6 +167,11 @@ impl Session {
             lobby: RwSignal::new(false),
             waiting: RwSignal::new(false),
             lobby_queue: RwSignal::new(Vec::new()),
+            protected: RwSignal::new(false),
+            needs_password: RwSignal::new(false),
+            password_note: RwSignal::new(None),
+            checking_password: RwSignal::new(false),
+            password: StoredValue::new(None),
             hands: RwSignal::new(Vec::new()),
             reactions: RwSignal::new(Vec::new()),
             log: RwSignal::new(Vec::new()),
@@ -245,10 +260,35 @@ impl Session {
         }
     }
 
-    /// Not in the room yet on purpose: choosing a name first, or in its waiting room. (Not
-    /// the same as offline: a dropped connection keeps the room on screen, to type into.)
+    /// Not in the room yet on purpose: choosing a name first, giving its password, or in
+    /// its waiting room. (Not the same as offline: a dropped connection keeps the room on
+    /// screen, to type into.)
     pub fn at_the_door(&self) -> bool {
-        !self.named.get() || self.waiting.get()
+        !self.named.get() || self.needs_password.get() || self.waiting.get()
+    }
+
+    /// The password I know for `room`, if any.
+    fn password_for(&self, room: &str) -> Option<String> {
+        self.password.with_value(|p| p.as_ref().filter(|(r, _)| r == room).map(|(_, pw)| pw.clone()))
+    }
+
+    /// Try to enter my room with this password (`password` must be valid, see
+    /// `crate::limits::validate_password`).
+    pub fn enter_with_password(&self, password: String) {
+        let Place::Room(room) = self.place.get_untracked() else { return };
+        self.password.set_value(Some((room.clone(), password.clone())));
+        self.checking_password.set(true);
+        self.password_note.set(None);
+        let device = Some(super::persist::device_id());
+        self.send(ClientMsg::Join { req_id: None, room, since: None, epoch: None, device, password: Some(password) });
+    }
+
+    /// Host: protect my room with `password` (valid), or remove its password.
+    pub fn set_room_password(&self, password: Option<String>) {
+        if let (Place::Room(room), Some(pw)) = (self.place.get_untracked(), password.clone()) {
+            self.password.set_value(Some((room, pw)));
+        }
+        self.request(|req_id| ClientMsg::SetPassword { req_id, password });
     }
 
     /// Whether `conn_id` is a host of my room.
@@ -283,6 +323,7 @@ impl Session {
             since: None,
             epoch: None,
             device: Some(super::persist::device_id()),
+            password: self.password_for(&room),
         });
         // What I typed here before a reload and the server never acknowledged.
         for unsent in super::persist::load_outbox(&room) {
@@ -386,6 +427,10 @@ impl Session {
         self.lobby.set(false);
         self.waiting.set(false);
         self.lobby_queue.set(Vec::new());
+        self.protected.set(false);
+        self.needs_password.set(false);
+        self.password_note.set(None);
+        self.checking_password.set(false);
         self.hands.set(Vec::new());
         self.reactions.set(Vec::new());
         self.log.set(Vec::new());
@@ -423,7 +468,8 @@ impl Session {
                 let epoch = self.epoch.get_value();
                 let since = epoch.as_ref().and(self.last_seq());
                 let device = Some(super::persist::device_id());
-                self.send(ClientMsg::Join { req_id: None, room, since, epoch: since.and(epoch), device });
+                let password = self.password_for(&room);
+                self.send(ClientMsg::Join { req_id: None, room, since, epoch: since.and(epoch), device, password });
                 // Peer connections were torn down with the old socket (our id changed):
                 // join the call again and they are rebuilt.
                 if self.wants_call.get_untracked() {
@@ -494,7 +540,7 @@ impl Session {
                     self.save_outbox();
                 }
             }
-            ServerMsg::Joined { room, members, history, call, earlier, more, epoch, locked, hands, lobby, .. } => {
+            ServerMsg::Joined { room, members, history, call, earlier, more, epoch, locked, hands, lobby, protected, .. } => {
                 if self.place.get_untracked() != Place::Room(room.clone()) {
                     return;
                 }
@@ -508,7 +554,11 @@ impl Session {
                 self.members.set(members);
                 self.locked.set(locked);
                 self.lobby.set(lobby);
+                self.protected.set(protected);
                 self.waiting.set(false);
+                self.needs_password.set(false);
+                self.password_note.set(None);
+                self.checking_password.set(false);
                 self.hands.set(hands);
                 self.call.set(call);
                 // Resuming, I know what lies before my log already; fresh, the server says.
@@ -624,6 +674,12 @@ impl Session {
                     self.lobby.set(enabled);
                 }
             }
+            ServerMsg::PasswordChanged { room, protected, by } => {
+                if self.in_room(&room) {
+                    self.notice(strings::password_changed(&self.nickname_of(by), protected));
+                    self.protected.set(protected);
+                }
+            }
             ServerMsg::Reaction { conn_id, emoji } => {
                 let key = self.next_key();
                 // A few at a time: older ones have floated away.
@@ -689,6 +745,19 @@ impl Session {
             ServerMsg::Error { code: ErrorCode::RoomLocked | ErrorCode::Removed | ErrorCode::Denied, message, .. } => {
                 self.go_home();
                 self.error.set(Some(message));
+            }
+            // The room asks for its password (or the one I gave was wrong): the prompt
+            // shows, saying why; a wrong one is not sent again on reconnect.
+            ServerMsg::Error { code: code @ (ErrorCode::PasswordRequired | ErrorCode::WrongPassword | ErrorCode::TooManyTries), message, .. } => {
+                if !matches!(self.place.get_untracked(), Place::Room(_)) {
+                    return;
+                }
+                if code == ErrorCode::WrongPassword {
+                    self.password.set_value(None);
+                }
+                self.needs_password.set(true);
+                self.checking_password.set(false);
+                self.password_note.set((code != ErrorCode::PasswordRequired).then_some(message));
             }
             ServerMsg::Error { req_id, code, message } => {
                 // Busy or a store that cannot write now: the message stays pending and goes
@@ -785,7 +854,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 7, nickname: "Anonymous".into() });
         let out = sent(&mut rx);
         assert!(matches!(&out[0], ClientMsg::SetNick { .. }));
-        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: None, epoch: None, device: Some("local-device".into()) });
+        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: None, epoch: None, device: Some("local-device".into()), password: None });
         let ClientMsg::Chat { req_id: Some(req_id), text, client_msg_id: Some(cid) } = &out[2] else { panic!("{out:?}") };
         assert_eq!(text, "hello");
         // Sent again on another connection: the same client id, so the server stores it once.
@@ -812,7 +881,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let me = Member { conn_id: 1, nickname: "Ana".into(), host: true };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false, protected: false });
         let bo = Member { conn_id: 2, nickname: "Bo".into(), host: false };
         s.apply(ServerMsg::MemberJoined { room: "r".into(), member: bo.clone() });
         s.apply(ServerMsg::Message { message: msg(6, 2, "<b>hi</b>") });
@@ -838,7 +907,7 @@ mod tests {
         let ana = Member { conn_id: 1, nickname: "Ana".into(), host: true };
         let bo = Member { conn_id: 2, nickname: "Bo".into(), host: false };
         let cy = Member { conn_id: 3, nickname: "Cy".into(), host: false };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana, bo, cy], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![3], lobby: false });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana, bo, cy], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![3], lobby: false, protected: false });
         assert_eq!(s.hands.get_untracked(), vec![3]);
         s.apply(ServerMsg::Hosts { room: "r".into(), hosts: vec![1, 2], by: Some(1) });
         s.apply(ServerMsg::Locked { room: "r".into(), locked: true, by: 1 });
@@ -864,6 +933,45 @@ mod tests {
     }
 
     #[test]
+    fn a_protected_room_asks_for_its_password_says_why_and_remembers_the_right_one() {
+        Owner::new().with(|| {
+        let s = Session::new();
+        s.named.set(true);
+        s.enter("r".into());
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        s.apply(ServerMsg::Welcome { conn_id: 2, nickname: "Anonymous".into() });
+        sent(&mut rx);
+        s.apply(ServerMsg::Error { req_id: None, code: ErrorCode::PasswordRequired, message: "This room has a password.".into() });
+        assert!(s.needs_password.get_untracked() && s.at_the_door());
+        assert_eq!(s.password_note.get_untracked(), None, "asked, not refused");
+        s.enter_with_password("guess".into());
+        assert!(s.checking_password.get_untracked());
+        assert!(matches!(&sent(&mut rx)[..], [ClientMsg::Join { password: Some(p), .. }] if p == "guess"));
+        s.apply(ServerMsg::Error { req_id: None, code: ErrorCode::WrongPassword, message: "Wrong password.".into() });
+        assert_eq!((s.password_note.get_untracked().as_deref(), s.checking_password.get_untracked()), (Some("Wrong password."), false));
+        assert_eq!(s.place.get_untracked(), Place::Room("r".into()), "still at the room's door");
+        // A wrong one is not sent again.
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        assert!(sent(&mut rx).iter().any(|m| matches!(m, ClientMsg::Join { password: None, .. })));
+
+        s.enter_with_password("right".into());
+        let ana = Member { conn_id: 1, nickname: "Ana".into(), host: true };
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false, protected: true });
+        assert!(!s.needs_password.get_untracked() && !s.at_the_door() && s.protected.get_untracked());
+        // After a dropped connection, the right one goes with the join.
+        sent(&mut rx);
+        let (tx, mut rx) = mpsc::unbounded();
+        s.on_connected(tx);
+        assert!(sent(&mut rx).iter().any(|m| matches!(m, ClientMsg::Join { password: Some(p), .. } if p == "right")));
+        s.apply(ServerMsg::PasswordChanged { room: "r".into(), protected: false, by: 1 });
+        assert_eq!(texts(&s), ["Ana removed the room's password"]);
+        assert!(!s.protected.get_untracked());
+        });
+    }
+
+    #[test]
     fn waiting_room_states() {
         Owner::new().with(|| {
         let s = Session::new();
@@ -873,7 +981,7 @@ mod tests {
         assert!(s.waiting.get_untracked());
         // Admitted: the `joined` ends the wait.
         let ana = Member { conn_id: 1, nickname: "Ana".into(), host: true };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: true });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: true, protected: false });
         assert!(!s.waiting.get_untracked() && s.lobby.get_untracked());
         s.apply(ServerMsg::LobbyChanged { room: "r".into(), enabled: false, by: 1 });
         assert_eq!(texts(&s), ["Ana turned the waiting room off"]);
@@ -894,7 +1002,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let bo = CallParticipant { conn_id: 2, nickname: "Bo".into(), media: MediaState { audio: true, video: true, screen: false } };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![bo.clone()], ice_servers: vec![], locked: false, hands: vec![], lobby: false });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![bo.clone()], ice_servers: vec![], locked: false, hands: vec![], lobby: false, protected: false });
         assert_eq!(s.call.get_untracked(), vec![bo.clone()]);
 
         let (tx, mut rx) = mpsc::unbounded();
@@ -943,7 +1051,7 @@ mod tests {
     }
 
     fn joined(history: Vec<ChatMessage>, earlier: bool, more: bool, epoch: &str) -> ServerMsg {
-        ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history, earlier, more, epoch: epoch.into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false }
+        ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history, earlier, more, epoch: epoch.into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false, protected: false }
     }
 
     fn seqs(s: &Session) -> Vec<u64> {
@@ -966,7 +1074,7 @@ mod tests {
         let (tx, mut rx2) = mpsc::unbounded();
         s.on_connected(tx);
         let out = sent(&mut rx2);
-        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: Some(3), epoch: Some("e1".into()), device: Some("local-device".into()) });
+        assert_eq!(out[1], ClientMsg::Join { req_id: None, room: "r".into(), since: Some(3), epoch: Some("e1".into()), device: Some("local-device".into()), password: None });
         // The server sends a first page and says there is more; a live message overtakes
         // the rest.
         s.apply(joined((4..=5).map(|i| msg(i, 2, "x")).collect(), true, true, "e1"));

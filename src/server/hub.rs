@@ -33,11 +33,14 @@ use crate::protocol::{
     CallMode, CallParticipant, ChatMessage, ClientMsg, ConnId, ErrorCode, Member, MediaState, ReqId, RoomInfo,
     ServerMsg,
 };
+use crate::server::password::{PasswordHashString, Passwords};
 use crate::server::store::{Appended, NewMessage, StoreCmd, StoreHandle, StoreReply};
 
 mod call;
 mod moderation;
+mod password;
 pub use call::CallSettings;
+pub use password::RoomPasswords;
 
 /// How often, at most, room-list watchers get an update.
 pub const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(100);
@@ -69,10 +72,16 @@ pub struct HubHandle {
 
 impl HubHandle {
     /// Start the hub task. It runs until every handle is dropped. `calls` says how calls
-    /// are sized and carried (ICE servers, caps, the SFU).
-    pub fn spawn(calls: CallSettings, store: StoreHandle, replies: mpsc::UnboundedReceiver<StoreReply>) -> HubHandle {
+    /// are sized and carried (ICE servers, caps, the SFU); `passwords`: the protected
+    /// rooms, as stored.
+    pub fn spawn(
+        calls: CallSettings,
+        store: StoreHandle,
+        replies: mpsc::UnboundedReceiver<StoreReply>,
+        passwords: RoomPasswords,
+    ) -> HubHandle {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        let hub = Hub::new(calls, store).run(rx, replies);
+        let hub = Hub::new(calls, store, passwords).run(rx, replies);
         if let Err(e) = crate::server::spawn_thread("noom-hub", hub) {
             // Without a hub there is no server: the handle's sends fail and connections close.
             tracing::error!("hub thread: {e}");
@@ -87,7 +96,7 @@ impl HubHandle {
     /// A hub whose chat history lives in memory (unit tests, throwaway servers).
     pub fn with_memory_store(calls: CallSettings) -> HubHandle {
         let (store, replies) = StoreHandle::in_memory();
-        HubHandle::spawn(calls, store, replies)
+        HubHandle::spawn(calls, store, replies, RoomPasswords::new())
     }
 
     pub fn next_conn_id(&self) -> ConnId {
@@ -138,6 +147,13 @@ struct Conn {
     reactions: Option<governor::DefaultDirectRateLimiter>,
     /// The room whose waiting room it is in, if any.
     waiting_in: Option<String>,
+    /// Its password check under way, if any (see `password.rs`).
+    password_check: Option<u64>,
+    /// Wrong passwords in a row, and when it may try again.
+    wrong_tries: u32,
+    retry_at: Option<Instant>,
+    /// It gave the right password for this room (and this hash of it).
+    unlocked: Option<(String, PasswordHashString)>,
 }
 
 struct Joining {
@@ -173,6 +189,9 @@ struct Room {
     lobby: bool,
     /// Who waits to come in, in the order they came.
     waiting: Vec<moderation::Waiter>,
+    /// The browsers of everyone who was in this meeting: back after a dropped connection,
+    /// they come straight in (lock, password and waiting room are for newcomers).
+    admitted_devices: HashSet<String>,
 }
 
 pub struct Hub {
@@ -189,6 +208,15 @@ pub struct Hub {
     /// Messages refused since the last "store behind" log line, and when that was.
     busy_refusals: u64,
     busy_logged: Option<Instant>,
+    /// Every room with a password (open or not), and its hash.
+    passwords: RoomPasswords,
+    /// Hashes and checks passwords off this thread.
+    password_work: Passwords,
+    /// Where finished password work comes back (`run` takes the receiver).
+    done_tx: mpsc::UnboundedSender<password::Done>,
+    done_rx: Option<mpsc::UnboundedReceiver<password::Done>>,
+    /// The last password check's number.
+    checks: u64,
 }
 
 fn encode(msg: &ServerMsg) -> Outgoing {
@@ -200,8 +228,14 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 impl Hub {
-    fn new(calls: CallSettings, store: StoreHandle) -> Hub {
+    fn new(calls: CallSettings, store: StoreHandle, passwords: RoomPasswords) -> Hub {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
         Hub {
+            passwords,
+            password_work: Passwords::default(),
+            done_tx,
+            done_rx: Some(done_rx),
+            checks: 0,
             conns: HashMap::new(),
             rooms: BTreeMap::new(),
             watchers: HashSet::new(),
@@ -216,6 +250,7 @@ impl Hub {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut replies: mpsc::UnboundedReceiver<StoreReply>) {
         let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
+        let Some(mut done) = self.done_rx.take() else { return };
         loop {
             let flush_at = self.rooms_flush_at;
             tokio::select! {
@@ -225,6 +260,7 @@ impl Hub {
                     None => break,
                 },
                 Some(reply) = replies.recv() => self.store_reply(reply),
+                Some(work) = done.recv() => self.password_done(work),
                 _ = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                     self.flush_room_list();
                 }
@@ -247,6 +283,10 @@ impl Hub {
                     device: None,
                     reactions: None,
                     waiting_in: None,
+                    password_check: None,
+                    wrong_tries: 0,
+                    retry_at: None,
+                    unlocked: None,
                 };
                 self.conns.insert(conn_id, conn);
                 let welcome = ServerMsg::Welcome { conn_id, nickname: DEFAULT_NICKNAME.into() };
@@ -264,20 +304,13 @@ impl Hub {
         match msg {
             ClientMsg::SetNick { req_id, nickname } => self.set_nick(conn_id, req_id, nickname),
             ClientMsg::WatchRooms { req_id } => self.watch_rooms(conn_id, req_id),
-            ClientMsg::Join { req_id, room, since, epoch, device } => {
+            ClientMsg::Join { req_id, room, since, epoch, device, password } => {
                 // Sequence numbers from another database mean nothing here.
                 let since = since.filter(|_| epoch.as_deref().is_none_or(|e| e == &*self.store.epoch));
                 if device.is_some() {
                     self.conns.get_mut(&conn_id).expect("checked above").device = device;
                 }
-                match self.entry(conn_id, req_id, &room) {
-                    moderation::Entry::Enter => {
-                        self.stop_waiting(conn_id);
-                        self.join(conn_id, req_id, room, since)
-                    }
-                    moderation::Entry::Wait => self.wait(conn_id, req_id, room, since),
-                    moderation::Entry::Refused => {}
-                }
+                self.join_request(conn_id, moderation::JoinRequest { req_id, room, since, password });
             }
             ClientMsg::Leave { req_id } => self.leave(conn_id, req_id),
             ClientMsg::Chat { req_id, text, client_msg_id } => self.chat(conn_id, req_id, text, client_msg_id),
@@ -298,6 +331,7 @@ impl Hub {
             ClientMsg::SetLobby { req_id, enabled } => self.set_lobby(conn_id, req_id, enabled),
             ClientMsg::Admit { req_id, conn_id: who } => self.admit(conn_id, req_id, who),
             ClientMsg::Deny { req_id, conn_id: who } => self.deny(conn_id, req_id, who),
+            ClientMsg::SetPassword { req_id, password } => self.set_password(conn_id, req_id, password),
         }
     }
 
@@ -315,7 +349,9 @@ impl Hub {
     }
 
     fn watch_rooms(&mut self, conn_id: ConnId, req_id: Option<ReqId>) {
-        // Watching the home page means not being in a room (nor waiting to enter one).
+        // Watching the home page means not being in a room (nor waiting to enter one, nor
+        // having a password checked to enter one).
+        self.conns.get_mut(&conn_id).expect("checked by request()").password_check = None;
         self.stop_waiting(conn_id);
         self.leave_room(conn_id);
         self.watchers.insert(conn_id);
@@ -328,8 +364,10 @@ impl Hub {
         self.watchers.remove(&conn_id);
         if self.conns[&conn_id].room.as_deref() != Some(name.as_str()) {
             self.leave_room(conn_id);
+            let device = self.conns[&conn_id].device.clone();
             let room = self.rooms.entry(name.clone()).or_default();
             room.members.push(conn_id);
+            room.admitted_devices.extend(device);
             // The first to enter an empty room runs it.
             if room.hosts.is_empty() {
                 room.hosts.push(conn_id);
@@ -385,6 +423,7 @@ impl Hub {
             locked: room.locked,
             hands: room.hands.clone(),
             lobby: room.lobby,
+            protected: self.passwords.contains_key(name),
         };
         let joining = self.conns.get_mut(&conn_id).and_then(|c| c.joining.take());
         let (held, overflowed) = joining.map_or((Vec::new(), false), |j| (j.held, j.overflowed));
@@ -407,6 +446,7 @@ impl Hub {
     }
 
     fn leave(&mut self, conn_id: ConnId, req_id: Option<ReqId>) {
+        self.conns.get_mut(&conn_id).expect("checked by request()").password_check = None;
         if self.leave_room(conn_id) {
             self.ack(conn_id, req_id, None);
         } else {
@@ -500,6 +540,7 @@ impl Hub {
                 }
                 Err(()) => self.error(conn_id, req_id, ErrorCode::StoreUnavailable, "history could not be read"),
             },
+            StoreReply::PasswordSet { by, req_id, room, hash, ok } => self.password_saved(by, req_id, room, hash, ok),
         }
     }
 
@@ -563,7 +604,12 @@ impl Hub {
         let mut rooms: Vec<RoomInfo> = self
             .rooms
             .iter()
-            .map(|(name, room)| RoomInfo { name: name.clone(), count: room.members.len(), locked: room.locked })
+            .map(|(name, room)| RoomInfo {
+                name: name.clone(),
+                count: room.members.len(),
+                locked: room.locked,
+                protected: self.passwords.contains_key(name),
+            })
             .collect();
         // Busiest first; the BTreeMap already sorted names, and the sort is stable.
         rooms.sort_by_key(|r| std::cmp::Reverse(r.count));
@@ -689,7 +735,7 @@ pub(crate) mod testing {
     impl TestHub {
         pub fn new(calls: CallSettings) -> TestHub {
             let (store, replies) = StoreHandle::in_memory();
-            TestHub { hub: Hub::new(calls, store.clone()), store, replies }
+            TestHub { hub: Hub::new(calls, store.clone(), RoomPasswords::new()), store, replies }
         }
 
         /// Let the store finish everything asked of it so far, and deliver its replies.
@@ -698,6 +744,12 @@ pub(crate) mod testing {
             while let Ok(reply) = self.replies.try_recv() {
                 self.hub.store_reply(reply);
             }
+        }
+
+        /// Wait for the next piece of password work to finish, and deliver it.
+        pub async fn password_done(&mut self) {
+            let work = self.hub.done_rx.as_mut().expect("not running").recv().await.expect("the hub holds a sender");
+            self.hub.password_done(work);
         }
     }
 
@@ -740,7 +792,7 @@ mod tests {
     }
 
     fn join(room: &str) -> ClientMsg {
-        ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None, device: None }
+        ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None, device: None, password: None }
     }
 
     fn chat(req_id: Option<ReqId>, text: &str) -> ClientMsg {
@@ -787,7 +839,7 @@ mod tests {
             req(&mut hub, 1, chat(None, &format!("m{i}")));
         }
         let mut b = connect(&mut hub, 2, 64);
-        req(&mut hub, 2, ClientMsg::Join { req_id: Some(1), room: "r".into(), since: None, epoch: None, device: None });
+        req(&mut hub, 2, ClientMsg::Join { req_id: Some(1), room: "r".into(), since: None, epoch: None, device: None, password: None });
         hub.settle().await;
         let msgs = drain(&mut b);
         let ServerMsg::Joined { req_id: Some(1), members, history, .. } = &msgs[1] else { panic!("{msgs:?}") };
@@ -838,7 +890,7 @@ mod tests {
     async fn room_list_updates_are_coalesced_and_only_for_watchers() {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let (store, replies) = StoreHandle::in_memory();
-        tokio::spawn(Hub::new(CallSettings::default(), store).run(rx, replies));
+        tokio::spawn(Hub::new(CallSettings::default(), store, RoomPasswords::new()).run(rx, replies));
         let (w_tx, mut watcher) = mpsc::channel(1024);
         let (r_tx, mut in_room) = mpsc::channel(1024);
         tx.send(Command::Connect { conn_id: 1, outbox: w_tx }).await.unwrap();
@@ -866,13 +918,53 @@ mod tests {
         assert_eq!(
             lists[1],
             vec![
-                RoomInfo { name: "busy".into(), count: 50, locked: false },
-                RoomInfo { name: "quiet".into(), count: 1, locked: false }
+                RoomInfo { name: "busy".into(), count: 50, locked: false, protected: false },
+                RoomInfo { name: "quiet".into(), count: 1, locked: false, protected: false }
             ]
         );
         while let Ok(frame) = in_room.try_recv() {
             assert!(!frame.as_str().contains("\"type\":\"rooms\""), "a member in a room got the room list");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_has_one_password_check_at_a_time_and_waits_after_wrong_ones() {
+        let mut hub = TestHub::new(CallSettings::default());
+        hub.passwords.insert("r".into(), crate::server::password::hash("pw").unwrap().into());
+        let mut a = connect(&mut hub, 1, 64);
+        let join = |req_id, password: &str| ClientMsg::Join {
+            req_id: Some(req_id),
+            room: "r".into(),
+            since: None,
+            epoch: None,
+            device: None,
+            password: Some(password.into()),
+        };
+        let code = |msgs: Vec<ServerMsg>| match &msgs[..] {
+            [ServerMsg::Error { code, .. }] => *code,
+            other => panic!("{other:?}"),
+        };
+        drain(&mut a);
+        req(&mut hub, 1, join(1, "wrong"));
+        // While it is checked, another try is turned away, not queued.
+        req(&mut hub, 1, join(2, "pw"));
+        assert_eq!(code(drain(&mut a)), ErrorCode::RateLimited);
+        hub.password_done().await;
+        assert_eq!(code(drain(&mut a)), ErrorCode::WrongPassword);
+        for req_id in 3..5 {
+            req(&mut hub, 1, join(req_id, "wrong"));
+            hub.password_done().await;
+            assert_eq!(code(drain(&mut a)), ErrorCode::WrongPassword);
+        }
+        // Three wrong: the next try waits a second, right or not.
+        req(&mut hub, 1, join(5, "pw"));
+        assert_eq!(code(drain(&mut a)), ErrorCode::TooManyTries);
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        req(&mut hub, 1, join(6, "pw"));
+        hub.password_done().await;
+        hub.settle().await;
+        let msgs = drain(&mut a);
+        assert!(matches!(&msgs[..], [ServerMsg::Joined { req_id: Some(6), protected: true, .. }]), "{msgs:?}");
     }
 
     #[tokio::test]

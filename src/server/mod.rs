@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod hub;
+pub mod password;
 pub mod sfu;
 pub mod store;
 pub mod ws;
@@ -82,23 +83,34 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The chat store, opened and running.
+pub struct OpenStore {
+    pub handle: StoreHandle,
+    /// Where its replies arrive (the hub's).
+    pub replies: tokio::sync::mpsc::UnboundedReceiver<store::StoreReply>,
+    /// The rooms that have a password, read before serving: the server must not let
+    /// anyone into a protected room for want of having read its password yet.
+    pub passwords: hub::RoomPasswords,
+}
+
 /// Open the configured chat store and start its task. The error names the path and why.
-pub async fn open_store(
-    config: &Config,
-) -> Result<(StoreHandle, tokio::sync::mpsc::UnboundedReceiver<store::StoreReply>), String> {
-    let (replies_tx, replies_rx) = tokio::sync::mpsc::unbounded_channel();
-    let store = match config.store {
+pub async fn open_store(config: &Config) -> Result<OpenStore, String> {
+    use store::ChatStore;
+    let (replies_tx, replies) = tokio::sync::mpsc::unbounded_channel();
+    let (handle, passwords) = match config.store {
         StoreKind::Sqlite => {
-            let backend = SqliteStore::open(&config.data_dir).await?;
-            tracing::info!(path = %backend.path().display(), epoch = %store::ChatStore::epoch(&backend), "chat history on disk");
-            StoreHandle::spawn(backend, config.retention(), replies_tx)
+            let mut backend = SqliteStore::open(&config.data_dir).await?;
+            tracing::info!(path = %backend.path().display(), epoch = %backend.epoch(), "chat history on disk");
+            let passwords = backend.passwords().await.map_err(|e| format!("cannot read the room passwords: {e}"))?;
+            (StoreHandle::spawn(backend, config.retention(), replies_tx), passwords)
         }
         StoreKind::Memory => {
             tracing::warn!("chat history in memory only (--store memory): it ends with the server");
-            StoreHandle::spawn(MemoryStore::default(), config.retention(), replies_tx)
+            (StoreHandle::spawn(MemoryStore::default(), config.retention(), replies_tx), Vec::new())
         }
     };
-    Ok((store, replies_rx))
+    let passwords = passwords.into_iter().map(|(room, hash)| (room, hash.into())).collect();
+    Ok(OpenStore { handle, replies, passwords })
 }
 
 /// Serve until `shutdown` resolves, then close every WebSocket with 1001 and stop.
@@ -125,10 +137,10 @@ pub async fn serve(
         sfu_max_participants: config.sfu_max_participants,
         sfu,
     };
-    let (store, replies) = open_store(&config).await.map_err(std::io::Error::other)?;
+    let OpenStore { handle: store, replies, passwords } = open_store(&config).await.map_err(std::io::Error::other)?;
     let state = AppState {
         leptos_options,
-        hub: HubHandle::spawn(calls, store.clone(), replies),
+        hub: HubHandle::spawn(calls, store.clone(), replies, passwords),
         store: store.clone(),
         connections: Arc::new(Semaphore::new(config.max_connections)),
         config: Arc::new(config),

@@ -160,6 +160,45 @@ async fn someone_away_for_300_messages_gets_exactly_those_and_can_page_back_to_t
     assert_eq!((before, pages), (1, 3), "100 + 100 + 60 messages back to seq 1");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_password_outlives_the_meeting_and_kill_9_stored_only_as_a_salted_hash() {
+    use sqlx::Connection;
+    const PASSWORD: &str = "correct horse battery";
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path()).await;
+    let (mut ana, _) = join(server.addr, "vault", None).await;
+    ana.send(chat(1, "behind the door", "cid-1")).await;
+    ana.recv_type("ack").await;
+    ana.send(json!({"type": "set_password", "req_id": 2, "password": PASSWORD})).await;
+    ack(&mut ana, 2).await;
+    drop(ana);
+    // Acked: on disk, even with no shutdown at all.
+    server.kill_9();
+
+    for file in ["noom.db", "noom.db-wal"] {
+        let bytes = std::fs::read(data.path().join(file)).unwrap_or_default();
+        assert!(!bytes.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()), "the password is in {file}");
+    }
+    let url = format!("sqlite://{}", data.path().join("noom.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM rooms WHERE name = 'vault'").fetch_one(&mut db).await.unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    db.close().await.unwrap();
+
+    // The meeting is over and the server restarted: whoever opens the room must know it.
+    let server = Server::start(data.path()).await;
+    let mut bo = Client::connect(server.addr).await;
+    bo.send(json!({"type": "join", "req_id": 3, "room": "vault"})).await;
+    assert_eq!(refusal(&mut bo, 3).await, "password_required");
+    bo.send(json!({"type": "join", "req_id": 4, "room": "vault", "password": "correct horse"})).await;
+    assert_eq!(refusal(&mut bo, 4).await, "wrong_password");
+    bo.send(json!({"type": "join", "req_id": 5, "room": "vault", "password": PASSWORD})).await;
+    let joined = bo.recv_type("joined").await;
+    assert_eq!(joined["history"][0]["text"], "behind the door");
+    assert_eq!(joined["members"][0]["host"], true, "the first to get in runs the room");
+}
+
 #[tokio::test]
 async fn a_data_dir_that_cannot_be_used_stops_start_up_with_its_path_and_reason() {
     let dir = tempfile::tempdir().unwrap();

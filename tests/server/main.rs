@@ -10,4 +10,5 @@ mod common;
 mod durability;
 mod http;
 mod moderation;
+mod passwords;
 mod sfu;

@@ -3,36 +3,6 @@
 
 use crate::common::*;
 
-/// A client that enters `room` from the browser `device`.
-async fn from_device(addr: SocketAddr, nick: &str, room: &str, device: &str) -> Client {
-    let mut c = Client::connect(addr).await;
-    c.send(json!({"type": "set_nick", "nickname": nick})).await;
-    c.send(json!({"type": "join", "room": room, "device": device})).await;
-    c.recv_type("joined").await;
-    c
-}
-
-/// The error answering request `req_id` (skipping notices meanwhile).
-async fn refusal(c: &mut Client, req_id: u64) -> String {
-    loop {
-        let v = c.recv().await;
-        if v["type"] == "error" && v["req_id"] == req_id {
-            return v["code"].as_str().unwrap().to_string();
-        }
-        assert!(!(v["type"] == "ack" && v["req_id"] == req_id), "request {req_id} was accepted: {v}");
-    }
-}
-
-async fn ack(c: &mut Client, req_id: u64) {
-    loop {
-        let v = c.recv().await;
-        if v["type"] == "ack" && v["req_id"] == req_id {
-            return;
-        }
-        assert!(!(v["type"] == "error" && v["req_id"] == req_id), "request {req_id} was refused: {v}");
-    }
-}
-
 #[tokio::test]
 async fn the_first_in_is_host_and_only_hosts_may_run_the_meeting() {
     let addr = start().await;

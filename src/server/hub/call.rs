@@ -249,7 +249,7 @@ mod tests {
     async fn connect_to(hub: &mut TestHub, conn_id: ConnId, room: &str) -> mpsc::Receiver<Outgoing> {
         let (tx, rx) = mpsc::channel(256);
         hub.handle(Command::Connect { conn_id, outbox: tx });
-        let join = ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None, device: None };
+        let join = ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None, device: None, password: None };
         hub.handle(Command::Request { conn_id, msg: join });
         hub.settle().await;
         rx

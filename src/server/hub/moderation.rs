@@ -1,5 +1,6 @@
-//! The hub's meeting controls: hosts, lock, waiting room, remove, mute requests, raised
-//! hands, reactions.
+//! The hub's meeting controls: who may enter (removed, locked, password, waiting room),
+//! hosts, remove, mute requests, raised hands, reactions. Room passwords themselves are
+//! in `password.rs`.
 //!
 //! Why here, in the hub: every rule is decided by the one owner of the room's state, so a
 //! refused action is refused for every client alike (`not_host`, `room_locked`,
@@ -10,13 +11,19 @@
 //! nobody can manage would stay open to anyone with nothing to be done about it.
 //!
 //! Why removals and the lock end with the room: they belong to a meeting. When the room
-//! empties, the next people to open it start a new one.
+//! empties, the next people to open it start a new one. (A password does not: it protects
+//! the room's stored history, which outlives the meeting.)
+//!
+//! Why people who were in come back in: a dropped connection is a new connection. The
+//! room remembers the browsers (`join.device`) that were in this meeting, and lets them
+//! back in past the lock, the password and the waiting room, which are for newcomers;
+//! never past a removal.
 
 use std::num::NonZeroU32;
 
 use governor::Quota;
 
-use super::{encode, Hub};
+use super::{encode, Hub, PasswordHashString};
 use crate::protocol::{ConnId, ErrorCode, Member, ReqId, ServerMsg};
 
 /// Reactions one person may send: a burst of 5, then one a second.
@@ -29,6 +36,17 @@ pub(super) enum Entry {
     Wait,
     /// Locked, or removed from it; they were told.
     Refused,
+    /// The room has this password, which they have not given yet.
+    Password(PasswordHashString),
+}
+
+/// A `join`, as the hub carries it through password checks and waiting rooms.
+#[derive(Debug)]
+pub(crate) struct JoinRequest {
+    pub req_id: Option<ReqId>,
+    pub room: String,
+    pub since: Option<u64>,
+    pub password: Option<String>,
 }
 
 /// Someone in a waiting room, with what their `join` asked.
@@ -39,22 +57,54 @@ pub(super) struct Waiter {
 }
 
 impl Hub {
-    /// Whether `conn_id` may enter `room` now, must wait for a host, or is refused (and
-    /// told why: locked, or removed from it).
-    pub(super) fn entry(&mut self, conn_id: ConnId, req_id: Option<ReqId>, room: &str) -> Entry {
+    /// Someone asks to enter a room: in they go, or to the waiting room, or their
+    /// password is checked first, or they are told why not.
+    pub(super) fn join_request(&mut self, conn_id: ConnId, req: JoinRequest) {
+        match self.entry(conn_id, &req) {
+            Entry::Password(hash) => self.check_password(conn_id, req, hash),
+            other => {
+                // Gone elsewhere: a password check still under way no longer counts.
+                self.conns.get_mut(&conn_id).expect("checked by request()").password_check = None;
+                match other {
+                    Entry::Enter => {
+                        self.stop_waiting(conn_id);
+                        self.join(conn_id, req.req_id, req.room, req.since)
+                    }
+                    Entry::Wait => self.wait(conn_id, req.req_id, req.room, req.since),
+                    Entry::Refused | Entry::Password(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Whether `conn_id` may enter the room now, must wait for a host or give the
+    /// password, or is refused (and told why: locked, or removed from it).
+    fn entry(&mut self, conn_id: ConnId, req: &JoinRequest) -> Entry {
         let conn = &self.conns[&conn_id];
-        if conn.room.as_deref() == Some(room) {
+        if conn.room.as_deref() == Some(req.room.as_str()) {
             return Entry::Enter;
         }
-        let Some(r) = self.rooms.get(room) else { return Entry::Enter };
-        let removed = r.removed.contains(&conn_id) || conn.device.as_ref().is_some_and(|d| r.removed_devices.contains(d));
+        let device = conn.device.as_ref();
+        let room = self.rooms.get(&req.room);
+        let removed = room
+            .is_some_and(|r| r.removed.contains(&conn_id) || device.is_some_and(|d| r.removed_devices.contains(d)));
+        let back = room.is_some_and(|r| device.is_some_and(|d| r.admitted_devices.contains(d)));
+        let locked = room.is_some_and(|r| r.locked);
+        let lobby = room.is_some_and(|r| r.lobby);
+        let password = self.passwords.get(&req.room).filter(|hash| {
+            !conn.unlocked.as_ref().is_some_and(|(r, h)| *r == req.room && h == *hash)
+        });
         if removed {
-            self.error(conn_id, req_id, ErrorCode::Removed, "A host removed you from this room.");
+            self.error(conn_id, req.req_id, ErrorCode::Removed, "A host removed you from this room.");
             Entry::Refused
-        } else if r.locked {
-            self.error(conn_id, req_id, ErrorCode::RoomLocked, "This room is locked.");
+        } else if back {
+            Entry::Enter
+        } else if locked {
+            self.error(conn_id, req.req_id, ErrorCode::RoomLocked, "This room is locked.");
             Entry::Refused
-        } else if r.lobby {
+        } else if let Some(hash) = password {
+            Entry::Password(hash.clone())
+        } else if lobby {
             Entry::Wait
         } else {
             Entry::Enter
@@ -148,7 +198,7 @@ impl Hub {
     }
 
     /// The room `conn_id` is a host of, or None after telling them why not.
-    fn hosted_room(&mut self, conn_id: ConnId, req_id: Option<ReqId>) -> Option<String> {
+    pub(super) fn hosted_room(&mut self, conn_id: ConnId, req_id: Option<ReqId>) -> Option<String> {
         let Some(name) = self.conns[&conn_id].room.clone() else {
             self.error(conn_id, req_id, ErrorCode::NotInRoom, "you are not in a room");
             return None;

@@ -18,13 +18,14 @@ struct Room {
 
 pub struct MemoryStore {
     rooms: HashMap<String, Room>,
+    passwords: HashMap<String, String>,
     next_id: u64,
     epoch: String,
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        MemoryStore { rooms: HashMap::new(), next_id: 1, epoch: uuid::Uuid::new_v4().simple().to_string() }
+        MemoryStore { rooms: HashMap::new(), passwords: HashMap::new(), next_id: 1, epoch: uuid::Uuid::new_v4().simple().to_string() }
     }
 }
 
@@ -78,6 +79,18 @@ impl ChatStore for MemoryStore {
         let mut messages: Vec<ChatMessage> = it.by_ref().take(limit).cloned().collect();
         messages.reverse();
         Ok(Page { messages, more: it.next().is_some() })
+    }
+
+    async fn set_password(&mut self, room: &str, hash: Option<&str>) -> Result<(), StoreError> {
+        match hash {
+            Some(h) => self.passwords.insert(room.to_string(), h.to_string()),
+            None => self.passwords.remove(room),
+        };
+        Ok(())
+    }
+
+    async fn passwords(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.passwords.iter().map(|(r, h)| (r.clone(), h.clone())).collect())
     }
 
     async fn prune(

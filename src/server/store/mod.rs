@@ -111,6 +111,11 @@ pub trait ChatStore: Send + 'static {
     /// The newest `limit` messages of `room` before `seq`, oldest first; `more` if older
     /// ones exist.
     fn before(&mut self, room: &str, seq: u64, limit: usize) -> impl Future<Output = Result<Page, StoreError>> + Send;
+    /// Give `room` this password hash, or (None) take its password away. Kept with the
+    /// room for good: retention deletes messages, never this.
+    fn set_password(&mut self, room: &str, hash: Option<&str>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every room that has a password, with its hash (read once, at start-up).
+    fn passwords(&mut self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
     /// Delete what retention says to (older than `keep_after_ms`, or beyond `max_per_room`
     /// in a room but not younger than `protect_after_ms`). Returns how many went.
     fn prune(
@@ -130,6 +135,9 @@ pub enum StoreCmd {
     Join { conn_id: ConnId, room: String, since: Option<u64> },
     /// Older (`before`) or newer (`after`) messages of `room` for `conn_id`.
     History { conn_id: ConnId, req_id: Option<ReqId>, room: String, before: Option<u64>, after: Option<u64>, limit: usize },
+    /// A host set or removed (`hash` None) their room's password; the reply is
+    /// [`StoreReply::PasswordSet`].
+    SetPassword { by: ConnId, req_id: Option<ReqId>, room: String, hash: Option<Arc<str>> },
     /// Answer once everything queued before is written (graceful shutdown).
     Flush(oneshot::Sender<()>),
 }
@@ -151,6 +159,8 @@ pub enum StoreReply {
         /// Whether this page went back in time (`before`) rather than forward.
         backwards: bool,
     },
+    /// The password change is written (`ok`), or could not be.
+    PasswordSet { by: ConnId, req_id: Option<ReqId>, room: String, hash: Option<Arc<str>>, ok: bool },
 }
 
 /// A cheap, cloneable way to reach the store.
@@ -249,6 +259,16 @@ async fn run<S: ChatStore>(
                                 tracing::error!(%room, "history read failed: {e}");
                             });
                             let _ = replies.send(StoreReply::History { conn_id, req_id, room, result, backwards });
+                        }
+                        StoreCmd::SetPassword { by, req_id, room, hash } => {
+                            let ok = match store.set_password(&room, hash.as_deref()).await {
+                                Ok(()) => true,
+                                Err(e) => {
+                                    tracing::error!(%room, "room password not saved: {e}");
+                                    false
+                                }
+                            };
+                            let _ = replies.send(StoreReply::PasswordSet { by, req_id, room, hash, ok });
                         }
                         StoreCmd::Flush(done) => {
                             let _ = done.send(());

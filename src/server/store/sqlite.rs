@@ -239,6 +239,26 @@ impl ChatStore for SqliteStore {
         Ok(Page { messages, more })
     }
 
+    async fn set_password(&mut self, room: &str, hash: Option<&str>) -> Result<(), StoreError> {
+        // A room nobody has written in yet gets its row now (seqs start from 0 as ever).
+        sqlx::query(
+            "INSERT INTO rooms (name, last_seq, password_hash) VALUES (?, 0, ?) \
+             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
+        )
+        .bind(room)
+        .bind(hash)
+        .execute(&mut self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn passwords(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT name, password_hash FROM rooms WHERE password_hash IS NOT NULL")
+            .fetch_all(&mut self.conn)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("password_hash")?))).collect()
+    }
+
     async fn prune(
         &mut self,
         keep_after_ms: Option<u64>,
