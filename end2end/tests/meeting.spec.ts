@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { chatLog, members, open, person, uniqueRoom } from './helpers';
+import { chatLog, members, open, person, say, uniqueRoom } from './helpers';
 
 /** Someone's row in the member list. */
 function row(page: Page, nick: string) {
@@ -108,6 +108,41 @@ test('with the waiting room on, newcomers wait until a host admits or denies the
   await expect(cy.getByRole('alert')).toHaveText('A host did not let you in.');
   await expect(cy).toHaveURL(/\/$/);
   await expect(members(ana).getByRole('listitem')).toHaveCount(2);
+  for (const p of [ana, bo, cy]) await p.context().close();
+});
+
+test('a host sets a password: a deep link asks for it, a wrong one is refused, the right one lets in', async ({ browser }) => {
+  const room = uniqueRoom('password');
+  const ana = await person(browser, `/room/${room}`, 'Ana');
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+  await say(ana, 'the plans');
+  await expect(bo.getByRole('button', { name: 'Password…' })).toHaveCount(0);
+  await ana.getByRole('button', { name: 'Password…' }).click();
+  await ana.getByLabel('New room password').fill('open sesame');
+  await ana.getByRole('button', { name: 'Set', exact: true }).click();
+  // Those inside stay, and are told.
+  await expect(notice(bo, 'Ana set a password for the room')).toBeVisible();
+  await expect(bo.getByText('🔑 Password')).toBeVisible();
+
+  const cy = await person(browser, '/', 'Cy');
+  await expect(cy.getByRole('listitem').filter({ hasText: room }).getByRole('img', { name: 'Password' })).toBeVisible();
+  await open(cy, `/room/${room}`);
+  await expect(cy.getByRole('heading', { name: 'This room has a password' })).toBeVisible();
+  await expect(cy.getByLabel('Message')).toBeHidden();
+  await expect(cy.getByText('the plans')).toHaveCount(0);
+  await cy.getByLabel('Password', { exact: true }).fill('open sesame!');
+  await cy.getByRole('button', { name: 'Enter' }).click();
+  await expect(cy.getByText('Wrong password.')).toBeVisible();
+  await expect(members(ana).getByRole('listitem')).toHaveCount(2);
+  await cy.getByLabel('Password', { exact: true }).fill('open sesame');
+  await cy.getByRole('button', { name: 'Enter' }).click();
+  await expect(cy.getByRole('heading', { level: 1 })).toHaveText(`${room} (3)`);
+  await expect(chatLog(cy).getByText('the plans')).toBeVisible();
+  await expect(notice(ana, 'Cy joined')).toBeVisible();
+
+  await ana.getByRole('button', { name: 'Password…' }).click();
+  await ana.getByRole('button', { name: 'Remove password' }).click();
+  await expect(notice(cy, "Ana removed the room's password")).toBeVisible();
   for (const p of [ana, bo, cy]) await p.context().close();
 });
 
