@@ -669,6 +669,8 @@ pub mod close {
     pub const POLICY_VIOLATION: u16 = 1008;
     /// Frame larger than [`crate::limits::MAX_FRAME_BYTES`].
     pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server failed handling this connection (a bug, logged), or its hub stopped.
+    pub const INTERNAL_ERROR: u16 = 1011;
     /// The server is at its connection limit.
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }

@@ -15,6 +15,13 @@
 //! (`StoreCmd`) and is acked and broadcast when the store's reply comes back through the
 //! run loop (`store_reply`), so the hub never waits on the disk.
 //!
+//! Why a broken invariant costs one connection, not the server: the hub holds every
+//! room, so a panic that ended its thread would end every meeting at once. Each command is
+//! run under `catch_unwind` (`guard`); if handling it panics, the connection that sent it
+//! is taken out of every room by [`Hub::purge`] (which cannot panic), closed with 1011,
+//! and the hub goes on. If the hub stops anyway, `/healthz` says so (503) and connections
+//! close with 1011, so a supervisor restarts the process instead of it serving nothing.
+//!
 //! Why the room list is coalesced: the original Node.js Noom sent the whole list to every
 //! socket on every join, O(everyone) per event. Here a change only marks the list dirty; at
 //! most every [`ROOM_LIST_INTERVAL`] it is serialized once and sent only to connections that
@@ -120,6 +127,11 @@ impl HubHandle {
     pub(crate) fn unserved(capacity: usize) -> (HubHandle, mpsc::Receiver<Command>) {
         let (tx, rx) = mpsc::channel(capacity);
         (HubHandle { tx, next_conn_id: Arc::new(AtomicU64::new(1)) }, rx)
+    }
+
+    /// Whether the hub still runs (`/healthz`): its thread ends only if it failed.
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
     }
 
     /// Send a command; waits if the hub is busy (back-pressure on the sender only).
@@ -254,23 +266,94 @@ impl Hub {
         loop {
             let flush_at = self.rooms_flush_at;
             tokio::select! {
-                _ = catch_up.tick(), if !self.lagging.is_empty() => self.catch_up(),
+                _ = catch_up.tick(), if !self.lagging.is_empty() => self.guard("catch-up", None, Hub::catch_up),
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
-                Some(reply) = replies.recv() => self.store_reply(reply),
-                Some(work) = done.recv() => self.password_done(work),
+                Some(reply) = replies.recv() => {
+                    let culprit = reply.conn_id();
+                    self.guard("a store reply", culprit, |hub| hub.store_reply(reply));
+                }
+                Some(work) = done.recv() => {
+                    let culprit = work.conn_id();
+                    self.guard("a password check", Some(culprit), |hub| hub.password_done(work));
+                }
                 _ = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
-                    self.flush_room_list();
+                    self.guard("the room list", None, Hub::flush_room_list);
                 }
             }
         }
         tracing::debug!("hub stopped");
     }
 
-    /// Apply one command, then drop any connection that could not keep up.
+    /// Apply one command; if that breaks an invariant (a panic), only the connection that
+    /// sent it pays (see the module doc).
     pub(crate) fn handle(&mut self, cmd: Command) {
+        let culprit = match &cmd {
+            Command::Connect { conn_id, .. } | Command::Request { conn_id, .. } | Command::Disconnect { conn_id } => *conn_id,
+        };
+        self.guard("a request", Some(culprit), |hub| hub.apply(cmd));
+    }
+
+    /// Run `work` (handling `what`); if it panics, log it and take `culprit` (if any) out.
+    fn guard(&mut self, what: &str, culprit: Option<ConnId>, work: impl FnOnce(&mut Hub)) {
+        let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(self))) else { return };
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        tracing::error!(conn_id = ?culprit, "hub invariant broken handling {what}: {why}");
+        if let Some(conn_id) = culprit {
+            self.purge(conn_id);
+        }
+    }
+
+    /// Take `conn_id` out of everything, with no assumption about the state it left (a
+    /// handler panicked halfway): every room forgets it, a room left without a host gets
+    /// one, the rest are told it left, and dropping its outbox closes its socket (1011).
+    fn purge(&mut self, conn_id: ConnId) {
+        let nickname = self.conns.remove(&conn_id).map_or_else(|| DEFAULT_NICKNAME.to_string(), |c| c.nickname);
+        self.watchers.remove(&conn_id);
+        self.lagging.remove(&conn_id);
+        let mut told = Vec::new();
+        self.rooms.retain(|name, room| {
+            let member = room.members.contains(&conn_id);
+            let in_call = room.call.iter().any(|(id, _)| *id == conn_id);
+            let hosts_before = room.hosts.clone();
+            room.members.retain(|id| *id != conn_id);
+            room.call.retain(|(id, _)| *id != conn_id);
+            room.hosts.retain(|id| *id != conn_id);
+            room.hands.retain(|id| *id != conn_id);
+            room.waiting.retain(|w| w.conn_id != conn_id);
+            if room.members.is_empty() {
+                return false;
+            }
+            if room.hosts.is_empty() {
+                room.hosts.push(room.members[0]);
+            }
+            if member {
+                let hosts = (room.hosts != hosts_before).then(|| room.hosts.clone());
+                told.push((name.clone(), in_call, hosts));
+            }
+            true
+        });
+        let member = Member { conn_id, nickname, host: false };
+        for (room, in_call, hosts) in told {
+            if in_call {
+                self.broadcast(&room, &encode(&ServerMsg::CallParticipantLeft { conn_id }), None);
+            }
+            self.broadcast(&room, &encode(&ServerMsg::MemberLeft { room: room.clone(), member: member.clone(), removed_by: None }), None);
+            if let Some(hosts) = hosts {
+                self.broadcast(&room, &encode(&ServerMsg::Hosts { room: room.clone(), hosts, by: None }), None);
+            }
+        }
+        self.sfu_forget(conn_id);
+        self.room_list_changed();
+    }
+
+    fn apply(&mut self, cmd: Command) {
         match cmd {
             Command::Connect { conn_id, outbox } => {
                 let conn = Conn {
@@ -965,6 +1048,35 @@ mod tests {
         hub.settle().await;
         let msgs = drain(&mut a);
         assert!(matches!(&msgs[..], [ServerMsg::Joined { req_id: Some(6), protected: true, .. }]), "{msgs:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_breaks_an_invariant_drops_only_its_connection() {
+        let mut hub = TestHub::new(CallSettings::default());
+        let mut a = connect(&mut hub, 1, 64);
+        let mut b = connect(&mut hub, 2, 64);
+        let mut c = connect(&mut hub, 3, 64);
+        req(&mut hub, 1, join("r"));
+        req(&mut hub, 2, join("r"));
+        req(&mut hub, 3, join("s"));
+        hub.settle().await;
+        for rx in [&mut a, &mut b, &mut c] {
+            drain(rx);
+        }
+        // A bug left Bo's connection pointing at a room that no longer lists him.
+        hub.conns.get_mut(&2).unwrap().room = Some("gone".into());
+        req(&mut hub, 2, ClientMsg::Leave { req_id: Some(1) });
+        // Bo's connection is closed (its outbox dropped); the hub goes on.
+        drain(&mut b);
+        assert!(b.recv().await.is_none(), "the culprit's connection is closed");
+        let to_a = drain(&mut a);
+        assert!(matches!(&to_a[..], [ServerMsg::MemberLeft { member, .. }] if member.conn_id == 2), "{to_a:?}");
+        assert_eq!(hub.rooms["r"].members, [1]);
+        req(&mut hub, 3, chat(Some(9), "still here"));
+        req(&mut hub, 1, chat(Some(8), "me too"));
+        hub.settle().await;
+        assert!(matches!(&drain(&mut c)[..], [ServerMsg::Ack { req_id: 9, .. }]));
+        assert!(matches!(&drain(&mut a)[..], [ServerMsg::Ack { req_id: 8, .. }]));
     }
 
     #[tokio::test]

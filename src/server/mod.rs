@@ -74,12 +74,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `ok`, or 503 while the chat store cannot write (messages are not being acked).
+/// `ok`, or 503 while the chat store cannot write (messages are not being acked) or if
+/// the hub has stopped (nobody can enter a room): a supervisor should restart the process.
 async fn healthz(State(state): State<AppState>) -> Response {
-    if state.store.is_healthy() {
-        "ok".into_response()
-    } else {
+    if !state.hub.is_alive() {
+        (StatusCode::SERVICE_UNAVAILABLE, "hub stopped").into_response()
+    } else if !state.store.is_healthy() {
         (StatusCode::SERVICE_UNAVAILABLE, "chat store failing").into_response()
+    } else {
+        "ok".into_response()
     }
 }
 
@@ -282,5 +285,27 @@ mod tests {
         assert!(!origin_allowed(&headers(Some("http://localhost:3001"), "localhost:3000"), &config));
         config.allowed_origins = vec!["https://meet.example.com/".into()];
         assert!(origin_allowed(&headers(Some("https://meet.example.com"), "10.0.0.5:3000"), &config));
+    }
+
+    #[tokio::test]
+    async fn health_says_503_once_the_hub_has_stopped() {
+        let (hub, inbox) = HubHandle::unserved(4);
+        let (store, _replies) = StoreHandle::in_memory();
+        let (_tx, shutdown) = watch::channel(false);
+        let state = AppState {
+            leptos_options: LeptosOptions::builder().output_name("noom").build(),
+            hub,
+            store,
+            config: Arc::new(Config::default()),
+            connections: Arc::new(Semaphore::new(1)),
+            shutdown,
+        };
+        let status = |r: Response| r.status();
+        assert_eq!(status(healthz(State(state.clone())).await), StatusCode::OK);
+        drop(inbox); // the hub's thread ended
+        let down = healthz(State(state)).await;
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(down.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"hub stopped");
     }
 }

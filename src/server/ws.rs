@@ -82,6 +82,10 @@ pub async fn serve_socket<W, R, E>(
     }
     let (outbox_tx, outbox) = mpsc::channel(OUTBOX_CAPACITY);
     if !hub.send(Command::Connect { conn_id, outbox: outbox_tx }).await {
+        tracing::error!(conn_id, "the hub has stopped: connection refused");
+        let mut sink = sink;
+        let frame = CloseFrame { code: close::INTERNAL_ERROR, reason: "server error".into() };
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
         return;
     }
     tracing::info!(conn_id, "connected");
@@ -147,8 +151,10 @@ async fn write_loop<W: Sink<Message> + Unpin>(
             // The reader ended (the client went away): nothing more to say.
             Event::Reply(None) => break,
             Event::Hub(Some(text)) => Message::Text(text),
-            // The hub stopped: the server is going down.
-            Event::Hub(None) => close_with(close::GOING_AWAY, "server shutting down"),
+            // The hub let go of this connection while it was open: handling one of its
+            // requests failed (the hub dropped it), or the hub itself stopped. Not a
+            // shutdown (that is `Shutdown`, first in the select), nor the client's doing.
+            Event::Hub(None) => close_with(close::INTERNAL_ERROR, "server error"),
             Event::Ping => Message::Ping(Default::default()),
         };
         let last = matches!(message, Message::Close(_));
@@ -406,6 +412,25 @@ mod tests {
         a_tx.unbounded_send(text(r#"{"type":"chat","req_id":7,"text":"still here"}"#)).unwrap();
         assert_eq!(next_json(&mut a_rx).await["req_id"], 7);
         drop(s_tx);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_hub_closes_connections_with_1011_not_as_too_slow_or_shutting_down() {
+        let (hub, inbox) = HubHandle::unserved(16);
+        let (_shutdown_tx, shutdown) = watch::channel(false);
+        let (_a_tx, a_in) = fmpsc::unbounded::<Result<Message, String>>();
+        let (a_out, mut a_rx) = fmpsc::unbounded::<Message>();
+        tokio::spawn(serve_socket(a_out, a_in, hub.clone(), shutdown.clone(), Duration::from_secs(10)));
+        tokio::task::yield_now().await;
+        // The hub goes (its thread ended): with it, what it held of each connection.
+        drop(inbox);
+        assert_eq!(close_code(&mut a_rx).await, close::INTERNAL_ERROR);
+        // Newcomers are told the same, at once.
+        let (_b_tx, b_in) = fmpsc::unbounded::<Result<Message, String>>();
+        let (b_out, mut b_rx) = fmpsc::unbounded::<Message>();
+        serve_socket(b_out, b_in, hub.clone(), shutdown, Duration::from_secs(10)).await;
+        assert_eq!(close_code(&mut b_rx).await, close::INTERNAL_ERROR);
+        assert!(!hub.is_alive());
     }
 
     #[tokio::test]

@@ -44,6 +44,16 @@ pub(crate) enum Done {
     Hashed { by: ConnId, req_id: Option<ReqId>, room: String, hash: Option<String> },
 }
 
+impl Done {
+    /// The connection the work was for.
+    pub(crate) fn conn_id(&self) -> ConnId {
+        match self {
+            Done::Checked { conn_id, .. } => *conn_id,
+            Done::Hashed { by, .. } => *by,
+        }
+    }
+}
+
 /// How long a connection with `wrong` wrong tries in a row waits before the next.
 fn wait_after(wrong: u32) -> Option<Duration> {
     let over = wrong.checked_sub(FREE_TRIES)?;

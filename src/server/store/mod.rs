@@ -163,6 +163,17 @@ pub enum StoreReply {
     PasswordSet { by: ConnId, req_id: Option<ReqId>, room: String, hash: Option<Arc<str>>, ok: bool },
 }
 
+impl StoreReply {
+    /// The one connection this reply is for, if it is for one.
+    pub fn conn_id(&self) -> Option<ConnId> {
+        match self {
+            StoreReply::Appended(_) | StoreReply::Failed(_) => None,
+            StoreReply::Joined { conn_id, .. } | StoreReply::History { conn_id, .. } => Some(*conn_id),
+            StoreReply::PasswordSet { by, .. } => Some(*by),
+        }
+    }
+}
+
 /// A cheap, cloneable way to reach the store.
 #[derive(Clone)]
 pub struct StoreHandle {
@@ -212,8 +223,9 @@ impl StoreHandle {
         }
     }
 
+    /// Writes succeed, and the store's thread still runs.
     pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        self.healthy.load(Ordering::Relaxed) && !self.tx.is_closed()
     }
 }
 
