@@ -5,12 +5,17 @@
 async fn main() -> std::process::ExitCode {
     use clap::Parser;
     use leptos::prelude::get_configuration;
+    use noom::server::config::LogFormat;
     use noom::server::{listen, serve, Config};
 
     let mut config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into()))
-        .init();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log).unwrap_or_else(|_| "info".into()));
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        // One JSON object per line (time, level, target, message and fields), for collectors.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     // Site root, output name and the like come from Cargo.toml's [package.metadata.leptos]
     // (cargo-leptos passes them as LEPTOS_* variables); the address is ours to choose.
     // Every WebSocket is a file descriptor, and Debian's default soft limit is 1024: raise it

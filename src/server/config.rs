@@ -18,6 +18,11 @@ pub struct Config {
     #[arg(long, env = "NOOM_LOG", default_value = "info")]
     pub log: String,
 
+    /// How log lines are written: `text` for people, `json` (one object per line) for log
+    /// collectors.
+    #[arg(long, env = "NOOM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Extra origins allowed to open the WebSocket (comma-separated or repeated), e.g.
     /// `https://meet.example.com` when Noom runs behind a proxy on another host name.
     /// Same-origin pages are always allowed.
@@ -108,6 +113,12 @@ pub struct Config {
 }
 
 /// Which chat store backs the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreKind {
     Sqlite,

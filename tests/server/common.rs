@@ -3,6 +3,8 @@
 
 // What the test modules use, in one place (`use crate::common::*`).
 pub use std::net::SocketAddr;
+pub use std::path::Path;
+pub use std::process::{Child, Command, Stdio};
 pub use std::time::Duration;
 
 pub use futures::{SinkExt, StreamExt};
@@ -164,4 +166,66 @@ pub async fn ack(c: &mut Client, req_id: u64) {
         }
         assert!(!(v["type"] == "error" && v["req_id"] == req_id), "request {req_id} was refused: {v}");
     }
+}
+
+/// The `noom` binary on a free loopback port, history in `data`.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    pub async fn start(data: &Path) -> Server {
+        Server::start_with(data, &[]).await
+    }
+
+    /// The same, with extra command-line flags; what it prints goes to `stdout` (if given).
+    pub async fn start_with(data: &Path, flags: &[&str]) -> Server {
+        // A port the OS just handed out and took back: free unless something races for it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        // Its log is read by the tests that pass flags (keep it short: `--log warn`).
+        let stdout = if flags.is_empty() { Stdio::null() } else { Stdio::piped() };
+        let child = noom(data, addr).args(flags).stdout(stdout).stderr(Stdio::null()).spawn().unwrap();
+        let server = Server { child, addr };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(mut s) = TcpStream::connect(self.addr).await {
+                let req = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+                let mut raw = Vec::new();
+                if s.write_all(req.as_bytes()).await.is_ok() && s.read_to_end(&mut raw).await.is_ok() {
+                    if String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200") {
+                        return;
+                    }
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the server did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing but what is on disk.
+    pub fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn noom(data: &Path, addr: SocketAddr) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_noom"));
+    cmd.arg("--data-dir").arg(data).arg("--addr").arg(addr.to_string());
+    cmd.args(["--rtc-udp-addr", "127.0.0.1:0", "--no-stun", "--log", "warn"]);
+    cmd
 }

@@ -1,65 +1,9 @@
 //! Chat that is never lost: the real server binary on SQLite in a temporary data
 //! directory, killed with SIGKILL and started again on the same directory.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use crate::common::*;
-
-/// The `noom` binary on a free loopback port, history in `data`.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    async fn start(data: &Path) -> Server {
-        // A port the OS just handed out and took back: free unless something races for it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = noom(data, addr).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        let server = Server { child, addr };
-        server.wait_ready().await;
-        server
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Ok(mut s) = TcpStream::connect(self.addr).await {
-                let req = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
-                let mut raw = Vec::new();
-                if s.write_all(req.as_bytes()).await.is_ok() && s.read_to_end(&mut raw).await.is_ok() {
-                    if String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200") {
-                        return;
-                    }
-                }
-            }
-            assert!(tokio::time::Instant::now() < deadline, "the server did not come up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown, no flush, nothing but what is on disk.
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn noom(data: &Path, addr: SocketAddr) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_noom"));
-    cmd.arg("--data-dir").arg(data).arg("--addr").arg(addr.to_string());
-    cmd.args(["--rtc-udp-addr", "127.0.0.1:0", "--no-stun", "--log", "warn"]);
-    cmd
-}
 
 fn chat(req_id: u64, text: &str, client_msg_id: &str) -> Value {
     json!({"type": "chat", "req_id": req_id, "text": text, "client_msg_id": client_msg_id})

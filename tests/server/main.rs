@@ -10,5 +10,6 @@ mod common;
 mod durability;
 mod http;
 mod moderation;
+mod operations;
 mod passwords;
 mod sfu;
