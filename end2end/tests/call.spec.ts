@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { cuttableSocket, expectPlaying, joinCall, person, tile, uniqueRoom } from './helpers';
+import { cspViolations, cuttableSocket, expectPlaying, joinCall, person, say, tile, uniqueRoom } from './helpers';
 
 // Peer-to-peer calls (two people, the default --p2p-max): real Chromium peers with fake
 // camera and microphone, connected over loopback only. SFU calls: sfu.spec.ts.
@@ -55,6 +55,12 @@ test('two people see and hear each other; mute and camera-off show on the other 
 
   // Whoever speaks is highlighted (the fake microphone beeps).
   await expect(tile(ana, 'Bo')).toHaveClass(/speaking/, { timeout: 15_000 });
+
+  // All of it (hydration, the socket, chat, devices, the call) ran under the page's
+  // Content-Security-Policy without it blocking anything.
+  await say(bo, 'all under the CSP');
+  await expect(ana.getByText('all under the CSP')).toBeVisible();
+  for (const p of [ana, bo]) expect(await cspViolations(p)).toEqual([]);
 
   for (const p of [ana, bo]) await p.context().close();
 });

@@ -14,6 +14,13 @@ export async function open(page: Page, path: string) {
  */
 export async function person(browser: Browser, path = '/', nickname?: string, prepare?: (page: Page) => Promise<unknown>) {
   const context = await browser.newContext();
+  // Every page records what the Content-Security-Policy blocked (see `cspViolations`).
+  await context.addInitScript(() => {
+    (window as any).noomCspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) =>
+      (window as any).noomCspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || 'inline'}`),
+    );
+  });
   const page = await context.newPage();
   if (prepare) {
     await prepare(page);
@@ -24,6 +31,11 @@ export async function person(browser: Browser, path = '/', nickname?: string, pr
   }
   await open(page, path);
   return page;
+}
+
+/** What the page's Content-Security-Policy blocked so far (for pages made by `person`). */
+export async function cspViolations(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as any).noomCspViolations ?? ['not recorded']);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { cuttableSocket, expectPlaying as expectPlayingWithin, joinCall, person, tile, uniqueRoom } from './helpers';
+import { cspViolations, cuttableSocket, expectPlaying as expectPlayingWithin, joinCall, person, tile, uniqueRoom } from './helpers';
 
 // Calls through the SFU (str0m, in the server): real Chromium peers with fake devices,
 // loopback only. The server runs with --max-call-size 6 (playwright.config.ts) and the
@@ -206,5 +206,7 @@ test('through the SFU every control works: camera switch without renegotiation, 
   await bo.getByRole('button', { name: 'Camera on' }).click();
   await expect(tile(ana, 'Bo').getByText('Camera off')).toBeHidden();
   await expectPlaying(ana, 'Bo');
+  // The SFU's peer connection and simulcast ran under the page's CSP without it blocking anything.
+  for (const p of [ana, bo, cy]) expect(await cspViolations(p)).toEqual([]);
   for (const p of [ana, bo, cy]) await p.context().close();
 });

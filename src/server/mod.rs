@@ -1,6 +1,7 @@
 //! The server: HTTP routes, the WebSocket endpoint and graceful shutdown (feature `ssr`).
 
 pub mod config;
+pub mod headers;
 pub mod hub;
 pub mod password;
 pub mod sfu;
@@ -67,8 +68,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
-        .leptos_routes(&state, routes, move || shell(options.clone()))
+        // Each page gets its Content-Security-Policy with the nonce Leptos put on its
+        // inline hydration script (see `headers.rs`).
+        .leptos_routes_with_context(&state, routes, headers::page_policy, move || shell(options.clone()))
         .fallback_service(files)
+        .layer(headers::layers())
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

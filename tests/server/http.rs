@@ -29,6 +29,45 @@ async fn pages_are_server_rendered_unknown_paths_redirect_and_responses_are_comp
     assert!(head.contains("content-encoding: gzip"), "{head}");
 }
 
+/// A header's value from a lower-cased head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
+}
+
+#[tokio::test]
+async fn pages_carry_a_nonce_csp_and_every_response_the_security_headers() {
+    let addr = start().await;
+    let (_, head, body) = get(addr, "/room/ops", "").await;
+    let csp = header(&head, "content-security-policy").unwrap_or_else(|| panic!("no CSP: {head}"));
+    // The one inline script (hydration) carries the nonce the policy names.
+    let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).expect("a nonce in the policy");
+    assert!(nonce.len() >= 16, "{nonce}");
+    let inline_scripts: Vec<&str> = body.split("<script").skip(1).filter(|s| !s.trim_start().starts_with("src")).collect();
+    assert!(!inline_scripts.is_empty());
+    for script in inline_scripts {
+        let attrs = script.split('>').next().unwrap();
+        assert!(attrs.to_lowercase().contains(&format!("nonce=\"{nonce}\"")), "inline script without the nonce: {attrs}");
+    }
+    for directive in ["default-src 'self'", "script-src 'self'", "'wasm-unsafe-eval'", "frame-ancestors 'none'", "object-src 'none'"] {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // A fresh nonce for every response.
+    let (_, again, _) = get(addr, "/room/ops", "").await;
+    assert_ne!(header(&again, "content-security-policy"), Some(csp));
+
+    for path in ["/", "/healthz"] {
+        let (_, head, _) = get(addr, path, "").await;
+        assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(header(&head, "referrer-policy"), Some("same-origin"), "{path}");
+        assert_eq!(header(&head, "x-frame-options"), Some("deny"), "{path}");
+        let permissions = header(&head, "permissions-policy").unwrap_or_default();
+        for feature in ["camera=(self)", "microphone=(self)", "display-capture=(self)", "geolocation=()"] {
+            assert!(permissions.contains(feature), "{path}: {feature} missing from {permissions:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn precompressed_files_are_served_as_they_are() {
     let root = std::env::temp_dir().join(format!("noom-site-{}", std::process::id()));
