@@ -61,10 +61,7 @@ export default defineConfig({
       NOOM_MAX_CALL_SIZE: '6',
       // Serve the brotli files scripts/precompress.mjs made, as scripts/run.sh does.
       NOOM_PRECOMPRESSED: 'true',
-      LEPTOS_OUTPUT_NAME: 'noom',
-      LEPTOS_SITE_ROOT: 'target/site',
-      LEPTOS_SITE_PKG_DIR: 'pkg',
-      LEPTOS_WASM_OUTPUT_NAME: 'noom',
+      // Where the site is comes from Leptos.toml (the server runs in the project directory).
     },
     stdout: 'ignore',
     stderr: 'pipe',

@@ -12,7 +12,7 @@ secs=${SECS:-10}
 
 run_server() { # store data_dir
   NOOM_ADDR=127.0.0.1:3100 NOOM_LOG=warn NOOM_STORE=$1 NOOM_DATA_DIR=$2 NOOM_RTC_UDP_ADDR=127.0.0.1:0 \
-    LEPTOS_OUTPUT_NAME=noom LEPTOS_SITE_ROOT=target/site taskset -c 0 target/release/noom &
+    taskset -c 0 target/release/noom &
   server=$!
   for _ in $(seq 50); do curl -sf http://127.0.0.1:3100/healthz >/dev/null && break; sleep 0.1; done
 }

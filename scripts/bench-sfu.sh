@@ -11,7 +11,7 @@ export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 cargo leptos build --release
 cargo build --release --features ssr --example sfu_load
 NOOM_ADDR=127.0.0.1:3100 NOOM_LOG=warn NOOM_STORE=memory NOOM_P2P_MAX=0 NOOM_RTC_UDP_ADDR=127.0.0.1:3479 NOOM_MAX_CALL_SIZE=200 \
-  LEPTOS_OUTPUT_NAME=noom LEPTOS_SITE_ROOT=target/site taskset -c 0 target/release/noom &
+  taskset -c 0 target/release/noom &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT
 for _ in $(seq 50); do curl -sf http://127.0.0.1:3100/healthz >/dev/null && break; sleep 0.1; done

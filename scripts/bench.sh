@@ -22,7 +22,7 @@ server=
 start_server() { # store cpus
   data=$(mktemp -d)
   NOOM_ADDR=127.0.0.1:3100 NOOM_LOG=warn NOOM_STORE=$1 NOOM_DATA_DIR=$data NOOM_RTC_UDP_ADDR=127.0.0.1:0 \
-    LEPTOS_OUTPUT_NAME=noom LEPTOS_SITE_ROOT=target/site taskset -c "$2" target/release/noom &
+    taskset -c "$2" target/release/noom &
   server=$!
   for _ in $(seq 50); do curl -sf http://127.0.0.1:3100/healthz >/dev/null && break; sleep 0.1; done
 }

@@ -8,5 +8,5 @@ export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 cargo leptos build --release
 node scripts/precompress.mjs target/site/pkg
 [[ "${1:-}" == "--" ]] && shift
-exec env NOOM_PRECOMPRESSED=true LEPTOS_OUTPUT_NAME=noom LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
+exec env NOOM_PRECOMPRESSED=true \
   target/release/noom "$@"

@@ -4,7 +4,6 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     use clap::Parser;
-    use leptos::prelude::get_configuration;
     use noom::server::config::LogFormat;
     use noom::server::{listen, serve, Config};
 
@@ -16,8 +15,6 @@ async fn main() -> std::process::ExitCode {
         // One JSON object per line (time, level, target, message and fields), for collectors.
         LogFormat::Json => logs.json().flatten_event(true).init(),
     }
-    // Site root, output name and the like come from Cargo.toml's [package.metadata.leptos]
-    // (cargo-leptos passes them as LEPTOS_* variables); the address is ours to choose.
     // Every WebSocket is a file descriptor, and Debian's default soft limit is 1024: raise it
     // towards the hard limit, enough for --max-connections plus the database, the SFU's
     // socket and some slack. Where the hard limit is lower, say so instead of failing later.
@@ -36,10 +33,10 @@ async fn main() -> std::process::ExitCode {
         Err(e) => tracing::warn!("cannot raise the open-files limit: {e}"),
     }
     let run = async {
-        let mut leptos_options = get_configuration(None).map_err(std::io::Error::other)?.leptos_options;
-        leptos_options.site_addr = config.addr;
-        let listener = listen(config.addr)?;
-        tracing::info!("Noom listening on http://{}", config.addr);
+        let leptos_options = config.leptos_options().map_err(std::io::Error::other)?;
+        let addr = leptos_options.site_addr;
+        let listener = listen(addr)?;
+        tracing::info!("Noom listening on http://{addr}");
         serve(listener, config, leptos_options, shutdown_signal()).await
     };
     match run.await {

@@ -10,9 +10,14 @@ use crate::protocol::IceServer;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "noom", version, about)]
 pub struct Config {
-    /// Address and port to listen on (the default matches `cargo leptos watch`).
-    #[arg(long, env = "NOOM_ADDR", default_value = "127.0.0.1:3000")]
-    pub addr: SocketAddr,
+    /// Address and port to listen on (default: `site-addr` in Leptos.toml, 127.0.0.1:3000,
+    /// as `cargo leptos watch` expects).
+    #[arg(long, env = "NOOM_ADDR")]
+    pub addr: Option<SocketAddr>,
+
+    /// The Leptos settings file (site root, output name, address).
+    #[arg(long, env = "NOOM_LEPTOS_TOML", default_value = "Leptos.toml")]
+    pub leptos_toml: std::path::PathBuf,
 
     /// Log filter, e.g. `info`, `debug`, `noom=debug,tower_http=info`.
     #[arg(long, env = "NOOM_LOG", default_value = "info")]
@@ -160,6 +165,21 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The site's Leptos settings from `--leptos-toml` (LEPTOS_* variables override them),
+    /// with `--addr` if given. The error says which file and why.
+    pub fn leptos_options(&self) -> Result<leptos::prelude::LeptosOptions, String> {
+        let path = self.leptos_toml.display();
+        let text = std::fs::read_to_string(&self.leptos_toml)
+            .map_err(|e| format!("cannot read the Leptos settings {path}: {e} (run from the project directory or pass --leptos-toml)"))?;
+        let mut options = leptos::config::get_config_from_str(&text).map_err(|e| format!("bad Leptos settings in {path}: {e}"))?;
+        if let Some(addr) = self.addr {
+            options.site_addr = addr;
+        }
+        Ok(options)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config::parse_from(["noom"])
@@ -169,6 +189,36 @@ impl Default for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The keys the server (Leptos.toml) and cargo-leptos (Cargo.toml) both read must agree,
+    /// or the server would look for a site somewhere other than where it was built.
+    #[test]
+    fn leptos_toml_and_cargo_toml_agree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |file: &str| {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            leptos::config::get_config_from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+        };
+        let (runtime, build) = (read("Leptos.toml"), read("Cargo.toml"));
+        assert_eq!(runtime.output_name, build.output_name);
+        assert_eq!(runtime.site_root, build.site_root);
+        assert_eq!(runtime.site_pkg_dir, build.site_pkg_dir);
+        assert_eq!(runtime.site_addr, build.site_addr);
+        assert_eq!(runtime.reload_port, build.reload_port);
+        assert_eq!(&*runtime.output_name, "noom");
+    }
+
+    #[test]
+    fn the_address_comes_from_leptos_toml_unless_given() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let toml = root.join("Leptos.toml").to_string_lossy().to_string();
+        let config = Config::parse_from(["noom", "--leptos-toml", &toml]);
+        assert_eq!(config.leptos_options().unwrap().site_addr.to_string(), "127.0.0.1:3000");
+        let config = Config::parse_from(["noom", "--leptos-toml", &toml, "--addr", "127.0.0.1:4321"]);
+        assert_eq!(config.leptos_options().unwrap().site_addr.to_string(), "127.0.0.1:4321");
+        let missing = Config::parse_from(["noom", "--leptos-toml", "/nonexistent/Leptos.toml"]).leptos_options().unwrap_err();
+        assert!(missing.contains("/nonexistent/Leptos.toml"), "{missing}");
+    }
 
     #[test]
     fn ice_servers_from_flags() {
