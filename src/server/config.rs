@@ -15,6 +15,11 @@ pub struct Config {
     #[arg(long, env = "NOOM_ADDR")]
     pub addr: Option<SocketAddr>,
 
+    /// Serve `/metrics` (Prometheus) on this address only, e.g. `127.0.0.1:9100`, instead
+    /// of on the main address (where anyone who reaches the site could read it).
+    #[arg(long, env = "NOOM_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// The Leptos settings file (site root, output name, address).
     #[arg(long, env = "NOOM_LEPTOS_TOML", default_value = "Leptos.toml")]
     pub leptos_toml: std::path::PathBuf,

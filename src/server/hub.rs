@@ -129,6 +129,11 @@ impl HubHandle {
         (HubHandle { tx, next_conn_id: Arc::new(AtomicU64::new(1)) }, rx)
     }
 
+    /// Commands waiting for the hub (`/metrics`).
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Whether the hub still runs (`/healthz`): its thread ends only if it failed.
     pub fn is_alive(&self) -> bool {
         !self.tx.is_closed()
@@ -229,6 +234,26 @@ pub struct Hub {
     done_rx: Option<mpsc::UnboundedReceiver<password::Done>>,
     /// The last password check's number.
     checks: u64,
+    /// Handles of the metrics counted on hot paths (registered once, not per event).
+    metrics: HubMetrics,
+}
+
+struct HubMetrics {
+    acks: metrics::Counter,
+    messages: metrics::Counter,
+    deliveries: metrics::Counter,
+    command_seconds: metrics::Histogram,
+}
+
+impl HubMetrics {
+    fn new() -> HubMetrics {
+        HubMetrics {
+            acks: metrics::counter!("noom_acks_total"),
+            messages: metrics::counter!("noom_chat_messages_total"),
+            deliveries: metrics::counter!("noom_chat_deliveries_total"),
+            command_seconds: metrics::histogram!("noom_hub_command_seconds"),
+        }
+    }
 }
 
 fn encode(msg: &ServerMsg) -> Outgoing {
@@ -248,6 +273,7 @@ impl Hub {
             done_tx,
             done_rx: Some(done_rx),
             checks: 0,
+            metrics: HubMetrics::new(),
             conns: HashMap::new(),
             rooms: BTreeMap::new(),
             watchers: HashSet::new(),
@@ -262,11 +288,13 @@ impl Hub {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut replies: mpsc::UnboundedReceiver<StoreReply>) {
         let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
+        let mut gauges = tokio::time::interval(Duration::from_secs(1));
         let Some(mut done) = self.done_rx.take() else { return };
         loop {
             let flush_at = self.rooms_flush_at;
             tokio::select! {
                 _ = catch_up.tick(), if !self.lagging.is_empty() => self.guard("catch-up", None, Hub::catch_up),
+                _ = gauges.tick() => self.publish_gauges(),
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd),
                     None => break,
@@ -293,7 +321,17 @@ impl Hub {
         let culprit = match &cmd {
             Command::Connect { conn_id, .. } | Command::Request { conn_id, .. } | Command::Disconnect { conn_id } => *conn_id,
         };
+        let started = std::time::Instant::now();
         self.guard("a request", Some(culprit), |hub| hub.apply(cmd));
+        self.metrics.command_seconds.record(started.elapsed().as_secs_f64());
+    }
+
+    /// Rooms, people, calls and waiting rooms, for `/metrics`.
+    fn publish_gauges(&self) {
+        let members = self.rooms.values().map(|r| r.members.len()).sum();
+        let in_calls = self.rooms.values().map(|r| r.call.len()).sum();
+        let waiting = self.rooms.values().map(|r| r.waiting.len()).sum();
+        crate::server::metrics::publish_rooms(self.rooms.len(), members, in_calls, waiting);
     }
 
     /// Run `work` (handling `what`); if it panics, log it and take `culprit` (if any) out.
@@ -589,6 +627,7 @@ impl Hub {
             StoreReply::Appended(stored) => {
                 for (conn_id, req_id, Appended { message, duplicate }) in stored {
                     if !duplicate {
+                        self.metrics.messages.increment(1);
                         // A sender that asked for an ack gets the ack (carrying the stored
                         // message) instead of the broadcast, so it can mark its own pending
                         // message as accepted.
@@ -719,11 +758,13 @@ impl Hub {
 
     fn ack(&mut self, conn_id: ConnId, req_id: Option<ReqId>, message: Option<ChatMessage>) {
         if let Some(req_id) = req_id {
+            self.metrics.acks.increment(1);
             self.send(conn_id, encode(&ServerMsg::Ack { req_id, message }));
         }
     }
 
     fn error(&mut self, conn_id: ConnId, req_id: Option<ReqId>, code: ErrorCode, message: &str) {
+        crate::server::metrics::error_sent(code);
         let frame = ServerMsg::Error { req_id, code, message: message.into() };
         self.send(conn_id, encode(&frame));
     }
@@ -735,6 +776,8 @@ impl Hub {
     /// Broadcast chat message `seq`: someone still waiting for `joined` may find it in
     /// their history and must not get it twice.
     fn broadcast_message(&mut self, room: &str, seq: u64, frame: &Outgoing, except: Option<ConnId>) {
+        let members = self.rooms.get(room).map_or(0, |r| r.members.len());
+        self.metrics.deliveries.increment(members.saturating_sub(usize::from(except.is_some())) as u64);
         self.broadcast_inner(room, Some(seq), frame, except);
     }
 

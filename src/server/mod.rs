@@ -3,6 +3,7 @@
 pub mod config;
 pub mod headers;
 pub mod hub;
+pub mod metrics;
 pub mod password;
 pub mod sfu;
 pub mod store;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub connections: Arc<Semaphore>,
     /// Flips to true on shutdown; every connection then closes with 1001.
     pub shutdown: watch::Receiver<bool>,
+    /// The SFU's counters (`/metrics`), if it runs.
+    pub sfu_stats: Option<Arc<sfu::SfuStats>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -65,7 +68,12 @@ pub fn router(state: AppState) -> Router {
         files = files.precompressed_br().precompressed_gzip();
     }
     let files = files.fallback(get(|| async { Redirect::to("/") }));
-    Router::new()
+    let mut router = Router::new();
+    // With --metrics-addr, /metrics is served there only (see `serve`).
+    if state.config.metrics_addr.is_none() {
+        router = router.route("/metrics", get(metrics::metrics));
+    }
+    router
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(healthz))
         // Each page gets its Content-Security-Policy with the nonce Leptos put on its
@@ -128,6 +136,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // Before anything counts: handles made earlier would count into nothing.
+    metrics::handle();
     // Without its UDP port the SFU cannot run; calls then stay peer to peer (and are capped
     // at --p2p-max) rather than the whole server refusing to start.
     let sfu = match SfuHandle::spawn(&config.sfu()) {
@@ -137,6 +147,7 @@ pub async fn serve(
             None
         }
     };
+    let sfu_stats = sfu.as_ref().map(|s| s.stats.clone());
     let calls = CallSettings {
         ice_servers: config.ice_servers(),
         max_call_size: config.max_call_size,
@@ -152,7 +163,22 @@ pub async fn serve(
         connections: Arc::new(Semaphore::new(config.max_connections)),
         config: Arc::new(config),
         shutdown: shutdown_rx,
+        sfu_stats,
     };
+    if let Some(addr) = state.config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!("metrics on http://{addr}/metrics");
+        let metrics_only = Router::new().route("/metrics", get(metrics::metrics)).with_state(state.clone());
+        let mut down = state.shutdown.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = down.wait_for(|d| *d).await;
+            };
+            if let Err(e) = axum::serve(listener, metrics_only).with_graceful_shutdown(stop).await {
+                tracing::error!("metrics listener: {e}");
+            }
+        });
+    }
     let app = router(state);
     let listener = listener.tap_io(tune_socket);
     axum::serve(listener, app)
@@ -303,6 +329,7 @@ mod tests {
             config: Arc::new(Config::default()),
             connections: Arc::new(Semaphore::new(1)),
             shutdown,
+            sfu_stats: None,
         };
         let status = |r: Response| r.status();
         assert_eq!(status(healthz(State(state.clone())).await), StatusCode::OK);

@@ -75,6 +75,7 @@ pub async fn serve_socket<W, R, E>(
     let conn_id = hub.next_conn_id();
     if hub.overloaded() {
         tracing::warn!(conn_id, "hub overloaded: new connection refused");
+        super::metrics::closed(close::TRY_AGAIN_LATER);
         let mut sink = sink;
         let frame = CloseFrame { code: close::TRY_AGAIN_LATER, reason: "server overloaded, try again".into() };
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
@@ -83,12 +84,14 @@ pub async fn serve_socket<W, R, E>(
     let (outbox_tx, outbox) = mpsc::channel(OUTBOX_CAPACITY);
     if !hub.send(Command::Connect { conn_id, outbox: outbox_tx }).await {
         tracing::error!(conn_id, "the hub has stopped: connection refused");
+        super::metrics::closed(close::INTERNAL_ERROR);
         let mut sink = sink;
         let frame = CloseFrame { code: close::INTERNAL_ERROR, reason: "server error".into() };
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
         return;
     }
     tracing::info!(conn_id, "connected");
+    metrics::counter!("noom_connections_total").increment(1);
     // futures' channel allocates per message, not a block up front: the reader's answers
     // (errors, a close) are rare, and an idle connection should not pay for them.
     let (reply_tx, replies) = replies::channel(8);
@@ -120,6 +123,7 @@ async fn write_loop<W: Sink<Message> + Unpin>(
 ) {
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let close_with = |code: u16, reason: &'static str| {
+        super::metrics::closed(code);
         Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
     };
     enum Event {
@@ -177,6 +181,7 @@ async fn write_loop<W: Sink<Message> + Unpin>(
             Ok(_) => break,
             Err(_) => {
                 tracing::warn!(conn_id, secs = write_timeout.as_secs_f32(), "socket not read: dropped as too slow");
+                super::metrics::closed(close::POLICY_VIOLATION);
                 break;
             }
         }
@@ -215,6 +220,7 @@ impl Throttle {
 }
 
 fn error_frame(req_id: Option<ReqId>, code: ErrorCode, message: impl Into<String>) -> Reply {
+    super::metrics::error_sent(code);
     let msg = ServerMsg::Error { req_id, code, message: message.into() };
     Reply::Frame(serde_json::to_string(&msg).expect("serializes").into())
 }

@@ -314,7 +314,11 @@ async fn append<S: ChatStore>(
     healthy: &AtomicBool,
 ) {
     let messages: Vec<NewMessage> = batch.iter().map(|(_, _, m)| m.clone()).collect();
-    match store.append(&messages).await {
+    let started = std::time::Instant::now();
+    let result = store.append(&messages).await;
+    metrics::histogram!("noom_store_write_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("noom_store_batch_size").record(messages.len() as f64);
+    match result {
         Ok(stored) => {
             if !healthy.swap(true, Ordering::Relaxed) {
                 tracing::info!("chat store writes again");
