@@ -20,6 +20,9 @@ pub mod limits;
 pub mod protocol;
 pub mod strings;
 
+// The `i18n` module, generated from `locales/*.json` by `build.rs` (leptos_i18n).
+include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
+
 #[cfg(feature = "hydrate")]
 pub mod client;
 #[cfg(feature = "ssr")]

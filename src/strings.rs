@@ -1,5 +1,7 @@
-//! Every string a person reads in the UI, in one place, so a Korean (or any) translation
-//! is one new module with the same names. Server error texts come from the server.
+//! The UI's texts, on their way to `locales/*.json` (leptos_i18n, see `build.rs`): the home
+//! page, the top bar and the nickname form read `locales/` already, in English and Korean;
+//! what is left here (the room, the call, notices, validation and server errors) moves
+//! there next, screen by screen.
 
 pub const APP_NAME: &str = "Noom";
 pub const TAGLINE: &str = "Meet, talk and chat — on your own server.";
@@ -232,3 +234,30 @@ pub fn password_changed(by: &str, protected: bool) -> String {
 pub const PRE_JOIN_HEADING: &str = "Who are you?";
 pub const PRE_JOIN_HINT: &str = "Choose the name the others in the room will see.";
 pub const YOUR_NAME: &str = "Your name";
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn texts(json: &str) -> BTreeMap<String, String> {
+        serde_json::from_str(json).expect("a locale file is a flat JSON object of texts")
+    }
+
+    /// The `{{ name }}` values a text takes.
+    fn values(text: &str) -> BTreeSet<String> {
+        text.split("{{").skip(1).filter_map(|rest| rest.split("}}").next()).map(|v| v.trim().to_string()).collect()
+    }
+
+    #[test]
+    fn every_text_is_in_both_languages_with_the_same_values() {
+        let en = texts(include_str!("../locales/en.json"));
+        let ko = texts(include_str!("../locales/ko.json"));
+        let missing_ko: Vec<_> = en.keys().filter(|k| !ko.contains_key(*k)).collect();
+        let missing_en: Vec<_> = ko.keys().filter(|k| !en.contains_key(*k)).collect();
+        assert!(missing_ko.is_empty() && missing_en.is_empty(), "missing in ko: {missing_ko:?}; in en: {missing_en:?}");
+        for (key, text) in &en {
+            assert_eq!(values(text), values(&ko[key]), "`{key}` takes other values in Korean");
+            assert!(!ko[key].trim().is_empty(), "`{key}` is empty in Korean");
+        }
+    }
+}

@@ -11,8 +11,11 @@ use crate::limits::InvalidText;
 pub fn ValidatedField(
     /// The input's id (and the prefix of its error's id).
     id: &'static str,
-    label: &'static str,
-    button: &'static str,
+    /// The label and button texts: fixed, or following the chosen language.
+    #[prop(into)]
+    label: Signal<&'static str>,
+    #[prop(into)]
+    button: Signal<&'static str>,
     /// What is in the field; the caller may set it (e.g. clear it after sending).
     value: RwSignal<String>,
     /// Checks and normalizes the text (trimmed), or says what is wrong.
@@ -35,8 +38,8 @@ pub fn ValidatedField(
     #[prop(optional)]
     hide_label: bool,
     /// Shown after a valid submit until the text changes (e.g. "Saved").
-    #[prop(optional)]
-    confirm: Option<&'static str>,
+    #[prop(optional, into)]
+    confirm: Option<Signal<&'static str>>,
 ) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let confirmed = RwSignal::new(false);
@@ -57,7 +60,7 @@ pub fn ValidatedField(
     };
     view! {
         <form class=format!("inline-form {class}") on:submit=on_submit novalidate>
-            <label for=id class:visually-hidden=hide_label>{label}</label>
+            <label for=id class:visually-hidden=hide_label>{move || label.get()}</label>
             <div class="row">
                 <input
                     id=id
@@ -70,11 +73,11 @@ pub fn ValidatedField(
                     bind:value=value
                     on:input=move |_| confirmed.set(false)
                 />
-                <button type="submit" class:primary=primary>{button}</button>
+                <button type="submit" class:primary=primary>{move || button.get()}</button>
             </div>
             <p id=error_id class="field-error" role="alert">{move || error.get()}</p>
             {confirm.map(|text| view! {
-                <p class="field-ok" aria-live="polite">{move || confirmed.get().then_some(text)}</p>
+                <p class="field-ok" aria-live="polite">{move || confirmed.get().then(|| text.get())}</p>
             })}
         </form>
     }

@@ -8,18 +8,19 @@ use super::nickname::NicknameForm;
 use super::session::Session;
 use crate::limits::{room_path, validate_room_name};
 use crate::protocol::RoomInfo;
-use crate::strings;
+use crate::i18n::{t, t_string, use_i18n};
 
 #[component]
 pub fn HomePage() -> impl IntoView {
     let session = expect_context::<Session>();
+    let i18n = use_i18n();
     // Being on the home page is what subscribes this browser to room-list updates.
     Effect::new(move |_| session.go_home());
 
     view! {
         <section class="hero">
-            <h1>{strings::APP_NAME}</h1>
-            <p class="tagline">{strings::TAGLINE}</p>
+            <h1>{t!(i18n, app_name)}</h1>
+            <p class="tagline">{t!(i18n, tagline)}</p>
         </section>
         // Why I am here rather than in a room (removed, locked out).
         {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{e}</p> })}
@@ -29,7 +30,7 @@ pub fn HomePage() -> impl IntoView {
                 <EnterRoomForm/>
             </section>
             <section class="card">
-                <h2>{strings::ROOMS_HEADING}</h2>
+                <h2>{t!(i18n, rooms_heading)}</h2>
                 <RoomList/>
             </section>
         </div>
@@ -39,38 +40,45 @@ pub fn HomePage() -> impl IntoView {
 #[component]
 fn RoomList() -> impl IntoView {
     let session = expect_context::<Session>();
+    let i18n = use_i18n();
     view! {
-        <ul class="room-list" aria-label=strings::ROOMS_HEADING>
+        <ul class="room-list" aria-label=move || t_string!(i18n, rooms_heading)>
             <For
                 each=move || session.rooms.get()
                 key=|room| (room.name.clone(), room.count, room.locked, room.protected)
-                children=|room: RoomInfo| {
+                children=move |room: RoomInfo| {
+                    let count = room.count;
                     view! {
                         <li>
                             <a href=room_path(&room.name)>
                                 <span class="room-name">{room.name.clone()}</span>
-                                {room.locked.then(|| view! { <span class="lock-tag" role="img" aria-label=strings::ROOM_LOCKED>"🔒"</span> })}
-                                {room.protected.then(|| view! { <span class="lock-tag" role="img" aria-label=strings::ROOM_PROTECTED>"🔑"</span> })}
-                                <span class="room-count">{strings::people(room.count)}</span>
+                                {room.locked.then(|| view! { <span class="lock-tag" role="img" aria-label=move || t_string!(i18n, room_locked)>"🔒"</span> })}
+                                {room.protected.then(|| view! { <span class="lock-tag" role="img" aria-label=move || t_string!(i18n, room_protected)>"🔑"</span> })}
+                                <span class="room-count">{move || if count == 1 {
+                                    t_string!(i18n, person_count).to_string()
+                                } else {
+                                    t_string!(i18n, people_count, count).to_string()
+                                }}</span>
                             </a>
                         </li>
                     }
                 }
             />
         </ul>
-        <p class="muted" hidden=move || !session.rooms.with(Vec::is_empty)>{strings::ROOMS_EMPTY}</p>
+        <p class="muted" hidden=move || !session.rooms.with(Vec::is_empty)>{t!(i18n, rooms_empty)}</p>
     }
 }
 
 #[component]
 fn EnterRoomForm() -> impl IntoView {
     let navigate = use_navigate();
+    let i18n = use_i18n();
     let name = RwSignal::new(String::new());
     view! {
         <ValidatedField
             id="room-name"
-            label=strings::ROOM_NAME_LABEL
-            button=strings::ROOM_ENTER
+            label=Signal::derive(move || t_string!(i18n, room_name_label))
+            button=Signal::derive(move || t_string!(i18n, room_enter))
             value=name
             validate=validate_room_name
             on_valid=move |room: String| navigate(&room_path(&room), Default::default())

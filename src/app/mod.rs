@@ -18,6 +18,8 @@ use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title}
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{ParamSegment, StaticSegment};
 
+use crate::i18n::{t_string, use_i18n, I18nContextProvider, Locale};
+use leptos_i18n::Locale as _;
 use crate::strings;
 use home::HomePage;
 use room::RoomPage;
@@ -28,7 +30,8 @@ use status::ConnectionStatus;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        // `lang` is set by the i18n provider (leptos_meta), from the chosen language.
+        <html>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -58,10 +61,23 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    // The language: the cookie the switch sets, else the browser's Accept-Language, so the
+    // server already renders the page in it; the provider puts it in `<html lang>`, where
+    // hydration reads it back (no flash of another language).
+    view! {
+        <I18nContextProvider>
+            <Page/>
+        </I18nContextProvider>
+    }
+}
+
+#[component]
+fn Page() -> impl IntoView {
+    let i18n = use_i18n();
     view! {
         <Stylesheet id="leptos" href="/pkg/noom.css"/>
         <Title text=strings::APP_NAME/>
-        <Meta name="description" content=strings::TAGLINE/>
+        <Meta name="description" content=move || t_string!(i18n, tagline)/>
         <Meta name="color-scheme" content="light dark"/>
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml"/>
         <Router>
@@ -71,6 +87,7 @@ pub fn App() -> impl IntoView {
                     {strings::APP_NAME}
                 </a>
                 <ConnectionStatus/>
+                <LanguagePicker/>
             </header>
             <main>
                 <Routes fallback=|| view! { <Redirect path="/"/> }>
@@ -79,5 +96,26 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// The language switch: follows the browser until the person picks one (remembered in a
+/// cookie, so the server renders the next page in it too).
+#[component]
+fn LanguagePicker() -> impl IntoView {
+    let i18n = use_i18n();
+    let change = move |ev: leptos::ev::Event| {
+        let locale = match event_target_value(&ev).as_str() {
+            "ko" => Locale::ko,
+            _ => Locale::en,
+        };
+        i18n.set_locale(locale);
+    };
+    view! {
+        <select class="language" aria-label=move || t_string!(i18n, language) on:change=change
+            prop:value=move || i18n.get_locale().as_str()>
+            <option value="en">"English"</option>
+            <option value="ko">"한국어"</option>
+        </select>
     }
 }

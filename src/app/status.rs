@@ -3,15 +3,16 @@
 use leptos::prelude::*;
 
 use super::session::{ConnStatus, Session};
-use crate::strings;
+use crate::i18n::{t_string, use_i18n};
 
 #[component]
 pub fn ConnectionStatus() -> impl IntoView {
     let session = expect_context::<Session>();
+    let i18n = use_i18n();
     let state = move || match session.status.get() {
-        ConnStatus::Connecting => ("connecting", strings::STATUS_CONNECTING),
-        ConnStatus::Online => ("online", strings::STATUS_ONLINE),
-        ConnStatus::Offline => ("offline", strings::STATUS_OFFLINE),
+        ConnStatus::Connecting => ("connecting", t_string!(i18n, status_connecting)),
+        ConnStatus::Online => ("online", t_string!(i18n, status_online)),
+        ConnStatus::Offline => ("offline", t_string!(i18n, status_offline)),
     };
     view! {
         <p class="conn-status" role="status" data-status=move || state().0>

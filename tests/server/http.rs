@@ -29,6 +29,23 @@ async fn pages_are_server_rendered_unknown_paths_redirect_and_responses_are_comp
     assert!(head.contains("content-encoding: gzip"), "{head}");
 }
 
+#[tokio::test]
+async fn the_page_is_rendered_in_the_browsers_language_or_the_one_chosen() {
+    let addr = start().await;
+    let (_, _, body) = get(addr, "/", "Accept-Language: ko-KR,ko;q=0.9,en;q=0.8\r\n").await;
+    assert!(body.contains("<html lang=\"ko\""), "{}", &body[..200.min(body.len())]);
+    assert!(body.contains("열린 방") && body.contains("닉네임"), "not in Korean");
+    assert!(!body.contains("Open rooms"));
+    // English by default, and for anyone who asks for it.
+    for headers in ["", "Accept-Language: en-US,en;q=0.9\r\n", "Accept-Language: fr-FR\r\n"] {
+        let (_, _, body) = get(addr, "/", headers).await;
+        assert!(body.contains("<html lang=\"en\"") && body.contains("Open rooms"), "{headers:?}");
+    }
+    // The switch's choice (a cookie) wins over the browser's languages.
+    let (_, _, body) = get(addr, "/", "Accept-Language: ko-KR\r\nCookie: i18n_pref_locale=en\r\n").await;
+    assert!(body.contains("<html lang=\"en\"") && body.contains("Open rooms"));
+}
+
 /// A header's value from a lower-cased head.
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
