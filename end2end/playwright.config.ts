@@ -35,7 +35,7 @@ export default defineConfig({
   // Chat and home tests run two at a time; the call tests (several browsers encoding video
   // each) run after them, one at a time, so they never starve the others on two cores.
   projects: [
-    { name: 'chat', testMatch: /(home|room|history|meeting)\.spec\.ts/ },
+    { name: 'chat', testMatch: /(home|room|history|meeting|i18n)\.spec\.ts/ },
     { name: 'calls', testMatch: /(call|sfu)\.spec\.ts/, workers: 1, dependencies: ['chat'] },
   ],
   use: {

@@ -1,239 +1,225 @@
-//! The UI's texts, on their way to `locales/*.json` (leptos_i18n, see `build.rs`): the home
-//! page, the top bar and the nickname form read `locales/` already, in English and Korean;
-//! what is left here (the room, the call, notices, validation and server errors) moves
-//! there next, screen by screen.
+//! Texts that are made outside a view (the chat log's notices, banners, device notes) or
+//! that take values, in the reader's language: each is the `locales/*.json` text of the same
+//! name, through leptos_i18n (`td_string!`: a given language, not a reactive one, since
+//! the reducer and the media code are plain Rust). Views use `t!` directly.
+
+use crate::i18n::{td_string, Locale};
+use crate::protocol::ErrorCode;
 
 pub const APP_NAME: &str = "Noom";
-pub const TAGLINE: &str = "Meet, talk and chat — on your own server.";
 
-pub const NICKNAME_LABEL: &str = "Nickname";
-pub const NICKNAME_SAVE: &str = "Save";
-pub const NICKNAME_SAVED: &str = "Saved";
-
-pub const ROOMS_HEADING: &str = "Open rooms";
-pub const ROOMS_EMPTY: &str = "No open rooms yet. Start one below.";
-pub const ROOM_NAME_LABEL: &str = "Room name";
-pub const ROOM_ENTER: &str = "Enter";
-
-pub const MEMBERS_HEADING: &str = "People";
-pub const YOU: &str = "you";
-pub const CHAT_HEADING: &str = "Chat";
-pub const MESSAGE_LABEL: &str = "Message";
-pub const SEND: &str = "Send";
-pub const LEAVE: &str = "Leave";
-pub const SENDING: &str = "Sending…";
-pub const ACCEPTED: &str = "Delivered to the server";
-pub const CHAT_EMPTY: &str = "No messages yet. Say hello!";
-pub const LOAD_EARLIER: &str = "Load earlier messages";
-
-pub const STATUS_CONNECTING: &str = "Connecting…";
-pub const STATUS_ONLINE: &str = "Connected";
-pub const STATUS_OFFLINE: &str = "Offline — reconnecting…";
-
-/// "N person" / "N people", for the room list.
-pub fn people(count: usize) -> String {
+pub fn people(l: Locale, count: usize) -> String {
     if count == 1 {
-        "1 person".to_string()
+        td_string!(l, person_count).to_string()
     } else {
-        format!("{count} people")
+        td_string!(l, people_count, count).to_string()
     }
 }
 
-/// The room heading, e.g. "lobby (2)".
-pub fn room_heading(room: &str, count: usize) -> String {
-    format!("{room} ({count})")
+pub fn room_heading(l: Locale, room: &str, count: usize) -> String {
+    td_string!(l, room_heading, room, count).to_string()
 }
 
-pub fn joined(nick: &str) -> String {
-    format!("{nick} joined")
+pub fn joined(l: Locale, nick: &str) -> String {
+    td_string!(l, joined, nick).to_string()
 }
 
-pub fn left(nick: &str) -> String {
-    format!("{nick} left")
+pub fn left(l: Locale, nick: &str) -> String {
+    td_string!(l, left, nick).to_string()
 }
 
-pub fn renamed(old: &str, new: &str) -> String {
-    format!("{old} is now {new}")
+pub fn renamed(l: Locale, old: &str, new: &str) -> String {
+    td_string!(l, renamed, old, new).to_string()
 }
 
-pub fn removed_by(nick: &str, by: &str) -> String {
-    format!("{by} removed {nick}")
+pub fn removed_by(l: Locale, nick: &str, by: &str) -> String {
+    td_string!(l, removed_by, nick, by).to_string()
 }
 
 /// Shown to the person a host removed (on the home page).
-pub fn you_were_removed(room: &str, by: &str) -> String {
-    format!("{by} removed you from {room}.")
+pub fn you_were_removed(l: Locale, room: &str, by: &str) -> String {
+    td_string!(l, you_were_removed, room, by).to_string()
 }
 
-pub fn made_host(nick: &str, by: &str) -> String {
-    format!("{by} made {nick} a host")
+pub fn made_host(l: Locale, nick: &str, by: &str) -> String {
+    td_string!(l, made_host, nick, by).to_string()
 }
 
-pub fn now_host(nick: &str) -> String {
-    format!("{nick} is now the host")
+pub fn now_host(l: Locale, nick: &str) -> String {
+    td_string!(l, now_host, nick).to_string()
 }
 
-pub fn locked(by: &str, locked: bool) -> String {
+pub fn locked(l: Locale, by: &str, locked: bool) -> String {
     if locked {
-        format!("{by} locked the room")
+        td_string!(l, locked, by).to_string()
     } else {
-        format!("{by} unlocked the room")
+        td_string!(l, unlocked, by).to_string()
     }
 }
 
-pub fn raised_hand(nick: &str) -> String {
-    format!("{nick} raised a hand")
+pub fn raised_hand(l: Locale, nick: &str) -> String {
+    td_string!(l, raised_hand, nick).to_string()
 }
 
-pub fn lowered_hand(nick: &str, by: &str) -> String {
-    format!("{by} lowered {nick}'s hand")
+pub fn lowered_hand(l: Locale, nick: &str, by: &str) -> String {
+    td_string!(l, lowered_hand, nick, by).to_string()
 }
 
-pub fn asked_to_mute(by: &str) -> String {
-    format!("{by} asks you to mute your microphone")
+pub fn asked_to_mute(l: Locale, by: &str) -> String {
+    td_string!(l, asked_to_mute, by).to_string()
 }
 
-pub fn muted_by(by: &str) -> String {
-    format!("{by} muted your microphone")
+pub fn muted_by(l: Locale, by: &str) -> String {
+    td_string!(l, muted_by, by).to_string()
 }
 
-pub const CALL_HEADING: &str = "Call";
-pub const CAMERA_LABEL: &str = "Camera";
-pub const MICROPHONE_LABEL: &str = "Microphone";
-pub const JOIN_CALL: &str = "Join call";
-pub const LEAVE_CALL: &str = "Leave call";
-pub const MUTE: &str = "Mute";
-pub const UNMUTE: &str = "Unmute";
-pub const CAMERA_OFF: &str = "Camera off";
-pub const CAMERA_ON: &str = "Camera on";
-pub const SHARE_SCREEN: &str = "Share screen";
-pub const STOP_SHARING: &str = "Stop sharing";
-pub const BADGE_MUTED: &str = "Muted";
-pub const BADGE_CAMERA_OFF: &str = "Camera off";
-pub const BADGE_SHARING: &str = "Sharing screen";
-pub const PIN: &str = "Pin";
-pub const UNPIN: &str = "Unpin";
-pub const PREVIEW_LABEL: &str = "Your camera preview";
-pub const NO_CAMERA: &str = "No camera available: you can join with audio only.";
-pub const NO_MICROPHONE: &str = "No microphone available: you can join with video only.";
-pub const WEBRTC_UNAVAILABLE: &str = "This browser cannot make calls (WebRTC unavailable).";
-pub const NOBODY_IN_CALL: &str = "Nobody is in the call yet.";
+pub fn lobby_changed(l: Locale, by: &str, enabled: bool) -> String {
+    if enabled {
+        td_string!(l, lobby_turned_on, by).to_string()
+    } else {
+        td_string!(l, lobby_turned_off, by).to_string()
+    }
+}
+
+pub fn password_changed(l: Locale, by: &str, protected: bool) -> String {
+    if protected {
+        td_string!(l, password_set, by).to_string()
+    } else {
+        td_string!(l, password_removed, by).to_string()
+    }
+}
 
 /// No camera and no microphone could be opened (permission denied, or none plugged in).
-pub fn no_devices(reason: &str) -> String {
+pub fn no_devices(l: Locale, reason: &str) -> String {
     let why = match reason {
-        "NotAllowedError" => "permission was denied",
-        "NotFoundError" => "none was found",
-        "" => "none could be opened",
-        other => other,
+        "NotAllowedError" => td_string!(l, why_denied).to_string(),
+        "NotFoundError" => td_string!(l, why_not_found).to_string(),
+        "" => td_string!(l, why_unknown).to_string(),
+        other => other.to_string(),
     };
-    format!("Camera and microphone unavailable ({why}): you can still join to watch and listen.")
+    td_string!(l, no_devices, why).to_string()
 }
 
-pub fn device_failed(reason: &str) -> String {
-    format!("Could not switch device ({reason}).")
+pub fn no_camera(l: Locale) -> String {
+    td_string!(l, no_camera).to_string()
 }
 
-pub fn screen_failed(reason: &str) -> String {
-    format!("Screen sharing did not start ({reason}).")
+pub fn no_microphone(l: Locale) -> String {
+    td_string!(l, no_microphone).to_string()
+}
+
+pub fn webrtc_unavailable(l: Locale) -> String {
+    td_string!(l, webrtc_unavailable).to_string()
+}
+
+pub fn device_failed(l: Locale, reason: &str) -> String {
+    td_string!(l, device_failed, reason).to_string()
+}
+
+pub fn screen_failed(l: Locale, reason: &str) -> String {
+    td_string!(l, screen_failed, reason).to_string()
 }
 
 /// "2 in the call: Ana, Bo".
-pub fn in_call(names: &[String]) -> String {
-    format!("{} in the call: {}", names.len(), names.join(", "))
+pub fn in_call(l: Locale, names: &[String]) -> String {
+    let (count, names) = (names.len(), names.join(", "));
+    td_string!(l, in_call, count, names).to_string()
 }
 
-/// Accessible name of a participant's tile.
-pub fn tile_label(nick: &str) -> String {
-    format!("{nick}'s video")
+pub fn tile_label(l: Locale, nick: &str) -> String {
+    td_string!(l, tile_label, nick).to_string()
 }
 
-/// Accessible name of a participant's screen-share tile (SFU calls).
-pub fn screen_tile_label(nick: &str) -> String {
-    format!("{nick}'s screen")
+pub fn screen_tile_label(l: Locale, nick: &str) -> String {
+    td_string!(l, screen_tile_label, nick).to_string()
 }
 
-/// The tile standing for the people who do not fit on the screen.
-pub fn more_people(n: usize) -> String {
-    format!("+{n} more")
+pub fn more_people(l: Locale, count: usize) -> String {
+    td_string!(l, more_people, count).to_string()
 }
 
-pub const HOST: &str = "Host";
-pub const HAND_RAISED: &str = "Hand raised";
-pub const RAISE_HAND: &str = "Raise hand";
-pub const LOWER_HAND: &str = "Lower hand";
-pub const LOCK_ROOM: &str = "Lock room";
-pub const UNLOCK_ROOM: &str = "Unlock room";
-pub const ROOM_LOCKED: &str = "Locked";
-pub const REACTIONS_LABEL: &str = "Reactions";
-
-pub fn make_host_label(nick: &str) -> String {
-    format!("Make {nick} a host")
+pub fn make_host_label(l: Locale, nick: &str) -> String {
+    td_string!(l, make_host_label, nick).to_string()
 }
 
-pub fn remove_label(nick: &str) -> String {
-    format!("Remove {nick}")
+pub fn remove_label(l: Locale, nick: &str) -> String {
+    td_string!(l, remove_label, nick).to_string()
 }
 
-pub fn ask_mute_label(nick: &str) -> String {
-    format!("Ask {nick} to mute")
+pub fn ask_mute_label(l: Locale, nick: &str) -> String {
+    td_string!(l, ask_mute_label, nick).to_string()
 }
 
-pub fn mute_label(nick: &str) -> String {
-    format!("Mute {nick}")
+pub fn mute_label(l: Locale, nick: &str) -> String {
+    td_string!(l, mute_label, nick).to_string()
 }
 
-pub fn lower_hand_label(nick: &str) -> String {
-    format!("Lower {nick}'s hand")
+pub fn lower_hand_label(l: Locale, nick: &str) -> String {
+    td_string!(l, lower_hand_label, nick).to_string()
 }
 
-pub fn react_label(emoji: &str) -> String {
-    format!("React {emoji}")
+pub fn react_label(l: Locale, emoji: &str) -> String {
+    td_string!(l, react_label, emoji).to_string()
 }
 
-pub const WAITING_FOR_HOST: &str = "Waiting for a host to let you in…";
-pub const LOBBY_HEADING: &str = "Waiting to come in";
-pub const LOBBY_ON: &str = "Turn waiting room on";
-pub const LOBBY_OFF: &str = "Turn waiting room off";
+pub fn admit_label(l: Locale, nick: &str) -> String {
+    td_string!(l, admit_label, nick).to_string()
+}
 
-pub fn lobby_changed(by: &str, enabled: bool) -> String {
-    if enabled {
-        format!("{by} turned the waiting room on")
-    } else {
-        format!("{by} turned the waiting room off")
+pub fn deny_label(l: Locale, nick: &str) -> String {
+    td_string!(l, deny_label, nick).to_string()
+}
+
+/// Why a piece of typed text was refused, in the reader's language.
+pub fn invalid(l: Locale, e: &crate::limits::InvalidText) -> String {
+    use crate::limits::InvalidText;
+    let what = |w: &str| match w {
+        "Nickname" => td_string!(l, what_nickname).to_string(),
+        "Room name" => td_string!(l, what_room).to_string(),
+        "Message" => td_string!(l, what_message).to_string(),
+        "Password" => td_string!(l, what_password).to_string(),
+        other => other.to_string(),
+    };
+    match e {
+        InvalidText::Empty { what: w } => {
+            let what = what(w);
+            td_string!(l, err_empty, what).to_string()
+        }
+        InvalidText::TooLong { what: w, max } => {
+            let (what, max) = (what(w), *max);
+            td_string!(l, err_too_long, what, max).to_string()
+        }
+        InvalidText::ControlChar { what: w } => {
+            let what = what(w);
+            td_string!(l, err_control, what).to_string()
+        }
     }
 }
 
-pub fn admit_label(nick: &str) -> String {
-    format!("Admit {nick}")
-}
-
-pub fn deny_label(nick: &str) -> String {
-    format!("Deny {nick}")
-}
-
-pub const PASSWORD_HEADING: &str = "This room has a password";
-pub const PASSWORD_HINT: &str = "Ask a host of the room for it.";
-pub const PASSWORD: &str = "Password";
-pub const CHECKING_PASSWORD: &str = "Checking the password…";
-pub const ROOM_PROTECTED: &str = "Password";
-pub const PASSWORD_BUTTON: &str = "Password…";
-pub const NEW_PASSWORD: &str = "New room password";
-pub const SET_PASSWORD: &str = "Set";
-pub const REMOVE_PASSWORD: &str = "Remove password";
-pub const PASSWORD_SET_HINT: &str = "Newcomers will have to give it; people in the room stay in.";
-
-pub fn password_changed(by: &str, protected: bool) -> String {
-    if protected {
-        format!("{by} set a password for the room")
-    } else {
-        format!("{by} removed the room's password")
+/// A refusal from the server, in the reader's language: the text for its code where the
+/// code says it all, else the server's own (English) words.
+pub fn refusal(l: Locale, code: ErrorCode, message: &str) -> String {
+    // The server's words are English already, and say more (numbers, limits).
+    if l == Locale::en {
+        return message.to_string();
+    }
+    match code {
+        ErrorCode::RoomLocked => td_string!(l, err_room_locked).to_string(),
+        ErrorCode::Removed => td_string!(l, err_removed).to_string(),
+        ErrorCode::Denied => td_string!(l, err_denied).to_string(),
+        ErrorCode::NotHost => td_string!(l, err_not_host).to_string(),
+        ErrorCode::PasswordRequired => td_string!(l, err_password_required).to_string(),
+        ErrorCode::WrongPassword => td_string!(l, err_wrong_password).to_string(),
+        ErrorCode::TooManyTries => {
+            let secs: String = message.chars().filter(char::is_ascii_digit).collect();
+            td_string!(l, err_too_many_tries, secs).to_string()
+        }
+        ErrorCode::StoreUnavailable | ErrorCode::Overloaded => td_string!(l, err_busy).to_string(),
+        ErrorCode::RateLimited => td_string!(l, err_rate_limited).to_string(),
+        ErrorCode::CallFull => td_string!(l, err_call_full).to_string(),
+        _ => message.to_string(),
     }
 }
-
-pub const PRE_JOIN_HEADING: &str = "Who are you?";
-pub const PRE_JOIN_HINT: &str = "Choose the name the others in the room will see.";
-pub const YOUR_NAME: &str = "Your name";
 
 #[cfg(test)]
 mod tests {

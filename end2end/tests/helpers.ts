@@ -12,8 +12,14 @@ export async function open(page: Page, path: string) {
  * the home page first, then load `path` fresh (a deep link), as someone following a shared
  * link would after choosing a name. `prepare` runs before the first page load.
  */
-export async function person(browser: Browser, path = '/', nickname?: string, prepare?: (page: Page) => Promise<unknown>) {
-  const context = await browser.newContext();
+export async function person(
+  browser: Browser,
+  path = '/',
+  nickname?: string,
+  prepare?: (page: Page) => Promise<unknown>,
+  contextOptions: Parameters<Browser['newContext']>[0] = {},
+) {
+  const context = await browser.newContext(contextOptions);
   // Every page records what the Content-Security-Policy blocked (see `cspViolations`).
   await context.addInitScript(() => {
     (window as any).noomCspViolations = [];

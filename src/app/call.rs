@@ -9,6 +9,8 @@
 use leptos::html::Video;
 use leptos::prelude::*;
 
+use crate::i18n::{t, t_string, use_i18n};
+
 use super::media;
 use super::session::{Device, Session};
 use super::tile::{use_stream, StreamOf, Tile};
@@ -99,12 +101,13 @@ fn use_local_media(session: Session) {
 
 #[component]
 pub fn CallPanel() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     use_local_media(session);
     let in_call = move || session.in_call.get();
 
     view! {
-        <section class="card call" aria-label=strings::CALL_HEADING>
+        <section class="card call" aria-label=move || t_string!(i18n, call_heading)>
             <Show when=in_call fallback=move || view! { <Lobby/> }>
                 <CallGrid/>
             </Show>
@@ -118,17 +121,18 @@ pub fn CallPanel() -> impl IntoView {
 /// Before joining: my preview and who is already in the call.
 #[component]
 fn Lobby() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let video_ref = NodeRef::<Video>::new();
     use_stream(video_ref, || StreamOf::Local);
     let names = move || session.call.with(|c| c.iter().map(|p| p.nickname.clone()).collect::<Vec<_>>());
     view! {
         <div class="lobby">
-            <video class="preview" node_ref=video_ref autoplay=true playsinline=true muted=true aria-label=strings::PREVIEW_LABEL></video>
+            <video class="preview" node_ref=video_ref autoplay=true playsinline=true muted=true aria-label=move || t_string!(i18n, preview_label)></video>
             <p class="muted in-call">
                 {move || {
                     let names = names();
-                    if names.is_empty() { strings::NOBODY_IN_CALL.to_string() } else { strings::in_call(&names) }
+                    if names.is_empty() { t_string!(i18n, nobody_in_call).to_string() } else { strings::in_call(i18n.get_locale(), &names) }
                 }}
             </p>
         </div>
@@ -137,6 +141,7 @@ fn Lobby() -> impl IntoView {
 
 #[component]
 fn CallGrid() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let arrangement = Memo::new(move |_| {
         let speaking = session.speaking.get();
@@ -154,7 +159,7 @@ fn CallGrid() -> impl IntoView {
         >
             <For each=tiles key=|t| *t children=|(conn_id, kind)| view! { <Tile conn_id kind/> }/>
             <Show when=move || { hidden() > 0 }>
-                <div class="tile more" role="note">{move || strings::more_people(hidden())}</div>
+                <div class="tile more" role="note">{move || strings::more_people(i18n.get_locale(), hidden())}</div>
             </Show>
         </div>
     }
@@ -163,7 +168,8 @@ fn CallGrid() -> impl IntoView {
 #[component]
 fn DevicePicker(
     id: &'static str,
-    label: &'static str,
+    #[prop(into)]
+    label: Signal<&'static str>,
     devices: RwSignal<Vec<Device>>,
     chosen: RwSignal<Option<String>>,
     kind: TrackKind,
@@ -175,7 +181,7 @@ fn DevicePicker(
     };
     view! {
         <div class="picker">
-            <label for=id>{label}</label>
+            <label for=id>{move || label.get()}</label>
             <select id=id on:change=on_change prop:value=move || chosen.get().unwrap_or_default()>
                 <For
                     each=move || devices.get()
@@ -196,6 +202,7 @@ fn DevicePicker(
 
 #[component]
 fn Controls() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let media = move || session.media.get();
     let in_call = move || session.in_call.get();
@@ -209,8 +216,8 @@ fn Controls() -> impl IntoView {
     view! {
         <div class="call-controls">
             <div class="pickers">
-                <DevicePicker id="camera" label=strings::CAMERA_LABEL devices=session.cameras chosen=session.camera_id kind=TrackKind::Video/>
-                <DevicePicker id="microphone" label=strings::MICROPHONE_LABEL devices=session.microphones chosen=session.microphone_id kind=TrackKind::Audio/>
+                <DevicePicker id="camera" label=Signal::derive(move || t_string!(i18n, camera_label)) devices=session.cameras chosen=session.camera_id kind=TrackKind::Video/>
+                <DevicePicker id="microphone" label=Signal::derive(move || t_string!(i18n, microphone_label)) devices=session.microphones chosen=session.microphone_id kind=TrackKind::Audio/>
             </div>
             <div class="buttons">
                 <Show
@@ -219,20 +226,20 @@ fn Controls() -> impl IntoView {
                     // preview and the pickers are there to get ready meanwhile.
                     fallback=move || view! {
                         <button type="button" class="primary" on:click=join hidden=move || session.at_the_door()>
-                            {strings::JOIN_CALL}
+                            {t!(i18n, join_call)}
                         </button>
                     }
                 >
                     <button type="button" on:click=toggle_mic aria-pressed=move || (!media().audio).to_string()>
-                        {move || if media().audio { strings::MUTE } else { strings::UNMUTE }}
+                        {move || if media().audio { t_string!(i18n, mute) } else { t_string!(i18n, unmute) }}
                     </button>
                     <button type="button" on:click=toggle_cam aria-pressed=move || (!media().video).to_string()>
-                        {move || if media().video { strings::CAMERA_OFF } else { strings::CAMERA_ON }}
+                        {move || if media().video { t_string!(i18n, camera_off) } else { t_string!(i18n, camera_on) }}
                     </button>
                     <button type="button" on:click=toggle_screen aria-pressed=move || media().screen.to_string()>
-                        {move || if media().screen { strings::STOP_SHARING } else { strings::SHARE_SCREEN }}
+                        {move || if media().screen { t_string!(i18n, stop_sharing) } else { t_string!(i18n, share_screen) }}
                     </button>
-                    <button type="button" class="danger" on:click=leave>{strings::LEAVE_CALL}</button>
+                    <button type="button" class="danger" on:click=leave>{t!(i18n, leave_call)}</button>
                 </Show>
             </div>
         </div>

@@ -2,10 +2,11 @@
 
 use leptos::prelude::*;
 
+use crate::i18n::{t, t_string, use_i18n};
+
 use super::field::ValidatedField;
 use super::session::{ChatLine, LogEntry, Session};
 use crate::limits::validate_message;
-use crate::strings;
 
 /// Local wall-clock time of a server timestamp, as HH:MM.
 fn clock(ts_ms: u64) -> String {
@@ -23,14 +24,15 @@ fn clock(ts_ms: u64) -> String {
 }
 
 fn chat_line(line: ChatLine) -> impl IntoView {
+    let i18n = use_i18n();
     let status = match (&line.failed, line.id) {
         (Some(_), _) => "failed",
         (None, Some(_)) => "accepted",
         (None, None) => "pending",
     };
     let mark = match status {
-        "accepted" => view! { <span class="mark" title=strings::ACCEPTED aria-label=strings::ACCEPTED>"✓"</span> }.into_any(),
-        "pending" => view! { <span class="mark pending" title=strings::SENDING aria-label=strings::SENDING>"…"</span> }.into_any(),
+        "accepted" => view! { <span class="mark" title=move || t_string!(i18n, accepted) aria-label=move || t_string!(i18n, accepted)>"✓"</span> }.into_any(),
+        "pending" => view! { <span class="mark pending" title=move || t_string!(i18n, sending) aria-label=move || t_string!(i18n, sending)>"…"</span> }.into_any(),
         _ => view! { <span class="mark failed" role="alert">{line.failed.clone()}</span> }.into_any(),
     };
     view! {
@@ -47,6 +49,7 @@ fn chat_line(line: ChatLine) -> impl IntoView {
 
 #[component]
 pub fn Chat() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let draft = RwSignal::new(String::new());
     let log_ref = NodeRef::<leptos::html::Ol>::new();
@@ -64,8 +67,8 @@ pub fn Chat() -> impl IntoView {
 
     view! {
         <section class="card chat">
-            <h2 class="visually-hidden">{strings::CHAT_HEADING}</h2>
-            <ol class="log" aria-label=strings::CHAT_HEADING aria-live="polite" node_ref=log_ref>
+            <h2 class="visually-hidden">{t!(i18n, chat_heading)}</h2>
+            <ol class="log" aria-label=move || t_string!(i18n, chat_heading) aria-live="polite" node_ref=log_ref>
                 <li class="earlier" hidden=move || !session.earlier.get()>
                     <button
                         type="button"
@@ -73,7 +76,7 @@ pub fn Chat() -> impl IntoView {
                         disabled=move || session.loading_earlier.get()
                         on:click=move |_| session.load_earlier()
                     >
-                        {strings::LOAD_EARLIER}
+                        {t!(i18n, load_earlier)}
                     </button>
                 </li>
                 <For
@@ -85,18 +88,18 @@ pub fn Chat() -> impl IntoView {
                     }
                 />
             </ol>
-            <p class="muted empty-log" hidden=move || !session.log.with(Vec::is_empty)>{strings::CHAT_EMPTY}</p>
+            <p class="muted empty-log" hidden=move || !session.log.with(Vec::is_empty)>{t!(i18n, chat_empty)}</p>
             <ValidatedField
                 id="message"
-                label=strings::MESSAGE_LABEL
-                button=strings::SEND
+                label=Signal::derive(move || t_string!(i18n, message_label))
+                button=Signal::derive(move || t_string!(i18n, send))
                 value=draft
                 validate=validate_message
                 on_valid=move |text: String| {
                     draft.set(String::new());
                     session.send_chat(text);
                 }
-                placeholder=strings::MESSAGE_LABEL
+                placeholder=Signal::derive(move || t_string!(i18n, message_label))
                 class="composer"
                 primary=true
                 hide_label=true

@@ -23,7 +23,7 @@ pub fn ValidatedField(
     /// Called with the valid, normalized text.
     #[prop(into)]
     on_valid: Callback<String>,
-    #[prop(optional)] placeholder: &'static str,
+    #[prop(into, default = Signal::stored(""))] placeholder: Signal<&'static str>,
     #[prop(default = "off")] autocomplete: &'static str,
     /// The input's type ("password" hides what is typed).
     #[prop(default = "text")]
@@ -41,6 +41,7 @@ pub fn ValidatedField(
     #[prop(optional, into)]
     confirm: Option<Signal<&'static str>>,
 ) -> impl IntoView {
+    let i18n = crate::i18n::use_i18n();
     let error = RwSignal::new(None::<String>);
     let confirmed = RwSignal::new(false);
     let error_id = format!("{id}-error");
@@ -54,7 +55,7 @@ pub fn ValidatedField(
             }
             Err(e) => {
                 confirmed.set(false);
-                error.set(Some(e.to_string()));
+                error.set(Some(crate::strings::invalid(i18n.get_locale_untracked(), &e)));
             }
         }
     };
@@ -67,7 +68,7 @@ pub fn ValidatedField(
                     name=id
                     type=input_type
                     autocomplete=autocomplete
-                    placeholder=placeholder
+                    placeholder=move || placeholder.get()
                     aria-invalid=move || error.get().is_some().to_string()
                     aria-describedby=error_id.clone()
                     bind:value=value

@@ -4,17 +4,20 @@
 
 use leptos::prelude::*;
 
+use crate::i18n::{t, t_string, use_i18n};
+
 use super::session::Session;
 use crate::protocol::{ClientMsg, ConnId, Member};
 use crate::strings;
 
 #[component]
 pub fn MemberList() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     view! {
         <section class="card members">
-            <h2>{strings::MEMBERS_HEADING}</h2>
-            <ul aria-label=strings::MEMBERS_HEADING>
+            <h2>{t!(i18n, members_heading)}</h2>
+            <ul aria-label=move || t_string!(i18n, members_heading)>
                 <For
                     each=move || session.members.get()
                     key=|m| (m.conn_id, m.nickname.clone())
@@ -27,6 +30,7 @@ pub fn MemberList() -> impl IntoView {
 
 #[component]
 fn MemberRow(member: Member) -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let Member { conn_id, nickname, .. } = member;
     let is_me = session.me.get_untracked() == Some(conn_id);
@@ -38,9 +42,9 @@ fn MemberRow(member: Member) -> impl IntoView {
         <li class:me=is_me>
             <span class="avatar" aria-hidden="true">{nickname.chars().next().map(|c| c.to_uppercase().to_string())}</span>
             <span class="nick">{nickname.clone()}</span>
-            {is_me.then(|| view! { <span class="you-tag">{strings::YOU}</span> })}
-            {move || host().then(|| view! { <span class="role-tag">{strings::HOST}</span> })}
-            {move || hand().then(|| view! { <span class="hand" role="img" aria-label=strings::HAND_RAISED>"✋"</span> })}
+            {is_me.then(|| view! { <span class="you-tag">{t!(i18n, you)}</span> })}
+            {move || host().then(|| view! { <span class="role-tag">{t!(i18n, host)}</span> })}
+            {move || hand().then(|| view! { <span class="hand" role="img" aria-label=move || t_string!(i18n, hand_raised)>"✋"</span> })}
             <Reactions conn_id=conn_id/>
             {move || (i_host() && !is_me).then(|| view! { <HostControls conn_id=conn_id nickname=nick.clone()/> })}
         </li>
@@ -50,22 +54,23 @@ fn MemberRow(member: Member) -> impl IntoView {
 /// A host's buttons for one other member.
 #[component]
 fn HostControls(conn_id: ConnId, nickname: String) -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let host = move || session.is_host(Some(conn_id));
     let hand = move || session.hands.with(|h| h.contains(&conn_id));
     let talking = move || session.call.with(|c| c.iter().any(|p| p.conn_id == conn_id && p.media.audio));
     view! {
         <span class="host-controls">
-            <button type="button" hidden=host aria-label=strings::make_host_label(&nickname) title=strings::make_host_label(&nickname) on:click=move |_| session.request(|req_id| ClientMsg::MakeHost { req_id, conn_id })>
-                {strings::HOST}
+            <button type="button" hidden=host aria-label=strings::make_host_label(i18n.get_locale_untracked(), &nickname) title=strings::make_host_label(i18n.get_locale_untracked(), &nickname) on:click=move |_| session.request(|req_id| ClientMsg::MakeHost { req_id, conn_id })>
+                {t!(i18n, host)}
             </button>
-            <button type="button" hidden=move || !hand() aria-label=strings::lower_hand_label(&nickname) title=strings::lower_hand_label(&nickname)
+            <button type="button" hidden=move || !hand() aria-label=strings::lower_hand_label(i18n.get_locale_untracked(), &nickname) title=strings::lower_hand_label(i18n.get_locale_untracked(), &nickname)
                 on:click=move |_| session.request(|req_id| ClientMsg::RaiseHand { req_id, raised: false, conn_id: Some(conn_id) })>"✋"</button>
-            <button type="button" hidden=move || !talking() aria-label=strings::ask_mute_label(&nickname) title=strings::ask_mute_label(&nickname)
+            <button type="button" hidden=move || !talking() aria-label=strings::ask_mute_label(i18n.get_locale_untracked(), &nickname) title=strings::ask_mute_label(i18n.get_locale_untracked(), &nickname)
                 on:click=move |_| session.request(|req_id| ClientMsg::Mute { req_id, conn_id, force: false })>"🔈?"</button>
-            <button type="button" hidden=move || !talking() aria-label=strings::mute_label(&nickname) title=strings::mute_label(&nickname)
+            <button type="button" hidden=move || !talking() aria-label=strings::mute_label(i18n.get_locale_untracked(), &nickname) title=strings::mute_label(i18n.get_locale_untracked(), &nickname)
                 on:click=move |_| session.request(|req_id| ClientMsg::Mute { req_id, conn_id, force: true })>"🔇"</button>
-            <button type="button" class="danger" aria-label=strings::remove_label(&nickname) title=strings::remove_label(&nickname) on:click=move |_| session.request(|req_id| ClientMsg::Remove { req_id, conn_id })>
+            <button type="button" class="danger" aria-label=strings::remove_label(i18n.get_locale_untracked(), &nickname) title=strings::remove_label(i18n.get_locale_untracked(), &nickname) on:click=move |_| session.request(|req_id| ClientMsg::Remove { req_id, conn_id })>
                 "✕"
             </button>
         </span>
@@ -87,12 +92,13 @@ pub fn Reactions(conn_id: ConnId) -> impl IntoView {
 /// For hosts: who waits to come in, with Admit and Deny.
 #[component]
 pub fn LobbyList() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let shown = move || session.is_host(session.me.get()) && !session.lobby_queue.with(Vec::is_empty);
     view! {
         <section class="card lobby" hidden=move || !shown()>
-            <h2>{strings::LOBBY_HEADING}</h2>
-            <ul aria-label=strings::LOBBY_HEADING>
+            <h2>{t!(i18n, lobby_heading)}</h2>
+            <ul aria-label=move || t_string!(i18n, lobby_heading)>
                 <For
                     each=move || session.lobby_queue.get()
                     key=|m| (m.conn_id, m.nickname.clone())
@@ -101,8 +107,8 @@ pub fn LobbyList() -> impl IntoView {
                         view! {
                             <li>
                                 <span class="nick">{m.nickname.clone()}</span>
-                                <button type="button" aria-label=strings::admit_label(&m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Admit { req_id, conn_id: id })>"Admit"</button>
-                                <button type="button" aria-label=strings::deny_label(&m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Deny { req_id, conn_id: id })>"Deny"</button>
+                                <button type="button" aria-label=strings::admit_label(i18n.get_locale_untracked(), &m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Admit { req_id, conn_id: id })>{t!(i18n, admit)}</button>
+                                <button type="button" aria-label=strings::deny_label(i18n.get_locale_untracked(), &m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Deny { req_id, conn_id: id })>{t!(i18n, deny)}</button>
                             </li>
                         }
                     }

@@ -74,6 +74,9 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Page() -> impl IntoView {
     let i18n = use_i18n();
+    // The session writes notices and refusals in the language the person reads.
+    let session = expect_context::<Session>();
+    Effect::new(move |_| session.locale.set(i18n.get_locale()));
     view! {
         <Stylesheet id="leptos" href="/pkg/noom.css"/>
         <Title text=strings::APP_NAME/>

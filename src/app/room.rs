@@ -1,6 +1,8 @@
 //! A room's page (`/room/NAME`): heading with the count, people, chat, and Leave.
 
 use leptos::prelude::*;
+
+use crate::i18n::{t, t_string, use_i18n};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::call::CallPanel;
@@ -15,6 +17,7 @@ use crate::strings;
 
 #[component]
 pub fn RoomPage() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let params = use_params_map();
     // The router decodes the URL-encoded segment; the name is validated like typed input.
@@ -40,7 +43,7 @@ pub fn RoomPage() -> impl IntoView {
 
     let heading = move || match room.get() {
         Ok(name) => match session.joined.get() {
-            Some(_) => strings::room_heading(&name, session.members.with(Vec::len)),
+            Some(_) => strings::room_heading(i18n.get_locale(), &name, session.members.with(Vec::len)),
             None => name,
         },
         Err(_) => strings::APP_NAME.to_string(),
@@ -54,34 +57,34 @@ pub fn RoomPage() -> impl IntoView {
     view! {
         <div class="room-bar">
             <h1 class="room-title">{heading}</h1>
-            <span class="lock-tag" hidden=move || !locked()>"🔒 "{strings::ROOM_LOCKED}</span>
-            <span class="lock-tag" hidden=move || !session.protected.get()>"🔑 "{strings::ROOM_PROTECTED}</span>
+            <span class="lock-tag" hidden=move || !locked()>"🔒 "{t!(i18n, room_locked)}</span>
+            <span class="lock-tag" hidden=move || !session.protected.get()>"🔑 "{t!(i18n, room_protected)}</span>
             <div class="room-actions" hidden=move || session.joined.get().is_none()>
                 <button type="button" aria-pressed=move || hand_up().to_string() on:click=move |_| session.request(|req_id| ClientMsg::RaiseHand { req_id, raised: !hand_up(), conn_id: None })>
-                    "✋ "{move || if hand_up() { strings::LOWER_HAND } else { strings::RAISE_HAND }}
+                    "✋ "{move || if hand_up() { t_string!(i18n, lower_hand) } else { t_string!(i18n, raise_hand) }}
                 </button>
-                <span class="react-bar" role="group" aria-label=strings::REACTIONS_LABEL>
+                <span class="react-bar" role="group" aria-label=move || t_string!(i18n, reactions_label)>
                     {REACTIONS.iter().map(|e| view! {
-                        <button type="button" class="react" aria-label=strings::react_label(e) title=strings::react_label(e) on:click=move |_| session.react(e)>{*e}</button>
+                        <button type="button" class="react" aria-label=strings::react_label(i18n.get_locale_untracked(), e) title=strings::react_label(i18n.get_locale_untracked(), e) on:click=move |_| session.react(e)>{*e}</button>
                     }).collect_view()}
                 </span>
                 <button type="button" hidden=move || !i_host() aria-pressed=move || locked().to_string()
                     on:click=move |_| session.request(|req_id| ClientMsg::SetLock { req_id, locked: !locked() })>
-                    {move || if locked() { strings::UNLOCK_ROOM } else { strings::LOCK_ROOM }}
+                    {move || if locked() { t_string!(i18n, unlock_room) } else { t_string!(i18n, lock_room) }}
                 </button>
                 <button type="button" hidden=move || !i_host() aria-pressed=move || session.lobby.get().to_string()
                     on:click=move |_| session.request(|req_id| ClientMsg::SetLobby { req_id, enabled: !session.lobby.get_untracked() })>
-                    {move || if session.lobby.get() { strings::LOBBY_OFF } else { strings::LOBBY_ON }}
+                    {move || if session.lobby.get() { t_string!(i18n, lobby_off) } else { t_string!(i18n, lobby_on) }}
                 </button>
                 <Show when=i_host>
                     <PasswordControls/>
                 </Show>
             </div>
-            <button type="button" class="leave" on:click=leave>{strings::LEAVE}</button>
+            <button type="button" class="leave" on:click=leave>{t!(i18n, leave)}</button>
         </div>
         {move || room.get().err().map(|e| view! { <p class="banner error" role="alert">{e.to_string()}</p> })}
         {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{e}</p> })}
-        {move || session.waiting.get().then(|| view! { <p class="banner" role="status">{strings::WAITING_FOR_HOST}</p> })}
+        {move || session.waiting.get().then(|| view! { <p class="banner" role="status">{t!(i18n, waiting_for_host)}</p> })}
         <Show when=move || !session.named.get() && room.get().is_ok()>
             <PreJoin/>
         </Show>
@@ -111,16 +114,17 @@ pub fn RoomPage() -> impl IntoView {
 /// The room has a password: ask for it (and say why the last one did not do).
 #[component]
 fn PasswordPrompt() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let draft = RwSignal::new(String::new());
     view! {
         <section class="card pre-join">
-            <h2>{strings::PASSWORD_HEADING}</h2>
-            <p class="muted">{strings::PASSWORD_HINT}</p>
+            <h2>{t!(i18n, password_heading)}</h2>
+            <p class="muted">{t!(i18n, password_hint)}</p>
             <ValidatedField
                 id="room-password"
-                label=strings::PASSWORD
-                button=strings::ROOM_ENTER
+                label=Signal::derive(move || t_string!(i18n, password))
+                button=Signal::derive(move || t_string!(i18n, room_enter))
                 value=draft
                 validate=validate_password
                 on_valid=move |password: String| session.enter_with_password(password)
@@ -129,7 +133,7 @@ fn PasswordPrompt() -> impl IntoView {
                 primary=true
             />
             <p class="field-error" role="alert">{move || session.password_note.get()}</p>
-            <p class="muted" role="status">{move || session.checking_password.get().then_some(strings::CHECKING_PASSWORD)}</p>
+            <p class="muted" role="status">{move || session.checking_password.get().then_some(t_string!(i18n, checking_password))}</p>
         </section>
     }
 }
@@ -138,19 +142,20 @@ fn PasswordPrompt() -> impl IntoView {
 /// or remove it.
 #[component]
 fn PasswordControls() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let open = RwSignal::new(false);
     let draft = RwSignal::new(String::new());
     view! {
         <span class="password-controls">
             <button type="button" aria-expanded=move || open.get().to_string() on:click=move |_| open.update(|o| *o = !*o)>
-                "🔑 "{strings::PASSWORD_BUTTON}
+                "🔑 "{t!(i18n, password_button)}
             </button>
             <div class="card popover" hidden=move || !open.get()>
                 <ValidatedField
                     id="new-room-password"
-                    label=strings::NEW_PASSWORD
-                    button=strings::SET_PASSWORD
+                    label=Signal::derive(move || t_string!(i18n, new_password))
+                    button=Signal::derive(move || t_string!(i18n, set_password))
                     value=draft
                     validate=validate_password
                     on_valid=move |password: String| {
@@ -161,11 +166,11 @@ fn PasswordControls() -> impl IntoView {
                     autocomplete="new-password"
                     input_type="password"
                 />
-                <p class="muted">{strings::PASSWORD_SET_HINT}</p>
+                <p class="muted">{t!(i18n, password_set_hint)}</p>
                 <button type="button" hidden=move || !session.protected.get() on:click=move |_| {
                     session.set_room_password(None);
                     open.set(false);
-                }>{strings::REMOVE_PASSWORD}</button>
+                }>{t!(i18n, remove_password)}</button>
             </div>
         </span>
     }
@@ -174,16 +179,17 @@ fn PasswordControls() -> impl IntoView {
 /// Before entering by a link without a name: ask for one (the others would see "Anonymous").
 #[component]
 fn PreJoin() -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let draft = RwSignal::new(String::new());
     view! {
         <section class="card pre-join">
-            <h2>{strings::PRE_JOIN_HEADING}</h2>
-            <p class="muted">{strings::PRE_JOIN_HINT}</p>
+            <h2>{t!(i18n, pre_join_heading)}</h2>
+            <p class="muted">{t!(i18n, pre_join_hint)}</p>
             <ValidatedField
                 id="pre-join-name"
-                label=strings::YOUR_NAME
-                button=strings::ROOM_ENTER
+                label=Signal::derive(move || t_string!(i18n, your_name))
+                button=Signal::derive(move || t_string!(i18n, room_enter))
                 value=draft
                 validate=validate_nickname
                 on_valid=move |nickname: String| session.set_nickname(nickname)

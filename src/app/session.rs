@@ -14,6 +14,7 @@ use crate::protocol::{
     CallMode, CallParticipant, ChatMessage, ClientMsg, ConnId, ErrorCode, MediaState, Member, ReqId, RoomInfo,
     ServerMsg,
 };
+use crate::i18n::Locale;
 use crate::strings;
 
 /// A camera or microphone, as `enumerateDevices` lists it.
@@ -142,6 +143,9 @@ pub struct Session {
     pub microphone_id: RwSignal<Option<String>>,
     /// What is wrong with the devices ("no camera", "permission denied"), if anything.
     pub device_note: RwSignal<Option<String>>,
+    /// The language the person reads (kept in step with the i18n context by the app):
+    /// notices and refusals are written in it.
+    pub locale: RwSignal<Locale>,
     next_key: StoredValue<u64>,
     link: StoredValue<Option<UnboundedSender<ClientMsg>>>,
 }
@@ -193,9 +197,14 @@ impl Session {
             camera_id: RwSignal::new(None),
             microphone_id: RwSignal::new(None),
             device_note: RwSignal::new(None),
+            locale: RwSignal::new(Locale::en),
             next_key: StoredValue::new(1),
             link: StoredValue::new(None),
         }
+    }
+
+    fn l(&self) -> Locale {
+        self.locale.get_untracked()
     }
 
     fn next_key(&self) -> u64 {
@@ -592,7 +601,7 @@ impl Session {
                 if !self.in_room(&room) {
                     return;
                 }
-                self.notice(strings::joined(&member.nickname));
+                self.notice(strings::joined(self.l(), &member.nickname));
                 self.members.update(|ms| {
                     if !ms.iter().any(|m| m.conn_id == member.conn_id) {
                         ms.push(member)
@@ -604,8 +613,8 @@ impl Session {
                     return;
                 }
                 match removed_by {
-                    Some(by) => self.notice(strings::removed_by(&member.nickname, &self.nickname_of(by))),
-                    None => self.notice(strings::left(&member.nickname)),
+                    Some(by) => self.notice(strings::removed_by(self.l(), &member.nickname, &self.nickname_of(by))),
+                    None => self.notice(strings::left(self.l(), &member.nickname)),
                 }
                 self.members.update(|ms| ms.retain(|m| m.conn_id != member.conn_id));
             }
@@ -617,15 +626,15 @@ impl Session {
                 for new in hosts.iter().filter(|id| !before.contains(id)) {
                     let nick = self.nickname_of(*new);
                     match by {
-                        Some(by) => self.notice(strings::made_host(&nick, &self.nickname_of(by))),
-                        None => self.notice(strings::now_host(&nick)),
+                        Some(by) => self.notice(strings::made_host(self.l(), &nick, &self.nickname_of(by))),
+                        None => self.notice(strings::now_host(self.l(), &nick)),
                     }
                 }
                 self.members.update(|ms| ms.iter_mut().for_each(|m| m.host = hosts.contains(&m.conn_id)));
             }
             ServerMsg::Locked { room, locked, by } => {
                 if self.in_room(&room) {
-                    self.notice(strings::locked(&self.nickname_of(by), locked));
+                    self.notice(strings::locked(self.l(), &self.nickname_of(by), locked));
                     self.locked.set(locked);
                 }
             }
@@ -635,27 +644,27 @@ impl Session {
                 }
                 let before = self.hands.get_untracked();
                 for up in hands.iter().filter(|id| !before.contains(id)) {
-                    self.notice(strings::raised_hand(&self.nickname_of(*up)));
+                    self.notice(strings::raised_hand(self.l(), &self.nickname_of(*up)));
                 }
                 if let Some(by) = by {
                     for down in before.iter().filter(|id| !hands.contains(id)) {
-                        self.notice(strings::lowered_hand(&self.nickname_of(*down), &self.nickname_of(by)));
+                        self.notice(strings::lowered_hand(self.l(), &self.nickname_of(*down), &self.nickname_of(by)));
                     }
                 }
                 self.hands.set(hands);
             }
             ServerMsg::Removed { room, nickname, .. } => {
                 self.go_home();
-                self.error.set(Some(strings::you_were_removed(&room, &nickname)));
+                self.error.set(Some(strings::you_were_removed(self.l(), &room, &nickname)));
             }
             ServerMsg::MuteRequest { nickname, force, .. } => {
                 if force {
                     if self.media.get_untracked().audio {
                         super::media::toggle_sending(*self, crate::protocol::TrackKind::Audio);
                     }
-                    self.notice(strings::muted_by(&nickname));
+                    self.notice(strings::muted_by(self.l(), &nickname));
                 } else {
-                    self.notice(strings::asked_to_mute(&nickname));
+                    self.notice(strings::asked_to_mute(self.l(), &nickname));
                 }
             }
             ServerMsg::Waiting { room } => {
@@ -670,13 +679,13 @@ impl Session {
             }
             ServerMsg::LobbyChanged { room, enabled, by } => {
                 if self.in_room(&room) {
-                    self.notice(strings::lobby_changed(&self.nickname_of(by), enabled));
+                    self.notice(strings::lobby_changed(self.l(), &self.nickname_of(by), enabled));
                     self.lobby.set(enabled);
                 }
             }
             ServerMsg::PasswordChanged { room, protected, by } => {
                 if self.in_room(&room) {
-                    self.notice(strings::password_changed(&self.nickname_of(by), protected));
+                    self.notice(strings::password_changed(self.l(), &self.nickname_of(by), protected));
                     self.protected.set(protected);
                 }
             }
@@ -690,7 +699,7 @@ impl Session {
                 });
             }
             ServerMsg::NickChanged { conn_id, old, new } => {
-                self.notice(strings::renamed(&old, &new));
+                self.notice(strings::renamed(self.l(), &old, &new));
                 self.call.update(|c| {
                     for p in c.iter_mut().filter(|p| p.conn_id == conn_id) {
                         p.nickname = new.clone();
@@ -738,13 +747,13 @@ impl Session {
             ServerMsg::Signal { .. } | ServerMsg::CallTracks { .. } => {}
             ServerMsg::Error { code: ErrorCode::CallFull, message, .. } => {
                 self.wants_call.set(false);
-                self.call_error.set(Some(message));
+                self.call_error.set(Some(strings::refusal(self.l(), ErrorCode::CallFull, &message)));
             }
             // The room would not have me (locked, a host removed me or did not let me in):
             // back home, and say why.
-            ServerMsg::Error { code: ErrorCode::RoomLocked | ErrorCode::Removed | ErrorCode::Denied, message, .. } => {
+            ServerMsg::Error { code: code @ (ErrorCode::RoomLocked | ErrorCode::Removed | ErrorCode::Denied), message, .. } => {
                 self.go_home();
-                self.error.set(Some(message));
+                self.error.set(Some(strings::refusal(self.l(), code, &message)));
             }
             // The room asks for its password (or the one I gave was wrong): the prompt
             // shows, saying why; a wrong one is not sent again on reconnect.
@@ -757,7 +766,7 @@ impl Session {
                 }
                 self.needs_password.set(true);
                 self.checking_password.set(false);
-                self.password_note.set((code != ErrorCode::PasswordRequired).then_some(message));
+                self.password_note.set((code != ErrorCode::PasswordRequired).then(|| strings::refusal(self.l(), code, &message)));
             }
             ServerMsg::Error { req_id, code, message } => {
                 // Busy or a store that cannot write now: the message stays pending and goes
@@ -785,7 +794,7 @@ impl Session {
                 } else {
                     // A history page that could not be read may be asked for again.
                     self.loading_earlier.set(false);
-                    self.error.set(Some(message));
+                    self.error.set(Some(strings::refusal(self.l(), code, &message)));
                 }
             }
         }

@@ -4,6 +4,8 @@
 use leptos::html::Video;
 use leptos::prelude::*;
 
+use crate::i18n::{t, t_string, use_i18n};
+
 use super::media;
 use super::members::Reactions;
 use super::session::Session;
@@ -36,6 +38,7 @@ pub fn use_stream(video: NodeRef<Video>, which: impl Fn() -> StreamOf + Send + S
 
 #[component]
 pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind) -> impl IntoView {
+    let i18n = use_i18n();
     let session = expect_context::<Session>();
     let screen = kind == TrackKind::Screen;
     let is_me = move || session.me.get() == Some(conn_id);
@@ -51,7 +54,7 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
     let speaking = move || !screen && session.speaking.with(|s| s.contains(&conn_id));
     let pinned = move || session.pinned.get() == Some((conn_id, kind));
     let toggle_pin = move |_| session.pinned.update(|p| *p = if *p == Some((conn_id, kind)) { None } else { Some((conn_id, kind)) });
-    let label = move || if screen { strings::screen_tile_label(&nickname()) } else { strings::tile_label(&nickname()) };
+    let label = move || if screen { strings::screen_tile_label(i18n.get_locale(), &nickname()) } else { strings::tile_label(i18n.get_locale(), &nickname()) };
 
     view! {
         <figure
@@ -72,14 +75,14 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
             </div>
             <figcaption>
                 <span class="tile-nick">{nickname}</span>
-                {move || is_me().then(|| view! { <span class="you-tag">{strings::YOU}</span> })}
-                <span class="badge" hidden=move || screen || media().audio>{strings::BADGE_MUTED}</span>
-                <span class="badge" hidden=move || screen || media().video || media().screen>{strings::BADGE_CAMERA_OFF}</span>
-                <span class="badge" hidden=move || screen || !media().screen>{strings::BADGE_SHARING}</span>
+                {move || is_me().then(|| view! { <span class="you-tag">{t!(i18n, you)}</span> })}
+                <span class="badge" hidden=move || screen || media().audio>{t!(i18n, badge_muted)}</span>
+                <span class="badge" hidden=move || screen || media().video || media().screen>{t!(i18n, badge_camera_off)}</span>
+                <span class="badge" hidden=move || screen || !media().screen>{t!(i18n, badge_sharing)}</span>
                 {move || (!screen && session.hands.with(|h| h.contains(&conn_id)))
-                    .then(|| view! { <span class="hand" role="img" aria-label=strings::HAND_RAISED>"✋"</span> })}
+                    .then(|| view! { <span class="hand" role="img" aria-label=move || t_string!(i18n, hand_raised)>"✋"</span> })}
                 <button type="button" class="pin" on:click=toggle_pin aria-pressed=move || pinned().to_string()>
-                    {move || if pinned() { strings::UNPIN } else { strings::PIN }}
+                    {move || if pinned() { t_string!(i18n, unpin) } else { t_string!(i18n, pin) }}
                 </button>
             </figcaption>
         </figure>

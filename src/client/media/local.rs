@@ -109,9 +109,9 @@ pub async fn start_preview(session: Session) {
     };
     session.device_note.set(match (&camera, &microphone, last_error) {
         (Some(_), Some(_), _) => None,
-        (None, None, e) => Some(strings::no_devices(e.as_deref().unwrap_or(""))),
-        (None, Some(_), _) => Some(strings::NO_CAMERA.to_string()),
-        (Some(_), None, _) => Some(strings::NO_MICROPHONE.to_string()),
+        (None, None, e) => Some(strings::no_devices(session.locale.get_untracked(), e.as_deref().unwrap_or(""))),
+        (None, Some(_), _) => Some(strings::no_camera(session.locale.get_untracked())),
+        (Some(_), None, _) => Some(strings::no_microphone(session.locale.get_untracked())),
     });
     // Keep the chosen mute/camera-off state on the new tracks.
     let media = session.media.get_untracked();
@@ -197,7 +197,7 @@ pub async fn switch_device(session: Session, kind: TrackKind) {
     let stream = match get_user_media(a, v).await {
         Ok(s) => s,
         Err(e) => {
-            session.device_note.set(Some(strings::device_failed(&err_text(&e))));
+            session.device_note.set(Some(strings::device_failed(session.locale.get_untracked(), &err_text(&e))));
             return;
         }
     };
@@ -237,7 +237,7 @@ pub async fn start_screen_share(session: Session) {
     let stream: MediaStream = match JsFuture::from(promise).await {
         Ok(s) => s.unchecked_into(),
         Err(e) => {
-            session.device_note.set(Some(strings::screen_failed(&err_text(&e))));
+            session.device_note.set(Some(strings::screen_failed(session.locale.get_untracked(), &err_text(&e))));
             return;
         }
     };

@@ -81,7 +81,7 @@ fn ice_config(servers: &[IceServer]) -> RtcConfiguration {
 pub fn open(session: Session, setup: Setup) -> Option<Peer> {
     let Setup { other, polite, ice_servers, describe, on_track, before_first_answer } = setup;
     let Ok(pc) = RtcPeerConnection::new_with_configuration(&ice_config(&ice_servers)) else {
-        session.call_error.set(Some(strings::WEBRTC_UNAVAILABLE.into()));
+        session.call_error.set(Some(strings::webrtc_unavailable(session.locale.get_untracked())));
         return None;
     };
     let making_offer = Rc::new(Cell::new(false));
