@@ -196,11 +196,12 @@ pub fn invalid(l: Locale, e: &crate::limits::InvalidText) -> String {
     }
 }
 
-/// A refusal from the server, in the reader's language: the text for its code where the
-/// code says it all, else the server's own (English) words.
+/// A refusal from the server, in the reader's language, made from its code (and the one
+/// value some carry). Where the code alone says less than the server's words (how full a
+/// call is, which limit), an English reader gets those words.
 pub fn refusal(l: Locale, code: ErrorCode, message: &str) -> String {
-    // The server's words are English already, and say more (numbers, limits).
-    if l == Locale::en {
+    let detailed = matches!(code, ErrorCode::CallFull | ErrorCode::RateLimited | ErrorCode::StoreUnavailable | ErrorCode::Overloaded);
+    if detailed && l == Locale::en {
         return message.to_string();
     }
     match code {
@@ -232,6 +233,19 @@ mod tests {
     /// The `{{ name }}` values a text takes.
     fn values(text: &str) -> BTreeSet<String> {
         text.split("{{").skip(1).filter_map(|rest| rest.split("}}").next()).map(|v| v.trim().to_string()).collect()
+    }
+
+    #[test]
+    fn refusals_are_written_from_their_code_in_the_readers_language() {
+        use super::{refusal, Locale};
+        use crate::protocol::ErrorCode;
+        assert_eq!(refusal(Locale::ko, ErrorCode::WrongPassword, "whatever the server said"), "비밀번호가 틀렸어요.");
+        assert_eq!(refusal(Locale::en, ErrorCode::WrongPassword, "whatever the server said"), "Wrong password.");
+        let wait = refusal(Locale::ko, ErrorCode::TooManyTries, "Too many wrong passwords: try again in 4 s.");
+        assert!(wait.contains("4초"), "{wait}");
+        // Details only the server's words carry stay, for English readers.
+        assert_eq!(refusal(Locale::en, ErrorCode::CallFull, "This call is full (6)"), "This call is full (6)");
+        assert_eq!(refusal(Locale::ko, ErrorCode::CallFull, "This call is full (6)"), "통화 인원이 가득 찼어요.");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { chatLog, open, person, uniqueRoom } from './helpers';
+import { open, person, uniqueRoom } from './helpers';
 
 // Korean and English: the language follows the browser (Accept-Language) from the first
 // byte of HTML, hydration keeps it, a visible switch changes it and is remembered.
@@ -44,14 +44,14 @@ test('chat and a call work in Korean', async ({ browser }) => {
   await koreanName(bo, 'Bo');
   await open(bo, `/room/${room}`);
   await expect(ana.getByRole('heading', { level: 1 })).toHaveText(`${room} (2)`);
-  await expect(chatLog(ana).getByText('Bo 님이 들어왔어요')).toBeVisible();
+  await expect(ana.getByRole('list', { name: '채팅' }).getByText('Bo 님이 들어왔어요')).toBeVisible();
 
   await bo.getByLabel('메시지', { exact: true }).fill('안녕하세요');
-  await bo.getByRole('button', { name: '보내기' }).click();
+  await bo.getByRole('button', { name: '보내기', exact: true }).click();
   await expect(ana.getByText('안녕하세요')).toBeVisible();
   // A refusal in Korean too (typed text checked before sending).
   await bo.getByLabel('메시지', { exact: true }).fill('   ');
-  await bo.getByRole('button', { name: '보내기' }).click();
+  await bo.getByRole('button', { name: '보내기', exact: true }).click();
   await expect(bo.getByText('메시지을(를) 입력하세요')).toBeVisible();
 
   for (const p of [ana, bo]) {
