@@ -43,7 +43,7 @@ export default defineConfig({
     launchOptions: { executablePath: '/usr/bin/chromium', args: chromiumArgs },
     trace: 'retain-on-failure',
   },
-  // The release server built by `cargo leptos build --release`; Playwright waits until
+  // The release server built by `cargo leptos build --release --split`; Playwright waits until
   // /healthz answers before the first test and stops the server at the end.
   webServer: {
     command: 'target/release/noom',

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
-cargo leptos build --release
+cargo leptos build --release --split
 node scripts/precompress.mjs target/site/pkg
 run() { unshare -n bash -c "ip link set lo up && cd end2end && NOOM_P2P_MAX=$1 npx playwright test --config playwright.bench.config.ts $2"; }
 echo "== peer to peer (two people, --p2p-max 2)"; run 2 bench/call-setup.spec.ts

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
-cargo leptos build --release
+cargo leptos build --release --split
 cargo build --release --features ssr --example chat_load
 ulimit -n 20000 2>/dev/null || true
 secs=${SECS:-10}

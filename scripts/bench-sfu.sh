@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # The server as cargo-leptos builds it (a plain `cargo build` of the binary would name the
 # WASM differently and break the pages); the load tool with plain cargo.
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
-cargo leptos build --release
+cargo leptos build --release --split
 cargo build --release --features ssr --example sfu_load
 NOOM_ADDR=127.0.0.1:3100 NOOM_LOG=warn NOOM_STORE=memory NOOM_P2P_MAX=0 NOOM_RTC_UDP_ADDR=127.0.0.1:3479 NOOM_MAX_CALL_SIZE=200 \
   taskset -c 0 target/release/noom &

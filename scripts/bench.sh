@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # The server as cargo-leptos builds it (a plain `cargo build` of the binary would name the
 # WASM differently and break the pages); the load tools with plain cargo.
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
-cargo leptos build --release
+cargo leptos build --release --split
 cargo build --release --features ssr --example join_storm --example chat_load
 # 10 000 clients need 10 000 descriptors on each side; the server raises its own limit.
 ulimit -n 20000 2>/dev/null || true

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
-cargo leptos build --release
+cargo leptos build --release --split
 node scripts/precompress.mjs target/site/pkg
 [[ "${1:-}" == "--" ]] && shift
 exec env NOOM_PRECOMPRESSED=true \

@@ -10,8 +10,8 @@ export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 echo; echo "== cargo test"
 cargo test --features ssr
 
-echo; echo "== cargo leptos build --release"
-cargo leptos build --release
+echo; echo "== cargo leptos build --release --split"
+cargo leptos build --release --split
 node scripts/precompress.mjs target/site/pkg
 
 echo; echo "== playwright (loopback-only network namespace)"

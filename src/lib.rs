@@ -29,9 +29,17 @@ pub mod client;
 pub mod server;
 
 /// The WASM entry point: hydrate the server-rendered page.
+///
+/// Hydration is asynchronous because a room page's code is a lazily loaded chunk
+/// (`app::room`): the page is taken over once that chunk is in. Only then does the client
+/// start (socket, media watchers), so nothing changes what the server rendered while the
+/// page is being taken over.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    wasm_bindgen_futures::spawn_local(async {
+        leptos::mount::hydrate_from_async(leptos::tachys::dom::body(), app::App).await.forget();
+        app::mark_hydrated();
+    });
 }

@@ -6,6 +6,7 @@ mod persist;
 mod chat;
 mod field;
 mod home;
+mod language;
 mod members;
 mod nickname;
 mod room;
@@ -16,13 +17,13 @@ mod tile;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Redirect, Route, Router, Routes};
-use leptos_router::{ParamSegment, StaticSegment};
+use leptos_router::{Lazy, ParamSegment, StaticSegment};
 
 use crate::i18n::{t_string, use_i18n, I18nContextProvider, Locale};
 use leptos_i18n::Locale as _;
 use crate::strings;
 use home::HomePage;
-use room::RoomPage;
+use room::RoomRoute;
 use session::Session;
 use status::ConnectionStatus;
 
@@ -46,14 +47,34 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+thread_local! {
+    /// Whether the page is hydrated. Browser only: the server never reads it. Reference
+    /// counted rather than arena-owned, so no reactive owner that first touches it can
+    /// dispose of it.
+    static HYDRATED: ArcRwSignal<bool> = ArcRwSignal::new(false);
+}
+
+fn hydrated() -> ArcRwSignal<bool> {
+    HYDRATED.with(ArcRwSignal::clone)
+}
+
+/// Called by the WASM entry point once the whole page is hydrated.
+pub fn mark_hydrated() {
+    hydrated().set(true);
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let session = Session::new();
     provide_context(session);
-    // Effects run only in the browser, after hydration: open the socket there, and mark
-    // the page hydrated (end-to-end tests wait for the mark before they click).
+    // Effects run only in the browser. Once the whole page is hydrated (a room's lazily
+    // loaded chunk included): open the socket, and mark the page hydrated (end-to-end tests
+    // wait for the mark before they click).
     Effect::new(move |_| {
+        if !hydrated().get() {
+            return;
+        }
         #[cfg(feature = "hydrate")]
         crate::client::start(session);
         if let Some(body) = document().body() {
@@ -65,7 +86,7 @@ pub fn App() -> impl IntoView {
     // server already renders the page in it; the provider puts it in `<html lang>`, where
     // hydration reads it back (no flash of another language).
     view! {
-        <I18nContextProvider>
+        <I18nContextProvider ssr_lang_header_getter=language::preferred_languages()>
             <Page/>
         </I18nContextProvider>
     }
@@ -95,7 +116,7 @@ fn Page() -> impl IntoView {
             <main>
                 <Routes fallback=|| view! { <Redirect path="/"/> }>
                     <Route path=StaticSegment("") view=HomePage/>
-                    <Route path=(StaticSegment("room"), ParamSegment("name")) view=RoomPage/>
+                    <Route path=(StaticSegment("room"), ParamSegment("name")) view={Lazy::<RoomRoute>::new()}/>
                 </Routes>
             </main>
         </Router>
@@ -113,6 +134,7 @@ fn LanguagePicker() -> impl IntoView {
             _ => Locale::en,
         };
         i18n.set_locale(locale);
+        language::remember(locale);
     };
     view! {
         <select class="language" aria-label=move || t_string!(i18n, language) on:change=change

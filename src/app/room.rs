@@ -1,6 +1,12 @@
 //! A room's page (`/room/NAME`): heading with the count, people, chat, and Leave.
+//!
+//! The page is a *lazy route*: its code (and all it alone reaches: chat, people, the call
+//! panel and tiles) is split into its own WASM chunk by `cargo leptos build --split`, which
+//! the browser fetches only when a room is shown. The home page's download does not carry
+//! it; a deep link gets the chunk preloaded by the server-rendered page.
 
 use leptos::prelude::*;
+use leptos_router::{lazy_route, LazyRoute};
 
 use crate::i18n::{t, t_string, use_i18n};
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -15,8 +21,22 @@ use crate::limits::{validate_nickname, validate_password, validate_room_name};
 use crate::protocol::{ClientMsg, REACTIONS};
 use crate::strings;
 
+/// The route the router loads on demand (see the module doc).
+pub struct RoomRoute;
+
+#[lazy_route]
+impl LazyRoute for RoomRoute {
+    fn data() -> Self {
+        RoomRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <RoomPage/> }.into_any()
+    }
+}
+
 #[component]
-pub fn RoomPage() -> impl IntoView {
+fn RoomPage() -> impl IntoView {
     let i18n = use_i18n();
     let session = expect_context::<Session>();
     let params = use_params_map();
