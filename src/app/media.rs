@@ -1,4 +1,7 @@
 //! The one seam between the components and the browser's media (`crate::client::media`).
+//! In the browser, requests go through `crate::client::call_queue`, in order, to the call
+//! engine, which is loaded on first use; only `attach` (a room's tiles, themselves lazily
+//! loaded) reads the engine's streams directly.
 //!
 //! Why a seam: components are compiled for the server too, where there is no camera and
 //! no `RTCPeerConnection`. Each function here is defined twice with the same signature —
@@ -11,40 +14,32 @@ use crate::protocol::TrackKind;
 #[cfg(feature = "hydrate")]
 mod imp {
     use super::*;
+    use crate::client::call_queue::{send, CallEvent};
     use crate::client::media;
-    use leptos::prelude::GetUntracked;
 
-    pub fn start_preview(session: Session) {
-        leptos::task::spawn_local(media::start_preview(session));
+    pub fn start_preview(_: Session) {
+        send(CallEvent::StartPreview);
     }
-    pub fn stop_everything(session: Session) {
-        media::stop_everything(session);
+    pub fn stop_everything(_: Session) {
+        send(CallEvent::StopEverything);
     }
-    pub fn switch_device(session: Session, kind: TrackKind) {
-        leptos::task::spawn_local(media::switch_device(session, kind));
+    pub fn switch_device(_: Session, kind: TrackKind) {
+        send(CallEvent::SwitchDevice(kind));
     }
-    pub fn join_call(session: Session) {
-        session.join_call(media::available_media());
+    pub fn join_call(_: Session) {
+        send(CallEvent::JoinCall);
     }
-    pub fn prepare_sfu(session: Session) {
-        media::prepare_sfu(session);
+    pub fn prepare_sfu(_: Session) {
+        send(CallEvent::PrepareSfu);
     }
-    pub fn leave_call(session: Session) {
-        media::stop_screen_share(session);
-        media::close_peers(session);
-        session.leave_call();
+    pub fn leave_call(_: Session) {
+        send(CallEvent::LeaveCall);
     }
-    pub fn toggle_sending(session: Session, kind: TrackKind) {
-        let media_state = session.media.get_untracked();
-        let on = if kind == TrackKind::Audio { media_state.audio } else { media_state.video };
-        media::set_sending(session, kind, !on);
+    pub fn toggle_sending(_: Session, kind: TrackKind) {
+        send(CallEvent::ToggleSending(kind));
     }
-    pub fn toggle_screen(session: Session) {
-        if session.media.get_untracked().screen {
-            media::stop_screen_share(session);
-        } else {
-            leptos::task::spawn_local(media::start_screen_share(session));
-        }
+    pub fn toggle_screen(_: Session) {
+        send(CallEvent::ToggleScreen);
     }
     /// Show `which` in `video`, re-attaching only when the stream changed.
     pub fn attach(video: &leptos::web_sys::HtmlVideoElement, which: super::super::tile::StreamOf) {

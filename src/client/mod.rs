@@ -1,5 +1,7 @@
-//! Browser-only code (feature `hydrate`): the WebSocket, local storage and call media.
+//! Browser-only code (feature `hydrate`): the WebSocket, local storage and call media (the
+//! call engine, `media`, is reached only through `call_queue`: it is lazily loaded).
 
+pub mod call_queue;
 pub mod media;
 mod socket;
 mod storage;
@@ -21,9 +23,7 @@ pub fn start(session: Session) {
             storage::save_nickname(&session.nickname.get());
         }
     });
-    media::watch_devices(session);
-    media::watch_speaking(session);
-    media::watch_layout(session);
+    call_queue::start(session);
     leptos::task::spawn_local(socket::run(session));
     // Messages the server could not take a moment ago (busy, store failing) go again.
     leptos::task::spawn_local(async move {

@@ -13,6 +13,7 @@ use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use gloo_timers::future::sleep;
 use leptos::prelude::Set;
 
+use super::call_queue::CallEvent;
 use crate::app::session::Session;
 use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
 
@@ -62,7 +63,7 @@ pub async fn run(session: Session) {
                                     );
                                     if for_call {
                                         session.apply(msg.clone());
-                                        super::media::on_message(session, &msg);
+                                        super::call_queue::send(CallEvent::Message(msg));
                                     } else {
                                         session.apply(msg);
                                     }
@@ -90,7 +91,7 @@ pub async fn run(session: Session) {
                 }
                 session.on_disconnected();
                 // Our connection id dies with the socket: peers are rebuilt after re-joining.
-                super::media::close_peers(session);
+                super::call_queue::send(CallEvent::Disconnected);
                 if got_welcome {
                     retry = FIRST_RETRY;
                 }

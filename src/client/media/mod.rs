@@ -27,15 +27,16 @@ use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
 
+use super::call_queue::CallEvent;
 use crate::app::session::Session;
 use crate::protocol::{CallMode, ConnId, ErrorCode, IceServer, ServerMsg, TrackKind, SFU_PEER};
 
-pub use local::{
-    available_media, refresh_devices, set_sending, start_preview, start_screen_share, stop_everything,
-    stop_screen_share, switch_device, watch_devices,
+use local::{
+    available_media, set_sending, start_preview, start_screen_share, stop_everything, stop_screen_share,
+    switch_device, watch_devices,
 };
-pub use sfu::watch_layout;
-pub use speaking::watch_speaking;
+use sfu::watch_layout;
+use speaking::watch_speaking;
 
 #[derive(Default)]
 struct Engine {
@@ -110,7 +111,7 @@ fn remote_stream_entry(e: &mut Engine, conn_id: ConnId, kind: TrackKind) -> Medi
 
 /// Leave the call's media: close every peer connection (leaving the call, or the socket
 /// dropped: our connection id dies with it).
-pub fn close_peers(session: Session) {
+fn close_peers(session: Session) {
     mesh::close_all();
     sfu::close();
     with_engine(|e| {
@@ -122,14 +123,58 @@ pub fn close_peers(session: Session) {
 
 /// In a room, before joining its call (and during a peer-to-peer call, ready for the move
 /// to the SFU): have the connection to the SFU ready. See `sfu::prepare`.
-pub fn prepare_sfu(session: Session) {
+fn prepare_sfu(session: Session) {
     if session.joined.get_untracked().is_some() && session.status.get_untracked() == crate::app::session::ConnStatus::Online {
         sfu::prepare(session);
     }
 }
 
+/// Do what the page asked (through `call_queue`, in the order asked).
+pub fn handle(session: Session, event: CallEvent) {
+    start_watching(session);
+    match event {
+        CallEvent::Message(msg) => on_message(session, &msg),
+        CallEvent::Disconnected => close_peers(session),
+        CallEvent::StartPreview => leptos::task::spawn_local(start_preview(session)),
+        CallEvent::StopEverything => stop_everything(session),
+        CallEvent::SwitchDevice(kind) => leptos::task::spawn_local(switch_device(session, kind)),
+        CallEvent::JoinCall => session.join_call(available_media()),
+        CallEvent::LeaveCall => {
+            stop_screen_share(session);
+            close_peers(session);
+            session.leave_call();
+        }
+        CallEvent::PrepareSfu => prepare_sfu(session),
+        CallEvent::ToggleSending(kind) => {
+            let now = session.media.get_untracked();
+            let on = if kind == TrackKind::Audio { now.audio } else { now.video };
+            set_sending(session, kind, !on);
+        }
+        CallEvent::ToggleScreen => {
+            if session.media.get_untracked().screen {
+                stop_screen_share(session);
+            } else {
+                leptos::task::spawn_local(start_screen_share(session));
+            }
+        }
+    }
+}
+
+/// Device changes, who is speaking, which tiles show: watched from the engine's first use
+/// on (the first room page), for the rest of the page's life.
+fn start_watching(session: Session) {
+    thread_local! {
+        static WATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if !WATCHING.replace(true) {
+        watch_devices(session);
+        watch_speaking(session);
+        watch_layout(session);
+    }
+}
+
 /// React to the server's call messages (after `Session::apply` updated the UI state).
-pub fn on_message(session: Session, msg: &ServerMsg) {
+fn on_message(session: Session, msg: &ServerMsg) {
     match msg {
         // The room's ICE servers, for the SFU connection prepared before joining the call.
         ServerMsg::Joined { ice_servers, .. } => with_engine(|e| e.ice_servers = ice_servers.clone()),

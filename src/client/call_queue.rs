@@ -1,0 +1,92 @@
+//! The one way into the call engine (`media`): every request, in order, through one queue.
+//!
+//! Why a queue: the engine's code (WebRTC, devices, speaking, the SFU link) is not in the
+//! WASM every page downloads. It is reached only through [`handle`], a `#[lazy]` function,
+//! so `cargo leptos --split` moves it into a chunk fetched with the room page. A lazy call
+//! is asynchronous; one task awaits each event in turn, so the engine sees them in the
+//! order they were sent, exactly as when they were plain calls: a room's `joined` (its ICE
+//! servers) before the SFU connection it prepares, an offer before its ICE candidates, a
+//! `call_joined` before a "leave call" clicked just after.
+
+use std::cell::{Cell, RefCell};
+
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::StreamExt;
+use leptos::prelude::lazy;
+
+use crate::app::session::Session;
+use crate::protocol::{ServerMsg, TrackKind};
+
+/// What the call engine is asked to do.
+#[derive(Debug)]
+pub enum CallEvent {
+    /// A server message about the call, after `Session::apply` took it.
+    Message(ServerMsg),
+    /// The socket dropped: our connection id dies with it, and so do the peer connections.
+    Disconnected,
+    /// The room page shows: open the camera and microphone for the preview.
+    StartPreview,
+    /// The room page went: release the camera, microphone and screen, leave the call.
+    StopEverything,
+    /// A device picker changed.
+    SwitchDevice(TrackKind),
+    /// Join the room's call with what the preview has.
+    JoinCall,
+    /// Leave the call (staying in the room).
+    LeaveCall,
+    /// Have the connection to the SFU ready (in a room, not in its call).
+    PrepareSfu,
+    /// Turn my microphone or camera on or off (my button, or a host muted me).
+    ToggleSending(TrackKind),
+    /// Start or stop sharing my screen.
+    ToggleScreen,
+}
+
+thread_local! {
+    /// The queue, made on first use: a room's components may ask for the preview before
+    /// the client has started (effects run as soon as the page is hydrated); what they ask
+    /// waits here until [`start`].
+    static QUEUE: Queue = Queue::new();
+    /// Whether the engine was ever asked for anything (a room page was shown).
+    static USED: Cell<bool> = const { Cell::new(false) };
+}
+
+struct Queue {
+    tx: UnboundedSender<CallEvent>,
+    rx: RefCell<Option<UnboundedReceiver<CallEvent>>>,
+}
+
+impl Queue {
+    fn new() -> Self {
+        let (tx, rx) = unbounded();
+        Queue { tx, rx: RefCell::new(Some(rx)) }
+    }
+}
+
+/// Start the task that feeds the engine (once, when the client starts).
+pub fn start(session: Session) {
+    let Some(mut rx) = QUEUE.with(|q| q.rx.borrow_mut().take()) else { return };
+    leptos::task::spawn_local(async move {
+        while let Some(event) = rx.next().await {
+            handle(session, event).await;
+        }
+    });
+}
+
+/// Queue an event for the engine.
+pub fn send(event: CallEvent) {
+    // A dropped socket on the home page has no call to end: no reason to load the engine.
+    if matches!(event, CallEvent::Disconnected) && !USED.get() {
+        return;
+    }
+    USED.set(true);
+    QUEUE.with(|q| {
+        let _ = q.tx.unbounded_send(event);
+    });
+}
+
+/// The engine's entry point, loaded on first use.
+#[lazy]
+fn handle(session: Session, event: CallEvent) {
+    super::media::handle(session, event);
+}
