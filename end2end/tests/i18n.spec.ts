@@ -53,6 +53,21 @@ test('chat and a call work in Korean', async ({ browser }) => {
   await bo.getByLabel('메시지', { exact: true }).fill('   ');
   await bo.getByRole('button', { name: '보내기', exact: true }).click();
   await expect(bo.getByText('메시지을(를) 입력하세요')).toBeVisible();
+  // Times as Korean writes them ("오후 3:05").
+  await expect(ana.locator('.msg time').first()).toHaveText(/^(오전|오후) \d{1,2}:\d{2}$/);
+  // Ana is the host: her buttons about Bo are named in Korean.
+  await expect(ana.getByRole('button', { name: 'Bo 님을 호스트로 지정' })).toBeVisible();
+
+  // Switching to English re-words what is already on screen: the refusal under the
+  // field, the message times, the names of the host's buttons.
+  await bo.getByLabel('언어').selectOption('en');
+  await expect(bo.getByText('Message must not be empty')).toBeVisible();
+  await expect(bo.locator('.msg time').first()).toHaveText(/^\d{1,2}:\d{2}\s?(AM|PM)$/);
+  await ana.getByLabel('언어').selectOption('en');
+  await expect(ana.getByRole('button', { name: 'Make Bo a host' })).toBeVisible();
+  await ana.getByLabel('Language').selectOption('ko');
+  await bo.getByLabel('Language').selectOption('ko');
+  await expect(bo.getByText('메시지을(를) 입력하세요')).toBeVisible();
 
   for (const p of [ana, bo]) {
     await expect.poll(() => p.getByLabel('내 카메라 미리보기').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);

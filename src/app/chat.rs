@@ -2,22 +2,28 @@
 
 use leptos::prelude::*;
 
-use crate::i18n::{t, t_string, use_i18n};
+use crate::i18n::{t, t_string, use_i18n, Locale};
 
 use super::field::ValidatedField;
 use super::session::{ChatLine, LogEntry, Session};
 use crate::limits::validate_message;
 
-/// Local wall-clock time of a server timestamp, as HH:MM.
-fn clock(ts_ms: u64) -> String {
+/// Local wall-clock time of a server timestamp, the way the reader's language writes it
+/// ("3:05 PM", "오후 3:05"): the browser's `Intl` formats it.
+fn clock(locale: Locale, ts_ms: u64) -> String {
     #[cfg(feature = "hydrate")]
     {
+        use leptos_i18n::Locale as _;
         let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts_ms as f64));
-        format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&options, &"hour".into(), &"numeric".into());
+        let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
+        String::from(d.to_locale_time_string_with_options(locale.as_str(), &options))
     }
     #[cfg(not(feature = "hydrate"))]
     {
         // The server never renders chat lines (the log starts empty); UTC is a fallback.
+        let _ = locale;
         let mins = ts_ms / 60_000;
         format!("{:02}:{:02}", (mins / 60) % 24, mins % 60)
     }
@@ -39,7 +45,7 @@ fn chat_line(line: ChatLine) -> impl IntoView {
         <li class="msg" class:mine=line.mine data-status=status>
             <div class="meta">
                 <span class="who">{line.nickname}</span>
-                <time>{line.ts.map(clock)}</time>
+                <time>{move || line.ts.map(|ts| clock(i18n.get_locale(), ts))}</time>
                 {line.mine.then_some(mark)}
             </div>
             <p class="text">{line.text}</p>

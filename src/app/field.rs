@@ -42,7 +42,7 @@ pub fn ValidatedField(
     confirm: Option<Signal<&'static str>>,
 ) -> impl IntoView {
     let i18n = crate::i18n::use_i18n();
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<crate::limits::InvalidText>);
     let confirmed = RwSignal::new(false);
     let error_id = format!("{id}-error");
     let on_submit = move |ev: SubmitEvent| {
@@ -55,7 +55,7 @@ pub fn ValidatedField(
             }
             Err(e) => {
                 confirmed.set(false);
-                error.set(Some(crate::strings::invalid(i18n.get_locale_untracked(), &e)));
+                error.set(Some(e));
             }
         }
     };
@@ -76,7 +76,8 @@ pub fn ValidatedField(
                 />
                 <button type="submit" class:primary=primary>{move || button.get()}</button>
             </div>
-            <p id=error_id class="field-error" role="alert">{move || error.get()}</p>
+            // Written when shown, so it follows the language switch.
+            <p id=error_id class="field-error" role="alert">{move || error.get().map(|e| crate::strings::invalid(i18n.get_locale(), &e))}</p>
             {confirm.map(|text| view! {
                 <p class="field-ok" aria-live="polite">{move || confirmed.get().then(|| text.get())}</p>
             })}

@@ -4,7 +4,8 @@
 
 use leptos::prelude::*;
 
-use crate::i18n::{t, t_string, use_i18n};
+use crate::i18n::{t, t_string, use_i18n, Locale};
+use leptos_i18n::I18nContext;
 
 use super::session::Session;
 use crate::protocol::{ClientMsg, ConnId, Member};
@@ -61,16 +62,16 @@ fn HostControls(conn_id: ConnId, nickname: String) -> impl IntoView {
     let talking = move || session.call.with(|c| c.iter().any(|p| p.conn_id == conn_id && p.media.audio));
     view! {
         <span class="host-controls">
-            <button type="button" hidden=host aria-label=strings::make_host_label(i18n.get_locale_untracked(), &nickname) title=strings::make_host_label(i18n.get_locale_untracked(), &nickname) on:click=move |_| session.request(|req_id| ClientMsg::MakeHost { req_id, conn_id })>
+            <button type="button" hidden=host aria-label=named(i18n, strings::make_host_label, &nickname) title=named(i18n, strings::make_host_label, &nickname) on:click=move |_| session.request(|req_id| ClientMsg::MakeHost { req_id, conn_id })>
                 {t!(i18n, host)}
             </button>
-            <button type="button" hidden=move || !hand() aria-label=strings::lower_hand_label(i18n.get_locale_untracked(), &nickname) title=strings::lower_hand_label(i18n.get_locale_untracked(), &nickname)
+            <button type="button" hidden=move || !hand() aria-label=named(i18n, strings::lower_hand_label, &nickname) title=named(i18n, strings::lower_hand_label, &nickname)
                 on:click=move |_| session.request(|req_id| ClientMsg::RaiseHand { req_id, raised: false, conn_id: Some(conn_id) })>"✋"</button>
-            <button type="button" hidden=move || !talking() aria-label=strings::ask_mute_label(i18n.get_locale_untracked(), &nickname) title=strings::ask_mute_label(i18n.get_locale_untracked(), &nickname)
+            <button type="button" hidden=move || !talking() aria-label=named(i18n, strings::ask_mute_label, &nickname) title=named(i18n, strings::ask_mute_label, &nickname)
                 on:click=move |_| session.request(|req_id| ClientMsg::Mute { req_id, conn_id, force: false })>"🔈?"</button>
-            <button type="button" hidden=move || !talking() aria-label=strings::mute_label(i18n.get_locale_untracked(), &nickname) title=strings::mute_label(i18n.get_locale_untracked(), &nickname)
+            <button type="button" hidden=move || !talking() aria-label=named(i18n, strings::mute_label, &nickname) title=named(i18n, strings::mute_label, &nickname)
                 on:click=move |_| session.request(|req_id| ClientMsg::Mute { req_id, conn_id, force: true })>"🔇"</button>
-            <button type="button" class="danger" aria-label=strings::remove_label(i18n.get_locale_untracked(), &nickname) title=strings::remove_label(i18n.get_locale_untracked(), &nickname) on:click=move |_| session.request(|req_id| ClientMsg::Remove { req_id, conn_id })>
+            <button type="button" class="danger" aria-label=named(i18n, strings::remove_label, &nickname) title=named(i18n, strings::remove_label, &nickname) on:click=move |_| session.request(|req_id| ClientMsg::Remove { req_id, conn_id })>
                 "✕"
             </button>
         </span>
@@ -107,8 +108,8 @@ pub fn LobbyList() -> impl IntoView {
                         view! {
                             <li>
                                 <span class="nick">{m.nickname.clone()}</span>
-                                <button type="button" aria-label=strings::admit_label(i18n.get_locale_untracked(), &m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Admit { req_id, conn_id: id })>{t!(i18n, admit)}</button>
-                                <button type="button" aria-label=strings::deny_label(i18n.get_locale_untracked(), &m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Deny { req_id, conn_id: id })>{t!(i18n, deny)}</button>
+                                <button type="button" aria-label=named(i18n, strings::admit_label, &m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Admit { req_id, conn_id: id })>{t!(i18n, admit)}</button>
+                                <button type="button" aria-label=named(i18n, strings::deny_label, &m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Deny { req_id, conn_id: id })>{t!(i18n, deny)}</button>
                             </li>
                         }
                     }
@@ -116,4 +117,11 @@ pub fn LobbyList() -> impl IntoView {
             </ul>
         </section>
     }
+}
+
+/// An accessible name about someone, in the reader's language: it follows the language
+/// switch like the texts on screen.
+fn named(i18n: I18nContext<Locale>, text: fn(Locale, &str) -> String, nickname: &str) -> impl Fn() -> String + Clone + Send + Sync + 'static {
+    let nickname = nickname.to_string();
+    move || text(i18n.get_locale(), &nickname)
 }

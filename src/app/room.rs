@@ -85,7 +85,7 @@ fn RoomPage() -> impl IntoView {
                 </button>
                 <span class="react-bar" role="group" aria-label=move || t_string!(i18n, reactions_label)>
                     {REACTIONS.iter().map(|e| view! {
-                        <button type="button" class="react" aria-label=strings::react_label(i18n.get_locale_untracked(), e) title=strings::react_label(i18n.get_locale_untracked(), e) on:click=move |_| session.react(e)>{*e}</button>
+                        <button type="button" class="react" aria-label=move || strings::react_label(i18n.get_locale(), e) title=move || strings::react_label(i18n.get_locale(), e) on:click=move |_| session.react(e)>{*e}</button>
                     }).collect_view()}
                 </span>
                 <button type="button" hidden=move || !i_host() aria-pressed=move || locked().to_string()
