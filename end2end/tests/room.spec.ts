@@ -23,7 +23,8 @@ test('two people chat in a room: notices, members, counts, acks', async ({ brows
   const mine = chatLog(ana).locator('li.msg.mine').filter({ hasText: 'Hello Bo!' });
   await expect(mine).toHaveAttribute('data-status', 'accepted');
   await expect(mine.locator('.who')).toHaveText('Ana');
-  await expect(mine.locator('time')).toHaveText(/^\d\d:\d\d$/);
+  // English times as English writes them (the browser's Intl): "3:05 PM".
+  await expect(mine.locator('time')).toHaveText(/^\d{1,2}:\d{2}\s?(AM|PM)$/);
   const theirs = chatLog(bo).locator('li.msg').filter({ hasText: 'Hello Bo!' });
   await expect(theirs).toBeVisible();
   await expect(theirs).not.toHaveClass(/mine/);
