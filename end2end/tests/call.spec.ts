@@ -134,3 +134,24 @@ test('without camera or microphone permission, a person is told and can still jo
   await expect(tile(ana, 'Bo').getByText('Camera off')).toBeVisible();
   for (const p of [ana, bo]) await p.context().close();
 });
+
+test('when the call code fails to download, it is fetched again and the call still starts', async ({ browser }) => {
+  const room = uniqueRoom('engine');
+  // The call engine is a lazily loaded WASM chunk: the first download of it fails.
+  let downloads = 0;
+  const ana = await person(browser, `/room/${room}`, 'Ana', (page) =>
+    page.route(/split_call_engine\.wasm$/, (route) => (downloads++ === 0 ? route.abort() : route.continue())),
+  );
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+  // Meanwhile the rest of the page works.
+  await say(ana, 'still here');
+  await expect(bo.getByText('still here')).toBeVisible();
+
+  await expect.poll(() => ana.getByLabel('Your camera preview').evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  expect(downloads).toBeGreaterThan(1);
+  await joinCall(ana);
+  await joinCall(bo);
+  await expectPlaying(ana, 'Bo');
+  await expectPlaying(bo, 'Ana');
+  for (const p of [ana, bo]) await p.context().close();
+});
