@@ -117,6 +117,28 @@ test('after a dropped connection the page reconnects and loses no message', asyn
   await bo.context().close();
 });
 
+test('when a room page\'s code fails to download, it is fetched again and the room works', async ({ browser }) => {
+  const room = uniqueRoom('flaky');
+  // The room page's code is a lazily loaded WASM chunk: its downloads fail until the page
+  // has said it will try again.
+  let blocked = true;
+  let failed = 0;
+  const ana = await person(browser, '/', 'Ana', (page) =>
+    page.route(/split_room_page\.wasm$/, (route) => (blocked ? (failed++, route.abort()) : route.continue())),
+  );
+  const retrying = ana.waitForEvent('console', (m) => m.text().includes("could not load the room page's code"));
+  await ana.goto(`/room/${room}`);
+  await retrying;
+  expect(failed).toBeGreaterThan(0);
+  blocked = false;
+  await expect(ana.locator('body[data-hydrated="true"]')).toBeAttached();
+  await expect(ana.getByRole('heading', { level: 1 })).toHaveText(`${room} (1)`);
+  const bo = await person(browser, `/room/${room}`, 'Bo');
+  await say(ana, 'made it');
+  await expect(chatLog(bo).getByText('made it')).toBeVisible();
+  for (const p of [ana, bo]) await p.context().close();
+});
+
 test('screenshots for the README', async ({ browser }) => {
   const room = 'design review';
   const ana = await person(browser, '/', 'Ana');

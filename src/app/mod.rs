@@ -13,6 +13,7 @@ mod room;
 pub mod session;
 mod status;
 mod tile;
+mod timer;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};

@@ -3,10 +3,12 @@
 //! The page is a *lazy route*: its code (and all it alone reaches: chat, people, the call
 //! panel and tiles) is split into its own WASM chunk by `cargo leptos build --split`, which
 //! the browser fetches only when a room is shown. The home page's download does not carry
-//! it; a deep link gets the chunk preloaded by the server-rendered page.
+//! it; a deep link gets the chunk preloaded by the server-rendered page. Written with
+//! wasm-split directly rather than Leptos's `#[lazy_route]`, so a failed download is
+//! retried instead of stopping the app.
 
 use leptos::prelude::*;
-use leptos_router::{lazy_route, LazyRoute};
+use leptos_router::LazyRoute;
 
 use crate::i18n::{t, t_string, use_i18n};
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -24,15 +26,48 @@ use crate::strings;
 /// The route the router loads on demand (see the module doc).
 pub struct RoomRoute;
 
-#[lazy_route]
+/// How long to wait before fetching the room's chunk again after a failed download.
+const RELOAD_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl LazyRoute for RoomRoute {
     fn data() -> Self {
         RoomRoute
     }
 
-    fn view(_this: Self) -> AnyView {
-        view! { <RoomPage/> }.into_any()
+    async fn view(_this: Self) -> AnyView {
+        // Rendering a room on the server: the page's HTML preloads the chunk (by its name in
+        // cargo-leptos's split manifest). In the browser this does nothing.
+        leptos::prefetch_lazy_fn_on_server("room_page");
+        loop {
+            room_code().await;
+            if let Ok(view) = room_view().await {
+                return view;
+            }
+        }
     }
+
+    /// The router awaits this before it hydrates or shows the page, then expects the view at
+    /// once: so it returns only once the chunk is in.
+    async fn preload() {
+        room_code().await;
+    }
+}
+
+/// Fetch the room page's chunk, again every 2 s while that fails (a network blip; Leptos's
+/// own lazy routes would panic and stop the app). Until it is in, the page stays as the
+/// server rendered it. Once loaded, this returns at once.
+async fn room_code() {
+    while load_room().await.is_err() {
+        leptos::logging::warn!("could not load the room page's code; trying again in {RELOAD_AFTER:?}");
+        super::timer::pause(RELOAD_AFTER).await;
+    }
+}
+
+/// The room page's code, split into `split_room_page.wasm` (wasm-split's `fallible` form:
+/// a failed download is an error to retry, not a panic).
+#[leptos::wasm_split::wasm_split(room_page, wasm_split_path = ::leptos::wasm_split, fallible, preload(load_room))]
+fn room_view() -> Result<AnyView, leptos::wasm_split::SplitLoaderError> {
+    Ok(view! { <RoomPage/> }.into_any())
 }
 
 #[component]
