@@ -22,6 +22,8 @@ const chromiumArgs = [
 ];
 
 const port = Number(process.env.NOOM_E2E_PORT ?? 3000);
+// A second server, over HTTPS with a self-signed certificate it makes for noom.test.
+const httpsPort = port + 443;
 // A fresh chat database for every run: rooms start empty, whatever earlier runs said.
 const dataDir = process.env.NOOM_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'noom-e2e-'));
 process.env.NOOM_E2E_DATA_DIR = dataDir; // the workers load this file too: same directory
@@ -37,6 +39,22 @@ export default defineConfig({
   projects: [
     { name: 'chat', testMatch: /(home|room|history|meeting|i18n)\.spec\.ts/ },
     { name: 'calls', testMatch: /(call|sfu)\.spec\.ts/, workers: 1, dependencies: ['chat'] },
+    // The browser resolves noom.test to loopback and trusts the server's self-signed
+    // certificate (as a person does who checked its fingerprint).
+    {
+      name: 'https',
+      testMatch: /https\.spec\.ts/,
+      workers: 1,
+      dependencies: ['calls'],
+      use: {
+        baseURL: `https://noom.test:${httpsPort}`,
+        ignoreHTTPSErrors: true,
+        launchOptions: {
+          executablePath: '/usr/bin/chromium',
+          args: [...chromiumArgs, '--host-resolver-rules=MAP noom.test 127.0.0.1'],
+        },
+      },
+    },
   ],
   use: {
     baseURL: `http://127.0.0.1:${port}`,
@@ -45,7 +63,7 @@ export default defineConfig({
   },
   // The release server built by `cargo leptos build --release --split`; Playwright waits until
   // /healthz answers before the first test and stops the server at the end.
-  webServer: {
+  webServer: [{
     command: 'target/release/noom',
     cwd: '..',
     url: `http://127.0.0.1:${port}/healthz`,
@@ -65,5 +83,25 @@ export default defineConfig({
     },
     stdout: 'ignore',
     stderr: 'pipe',
-  },
+  }, {
+    command: 'target/release/noom',
+    cwd: '..',
+    url: `https://127.0.0.1:${httpsPort}/healthz`,
+    ignoreHTTPSErrors: true,
+    reuseExistingServer: !process.env.CI,
+    timeout: 60_000,
+    env: {
+      NOOM_ADDR: `127.0.0.1:${httpsPort}`,
+      NOOM_SELF_SIGNED: 'true',
+      NOOM_TLS_NAMES: 'noom.test',
+      NOOM_LOG: 'info',
+      NOOM_NO_STUN: 'true',
+      NOOM_DATA_DIR: join(dataDir, 'https'),
+      // Its own SFU port beside the first server's.
+      NOOM_RTC_UDP_ADDR: '127.0.0.1:0',
+      NOOM_PRECOMPRESSED: 'true',
+    },
+    stdout: 'ignore',
+    stderr: 'pipe',
+  }],
 });

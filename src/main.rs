@@ -36,7 +36,6 @@ async fn main() -> std::process::ExitCode {
         let leptos_options = config.leptos_options().map_err(std::io::Error::other)?;
         let addr = leptos_options.site_addr;
         let listener = listen(addr)?;
-        tracing::info!("Noom listening on http://{addr}");
         serve(listener, config, leptos_options, shutdown_signal()).await
     };
     match run.await {

@@ -15,6 +15,38 @@ pub struct Config {
     #[arg(long, env = "NOOM_ADDR")]
     pub addr: Option<SocketAddr>,
 
+    /// HTTPS: the certificate chain (PEM) to serve on `--addr`, with `--tls-key`. The files
+    /// are looked at again before each handshake: a renewed certificate is served from the
+    /// next connection on, without a restart.
+    #[arg(long, env = "NOOM_TLS_CERT", requires = "tls_key", conflicts_with = "plain_http")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// HTTPS: the private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "NOOM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Plain HTTP even beyond loopback: for a reverse proxy that terminates TLS in front.
+    /// (Without it, a server listening beyond loopback with no certificate serves HTTPS with
+    /// a self-signed one: browsers give calls camera and microphone only over HTTPS.)
+    #[arg(long, env = "NOOM_PLAIN_HTTP")]
+    pub plain_http: bool,
+
+    /// HTTPS with a self-signed certificate even on a loopback address (tests, and a
+    /// machine whose name others map to it by hand).
+    #[arg(long, env = "NOOM_SELF_SIGNED", conflicts_with_all = ["plain_http", "tls_cert"])]
+    pub self_signed: bool,
+
+    /// More names or addresses for the self-signed certificate (comma-separated or
+    /// repeated), e.g. the server's name on the LAN. The machine's host name, `localhost`,
+    /// its addresses and `--rtc-public-ip` are always in it.
+    #[arg(long = "tls-name", env = "NOOM_TLS_NAMES", value_delimiter = ',')]
+    pub tls_names: Vec<String>,
+
+    /// Also listen for plain HTTP here (e.g. `0.0.0.0:80`) and redirect every request to
+    /// HTTPS on `--addr`.
+    #[arg(long, env = "NOOM_HTTP_REDIRECT_ADDR")]
+    pub http_redirect_addr: Option<SocketAddr>,
+
     /// Serve `/metrics` (Prometheus) on this address only, e.g. `127.0.0.1:9100`, instead
     /// of on the main address (where anyone who reaches the site could read it).
     #[arg(long, env = "NOOM_METRICS_ADDR")]
@@ -155,6 +187,21 @@ impl Config {
 }
 
 impl Config {
+    /// What the server speaks on `addr`: HTTPS with the given files, plain HTTP on loopback
+    /// or when asked, else HTTPS with a self-signed certificate kept in the data dir.
+    pub fn tls_mode(&self, addr: SocketAddr) -> crate::server::tls::TlsMode {
+        use crate::server::tls::{machine_names, TlsMode};
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            return TlsMode::Files { cert: cert.clone(), key: key.clone() };
+        }
+        if self.plain_http || (addr.ip().is_loopback() && !self.self_signed) {
+            return TlsMode::Plain;
+        }
+        let mut extra = self.tls_names.clone();
+        extra.extend(self.rtc_public_ip.iter().map(|ip| ip.to_string()));
+        TlsMode::SelfSigned { dir: self.data_dir.join("tls"), names: machine_names(addr, &extra) }
+    }
+
     /// How long chat history is kept.
     pub fn retention(&self) -> crate::server::store::Retention {
         crate::server::store::Retention { days: self.history_days, max_per_room: self.history_max_per_room }
@@ -223,6 +270,31 @@ mod tests {
         assert_eq!(config.leptos_options().unwrap().site_addr.to_string(), "127.0.0.1:4321");
         let missing = Config::parse_from(["noom", "--leptos-toml", "/nonexistent/Leptos.toml"]).leptos_options().unwrap_err();
         assert!(missing.contains("/nonexistent/Leptos.toml"), "{missing}");
+    }
+
+    #[test]
+    fn loopback_is_plain_http_and_beyond_it_https_unless_told_otherwise() {
+        use crate::server::tls::TlsMode;
+        let mode = |args: &[&str], addr: &str| {
+            let mut all = vec!["noom"];
+            all.extend_from_slice(args);
+            Config::parse_from(all).tls_mode(addr.parse().unwrap())
+        };
+        assert_eq!(mode(&[], "127.0.0.1:3000"), TlsMode::Plain);
+        assert_eq!(mode(&[], "[::1]:3000"), TlsMode::Plain);
+        assert!(matches!(mode(&[], "0.0.0.0:3000"), TlsMode::SelfSigned { .. }));
+        assert_eq!(mode(&["--plain-http"], "0.0.0.0:3000"), TlsMode::Plain);
+        let TlsMode::SelfSigned { dir, names } =
+            mode(&["--self-signed", "--tls-name", "noom.test", "--data-dir", "/d", "--rtc-public-ip", "203.0.113.9"], "127.0.0.1:1")
+        else {
+            panic!("--self-signed on loopback")
+        };
+        assert_eq!(dir, std::path::Path::new("/d/tls"));
+        assert!(names.contains(&"noom.test".into()) && names.contains(&"203.0.113.9".into()), "{names:?}");
+        let files = mode(&["--tls-cert", "c.pem", "--tls-key", "k.pem"], "127.0.0.1:3000");
+        assert_eq!(files, TlsMode::Files { cert: "c.pem".into(), key: "k.pem".into() });
+        assert!(Config::try_parse_from(["noom", "--tls-cert", "c.pem"]).is_err(), "a certificate needs its key");
+        assert!(Config::try_parse_from(["noom", "--tls-cert", "c", "--tls-key", "k", "--plain-http"]).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod password;
 pub mod sfu;
 pub mod store;
+pub mod tls;
 pub mod ws;
 
 use std::future::Future;
@@ -14,9 +15,9 @@ use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{FromRef, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::serve::ListenerExt;
 use axum::Router;
 use futures::{SinkExt, StreamExt};
@@ -24,6 +25,7 @@ use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::sync::{watch, Semaphore};
 use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
@@ -48,6 +50,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The SFU's counters (`/metrics`), if it runs.
     pub sfu_stats: Option<Arc<sfu::SfuStats>>,
+    /// Served over HTTPS with a certificate browsers trust: responses carry HSTS.
+    pub hsts: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -73,18 +77,29 @@ pub fn router(state: AppState) -> Router {
     if state.config.metrics_addr.is_none() {
         router = router.route("/metrics", get(metrics::metrics));
     }
+    // HSTS only where browsers trust the certificate by themselves: pinning a self-signed
+    // one would leave people unable to click through its warning.
+    let hsts = state.hsts.then(|| {
+        SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS))
+    });
     router
-        .route("/ws", get(ws_upgrade))
+        // `any`: over HTTP/2 a WebSocket opens with CONNECT (RFC 8441), not GET.
+        .route("/ws", any(ws_upgrade))
         .route("/healthz", get(healthz))
         // Each page gets its Content-Security-Policy with the nonce Leptos put on its
         // inline hydration script (see `headers.rs`).
         .leptos_routes_with_context(&state, routes, headers::page_policy, move || shell(options.clone()))
         .fallback_service(files)
         .layer(headers::layers())
+        .layer(tower::util::option_layer(hsts))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
+
+/// A year of HTTPS only, once a browser has seen it over HTTPS (not for subdomains: they
+/// may be other people's servers).
+const HSTS: &str = "max-age=31536000";
 
 /// `ok`, or 503 while the chat store cannot write (messages are not being acked) or if
 /// the hub has stopped (nobody can enter a room): a supervisor should restart the process.
@@ -138,6 +153,22 @@ pub async fn serve(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Before anything counts: handles made earlier would count into nothing.
     metrics::handle();
+    // The certificate first: an unusable one stops start-up before anything else starts.
+    let local = listener.local_addr()?;
+    let tls = tls::Tls::new(&config.tls_mode(local), std::time::SystemTime::now()).map_err(std::io::Error::other)?;
+    match &tls {
+        None => tracing::info!("Noom listening on http://{local}"),
+        Some(t) if t.trusted => tracing::info!(fingerprint = %t.loaded.fingerprint, "Noom listening on https://{local}"),
+        Some(t) => tracing::info!(
+            fingerprint = %t.loaded.fingerprint,
+            names = ?t.loaded.names,
+            "Noom listening on https://{local} with a self-signed certificate: browsers warn once; \
+             people can check that the SHA-256 fingerprint they are shown is this one"
+        ),
+    }
+    if config.http_redirect_addr.is_some() && tls.is_none() {
+        return Err(std::io::Error::other("--http-redirect-addr redirects to HTTPS, but this server speaks plain HTTP"));
+    }
     // Without its UDP port the SFU cannot run; calls then stay peer to peer (and are capped
     // at --p2p-max) rather than the whole server refusing to start.
     let sfu = match SfuHandle::spawn(&config.sfu()) {
@@ -164,6 +195,7 @@ pub async fn serve(
         config: Arc::new(config),
         shutdown: shutdown_rx,
         sfu_stats,
+        hsts: tls.as_ref().is_some_and(|t| t.trusted),
     };
     if let Some(addr) = state.config.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -179,15 +211,33 @@ pub async fn serve(
             }
         });
     }
+    if let Some(addr) = state.config.http_redirect_addr {
+        let listener = listen(addr)?;
+        tracing::info!("redirecting http://{addr} to HTTPS");
+        let redirect = Router::new().fallback(redirect_to_https).with_state(local.port());
+        let mut down = state.shutdown.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = down.wait_for(|d| *d).await;
+            };
+            if let Err(e) = axum::serve(listener, redirect).with_graceful_shutdown(stop).await {
+                tracing::error!("HTTP redirect listener: {e}");
+            }
+        });
+    }
     let app = router(state);
-    let listener = listener.tap_io(tune_socket);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            let _ = shutdown_tx.send(true);
-        })
-        .await?;
+    let stop = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    };
+    match tls {
+        Some(tls) => {
+            let listener = tls::listener(listener, Arc::new(tls), tune_socket)?;
+            axum::serve(listener, app).with_graceful_shutdown(stop).await?
+        }
+        None => axum::serve(listener.tap_io(tune_socket), app).with_graceful_shutdown(stop).await?,
+    }
     // Whatever the store was given is written before the process ends.
     store.flush().await;
     tracing::info!("chat store flushed");
@@ -250,22 +300,49 @@ where
     Ok(())
 }
 
+/// `--http-redirect-addr`: the same host and path over HTTPS on port `https_port`.
+async fn redirect_to_https(State(https_port): State<u16>, headers: HeaderMap, uri: Uri) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).and_then(host_without_port);
+    let Some(host) = host else {
+        return (StatusCode::BAD_REQUEST, "a Host header naming this server is needed").into_response();
+    };
+    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    Redirect::permanent(&format!("https://{host}{port}{path}")).into_response()
+}
+
+/// The host of a `Host` header without its port, if it is a plausible name or address
+/// (nothing that could smuggle another URL into the redirect).
+fn host_without_port(host: &str) -> Option<&str> {
+    let name = if host.starts_with('[') {
+        &host[..=host.find(']')?] // [v6]:port
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':');
+    (!name.is_empty() && name.chars().all(fine)).then_some(name)
+}
+
+/// The host the request was sent to: `Host` (HTTP/1.1) or the URI's authority (HTTP/2).
+fn request_host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> &'a str {
+    headers.get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str())).unwrap_or("")
+}
+
 /// Whether a browser page at `origin` may open the socket: same host, or allow-listed.
 /// Requests without `Origin` are not from a browser page and cannot be cross-site attacks.
-fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
+fn origin_allowed(headers: &HeaderMap, host: &str, config: &Config) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
     if config.allowed_origins.iter().any(|o| o.trim_end_matches('/') == origin) {
         return true;
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
     !host.is_empty() && origin_host == host
 }
 
-async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(state): State<AppState>) -> Response {
-    if !origin_allowed(&headers, &state.config) {
+async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, uri: Uri, State(state): State<AppState>) -> Response {
+    if !origin_allowed(&headers, request_host(&headers, &uri), &state.config) {
         tracing::warn!(origin = ?headers.get(header::ORIGIN), "websocket from a foreign origin refused");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
@@ -297,24 +374,45 @@ async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, State(state): Stat
 mod tests {
     use super::*;
 
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+    fn allowed(origin: Option<&str>, host: &str, config: &Config) -> bool {
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, host.parse().unwrap());
         if let Some(o) = origin {
             h.insert(header::ORIGIN, o.parse().unwrap());
         }
-        h
+        origin_allowed(&h, host, config)
     }
 
     #[test]
     fn origins() {
         let mut config = Config::default();
-        assert!(origin_allowed(&headers(Some("http://localhost:3000"), "localhost:3000"), &config));
-        assert!(origin_allowed(&headers(None, "localhost:3000"), &config));
-        assert!(!origin_allowed(&headers(Some("http://evil.example"), "localhost:3000"), &config));
-        assert!(!origin_allowed(&headers(Some("http://localhost:3001"), "localhost:3000"), &config));
+        assert!(allowed(Some("http://localhost:3000"), "localhost:3000", &config));
+        assert!(allowed(Some("https://noom.test:3443"), "noom.test:3443", &config));
+        assert!(allowed(None, "localhost:3000", &config));
+        assert!(!allowed(Some("http://evil.example"), "localhost:3000", &config));
+        assert!(!allowed(Some("http://localhost:3001"), "localhost:3000", &config));
+        assert!(!allowed(Some("http://localhost:3000"), "", &config));
         config.allowed_origins = vec!["https://meet.example.com/".into()];
-        assert!(origin_allowed(&headers(Some("https://meet.example.com"), "10.0.0.5:3000"), &config));
+        assert!(allowed(Some("https://meet.example.com"), "10.0.0.5:3000", &config));
+    }
+
+    #[test]
+    fn the_host_is_read_from_the_host_header_or_the_http2_authority() {
+        let uri: Uri = "https://noom.test:3443/ws".parse().unwrap();
+        assert_eq!(request_host(&HeaderMap::new(), &uri), "noom.test:3443");
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "a.example:1".parse().unwrap());
+        assert_eq!(request_host(&h, &"/ws".parse().unwrap()), "a.example:1");
+    }
+
+    #[test]
+    fn redirects_keep_the_host_and_refuse_what_is_not_a_host() {
+        assert_eq!(host_without_port("meet.example.com:80"), Some("meet.example.com"));
+        assert_eq!(host_without_port("meet.example.com"), Some("meet.example.com"));
+        assert_eq!(host_without_port("203.0.113.9:8080"), Some("203.0.113.9"));
+        assert_eq!(host_without_port("[2001:db8::1]:80"), Some("[2001:db8::1]"));
+        assert_eq!(host_without_port("evil.example/x?"), None);
+        assert_eq!(host_without_port("a@b"), None);
+        assert_eq!(host_without_port(""), None);
     }
 
     #[tokio::test]
@@ -330,6 +428,7 @@ mod tests {
             connections: Arc::new(Semaphore::new(1)),
             shutdown,
             sfu_stats: None,
+            hsts: false,
         };
         let status = |r: Response| r.status();
         assert_eq!(status(healthz(State(state.clone())).await), StatusCode::OK);

@@ -13,3 +13,4 @@ mod moderation;
 mod operations;
 mod passwords;
 mod sfu;
+mod tls;
