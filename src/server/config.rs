@@ -148,6 +148,15 @@ pub struct Config {
     #[arg(long, env = "NOOM_RTC_UDP_ADDR", default_value = "0.0.0.0:3479")]
     pub rtc_udp_addr: SocketAddr,
 
+    /// The SFU's ICE-TCP port, for browsers whose network blocks UDP (default: the UDP
+    /// port's number, over TCP).
+    #[arg(long, env = "NOOM_RTC_TCP_ADDR")]
+    pub rtc_tcp_addr: Option<SocketAddr>,
+
+    /// No ICE-TCP listener: the SFU takes UDP only.
+    #[arg(long, env = "NOOM_NO_RTC_TCP", conflicts_with = "rtc_tcp_addr")]
+    pub no_rtc_tcp: bool,
+
     /// The address browsers should send media to, when it is not one of the machine's own
     /// (behind NAT, in a container). Comma-separated or repeated.
     #[arg(long, env = "NOOM_RTC_PUBLIC_IP", value_delimiter = ',')]
@@ -211,6 +220,7 @@ impl Config {
     pub fn sfu(&self) -> crate::server::sfu::SfuConfig {
         crate::server::sfu::SfuConfig {
             udp_addr: self.rtc_udp_addr,
+            tcp_addr: if self.no_rtc_tcp { None } else { Some(self.rtc_tcp_addr.unwrap_or(self.rtc_udp_addr)) },
             public_ips: self.rtc_public_ip.clone(),
             max_publish_kbps: self.max_publish_kbps,
         }

@@ -28,6 +28,9 @@
 //! | `noom_store_write_seconds`, `noom_store_batch_size` | histogram | one group commit: its time and messages |
 //! | `noom_sfu_packets_in_total`, `noom_sfu_packets_out_total` | counter | RTP/RTCP through the SFU |
 //! | `noom_sfu_send_errors_total` | counter | packets the SFU failed to send (its own forwarding loss) |
+//! | `noom_sfu_tcp_connections` | gauge | ICE-TCP connections to the SFU open now |
+//! | `noom_sfu_tcp_refused_total{reason}` | counter | ICE-TCP connections closed: `too_many`, `timeout` (silent), `unrouted` (frames nobody accepts) |
+//! | `noom_tls_handshake_failures_total{reason}` | counter | TLS handshakes that failed: `error`, `timeout`, `too_many` |
 //! | `noom_sfu_frames_forwarded_total`, `noom_sfu_frames_policed_total`, `noom_sfu_keyframe_requests_total`, `noom_sfu_media_failures_total` | counter | SFU frame work |
 
 use std::sync::atomic::Ordering;
@@ -95,6 +98,7 @@ fn publish_sfu(stats: &Arc<SfuStats>) {
     metrics::counter!("noom_sfu_frames_policed_total").absolute(read(&stats.frames_policed));
     metrics::counter!("noom_sfu_keyframe_requests_total").absolute(read(&stats.keyframe_requests));
     metrics::counter!("noom_sfu_media_failures_total").absolute(read(&stats.media_failures));
+    metrics::gauge!("noom_sfu_tcp_connections").set(read(&stats.tcp_connections) as f64);
 }
 
 /// The hub's view of the rooms, once a second.

@@ -311,3 +311,64 @@ async fn publishing_more_than_four_tracks_is_refused() {
     assert_eq!(err["code"], "media_failed", "{err}");
     assert!(err["message"].as_str().unwrap().contains("at most 4 tracks"), "{err}");
 }
+
+/// The SFU's passive ICE-TCP candidate, as its answer announces it.
+fn tcp_candidate(answer: &str) -> SocketAddr {
+    let line = answer
+        .lines()
+        .find(|l| l.starts_with("a=candidate:") && l.to_ascii_lowercase().contains(" tcp "))
+        .unwrap_or_else(|| panic!("no TCP candidate in the answer:\n{answer}"));
+    assert!(line.contains("tcptype passive"), "{line}");
+    let f: Vec<&str> = line.split_whitespace().collect();
+    format!("{}:{}", f[4], f[5]).parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sfu_offers_ice_over_tcp_and_garbage_or_silence_on_that_port_leaves_calls_working() {
+    let addr = start_sfu().await;
+    let mut publisher = Person::join(addr, "Pub", "r", false).await;
+    let answer = publisher.negotiate(&[TrackKind::Video], &[]).await;
+    let tcp = tcp_candidate(&answer);
+
+    // Silent connections, connections that send frames nobody accepts, and one that
+    // announces a frame it never sends.
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(TcpStream::connect(tcp).await.unwrap());
+    }
+    let mut garbage = Vec::new();
+    for _ in 0..5 {
+        let mut s = TcpStream::connect(tcp).await.unwrap();
+        let mut junk = Vec::new();
+        for _ in 0..noom::server::sfu::MAX_UNROUTED_FRAMES {
+            junk.extend_from_slice(&[0, 8, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42]);
+        }
+        s.write_all(&junk).await.unwrap();
+        garbage.push(s);
+    }
+    let mut partial = TcpStream::connect(tcp).await.unwrap();
+    partial.write_all(&[0xff, 0xff, 1, 2, 3]).await.unwrap();
+
+    // Meanwhile a call connects and its video flows.
+    let video = RemoteTrack { from: publisher.ws.conn_id, kind: TrackKind::Video };
+    let mut viewer = viewer(addr, "Viewer", video).await;
+    viewer.show(&[(video.from, 400)]).await;
+    connect(&mut [&mut publisher, &mut viewer]).await;
+    stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
+    assert!(viewer.seen(video.from).len() > 10, "video flows beside the garbage");
+
+    // Garbage senders are closed; silent ones too, once the first frame is overdue.
+    for s in garbage.iter_mut().chain(silent.iter_mut()).chain([&mut partial]) {
+        let mut buf = [0u8; 16];
+        let closed = tokio::time::timeout(WAIT, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the SFU closed a connection that sent nothing it accepts");
+    }
+}

@@ -27,6 +27,8 @@
 pub mod bot;
 mod peer;
 pub mod simulcast;
+mod transport;
+pub use transport::{FIRST_FRAME_WITHIN, MAX_TCP_CONNECTIONS, MAX_UNROUTED_FRAMES};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -39,6 +41,7 @@ use str0m::media::{KeyframeRequestKind, MediaData, Mid, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, Input, Output};
 use tokio::net::UdpSocket;
+use transport::{Net, TcpEvent};
 use tokio::sync::mpsc;
 
 use crate::protocol::{ConnId, RemoteTrack, SdpType, SignalPayload, TileView};
@@ -87,6 +90,8 @@ pub struct SfuStats {
     pub media_failures: AtomicU64,
     /// Video frames dropped because their publisher went over `--max-publish-kbps`.
     pub frames_policed: AtomicU64,
+    /// ICE-TCP connections open now.
+    pub tcp_connections: AtomicU64,
 }
 
 /// Where the SFU listens and what it announces.
@@ -94,6 +99,9 @@ pub struct SfuStats {
 pub struct SfuConfig {
     /// The UDP socket for all media.
     pub udp_addr: SocketAddr,
+    /// The ICE-TCP listener (passive candidates) for browsers whose network blocks UDP;
+    /// `None`: UDP only.
+    pub tcp_addr: Option<SocketAddr>,
     /// Addresses to announce in ICE candidates instead of the machine's own (NAT, containers).
     pub public_ips: Vec<IpAddr>,
     /// Most media one participant may send, all tracks and layers together (kbit/s).
@@ -106,6 +114,8 @@ pub struct SfuConfig {
 pub struct SfuHandle {
     tx: mpsc::Sender<SfuCmd>,
     pub local_addr: SocketAddr,
+    /// The ICE-TCP listener's address, if it could be bound.
+    pub tcp_addr: Option<SocketAddr>,
     pub stats: Arc<SfuStats>,
 }
 
@@ -118,22 +128,41 @@ impl SfuHandle {
         let local_addr = socket.local_addr()?;
         let candidates = candidate_addrs(local_addr, &config.public_ips);
         tracing::info!(%local_addr, ?candidates, "SFU listening (UDP)");
+        // Without its TCP port the SFU still serves UDP; only browsers whose network blocks
+        // UDP lose a way in, and the log says so.
+        let tcp = match config.tcp_addr.map(std::net::TcpListener::bind).transpose() {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::error!("SFU ICE over TCP disabled: cannot listen on TCP {:?}: {e}", config.tcp_addr);
+                None
+            }
+        };
+        let tcp_addr = match &tcp {
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                let addr = l.local_addr()?;
+                tracing::info!(%addr, "SFU listening for ICE over TCP");
+                Some(addr)
+            }
+            None => None,
+        };
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let stats = Arc::new(SfuStats::default());
-        let sfu = Sfu::new(candidates, stats.clone(), config.max_publish_kbps);
+        let sfu = Sfu::new(candidates, tcp_addr.map(|a| a.port()), stats.clone(), config.max_publish_kbps);
         std::thread::Builder::new().name("noom-sfu".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
                 Err(e) => return tracing::error!("SFU runtime: {e}"),
             };
             runtime.block_on(async move {
+                let tcp = tcp.and_then(|l| tokio::net::TcpListener::from_std(l).map_err(|e| tracing::error!("SFU TCP: {e}")).ok());
                 match UdpSocket::from_std(socket) {
-                    Ok(socket) => sfu.run(socket, rx).await,
+                    Ok(socket) => sfu.run(socket, tcp, rx).await,
                     Err(e) => tracing::error!("SFU socket: {e}"),
                 }
             });
         })?;
-        Ok(SfuHandle { tx, local_addr, stats })
+        Ok(SfuHandle { tx, local_addr, tcp_addr, stats })
     }
 
     /// Queue a command; never waits (the hub must not block on media).
@@ -171,9 +200,14 @@ fn candidate_addrs(bound: SocketAddr, public_ips: &[IpAddr]) -> Vec<SocketAddr> 
 struct Sfu {
     peers: HashMap<ConnId, Peer>,
     calls: HashMap<Arc<str>, Vec<ConnId>>,
-    /// Which participant a remote address belongs to (demultiplexing cache).
-    routes: HashMap<SocketAddr, ConnId>,
+    /// Which participant a remote address (UDP, or an ICE-TCP connection) belongs to
+    /// (demultiplexing cache).
+    routes: HashMap<(Protocol, SocketAddr), ConnId>,
     candidates: Vec<SocketAddr>,
+    /// The ICE-TCP port, announced as a passive candidate at each candidate address.
+    tcp_port: Option<u16>,
+    /// What every participant's `Rtc` announces: UDP and passive TCP host candidates.
+    ice_candidates: Vec<str0m::Candidate>,
     stats: Arc<SfuStats>,
     next_relayout: Instant,
     max_publish_kbps: u32,
@@ -188,12 +222,14 @@ enum Work {
 }
 
 impl Sfu {
-    fn new(candidates: Vec<SocketAddr>, stats: Arc<SfuStats>, max_publish_kbps: u32) -> Sfu {
+    fn new(candidates: Vec<SocketAddr>, tcp_port: Option<u16>, stats: Arc<SfuStats>, max_publish_kbps: u32) -> Sfu {
         Sfu {
             peers: HashMap::new(),
             calls: HashMap::new(),
             routes: HashMap::new(),
+            ice_candidates: peer::local_candidates(&candidates, tcp_port),
             candidates,
+            tcp_port,
             stats,
             next_relayout: Instant::now(),
             max_publish_kbps,
@@ -204,8 +240,15 @@ impl Sfu {
         Peer::new(conn_id, None, outbox, Instant::now(), self.max_publish_kbps)
     }
 
-    async fn run(mut self, socket: UdpSocket, mut rx: mpsc::Receiver<SfuCmd>) {
-        let socket = Arc::new(socket);
+    async fn run(mut self, socket: UdpSocket, tcp: Option<tokio::net::TcpListener>, mut rx: mpsc::Receiver<SfuCmd>) {
+        let udp = Arc::new(socket);
+        let mut net = Net::new(udp.clone());
+        let (tcp_tx, mut tcp_events) = mpsc::channel(1024);
+        if let Some(listener) = tcp {
+            transport::spawn_tcp(listener, tcp_tx.clone());
+        }
+        // Kept so that `tcp_events` stays open (and pending) without a listener.
+        let _tcp_tx = tcp_tx;
         let mut buf = vec![0u8; 2000];
         loop {
             let now = Instant::now();
@@ -213,21 +256,36 @@ impl Sfu {
             let wake = next.unwrap_or(now + RELAYOUT_EVERY).min(self.next_relayout).max(now);
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.command(cmd, &socket),
+                    Some(cmd) => self.command(cmd, &net),
                     None => break,
                 },
-                received = socket.recv_from(&mut buf) => match received {
-                    Ok((n, source)) => self.packet(&buf[..n], source, &socket),
+                received = udp.recv_from(&mut buf) => match received {
+                    Ok((n, source)) => {
+                        self.packet(&buf[..n], source, Protocol::Udp, &net);
+                    }
                     Err(e) => tracing::debug!("SFU recv: {e}"),
+                },
+                event = tcp_events.recv() => match event {
+                    Some(TcpEvent::Opened { remote, writer }) => net.opened(remote, writer),
+                    Some(TcpEvent::Frame { remote, data }) => {
+                        let routed = self.packet(&data, remote, Protocol::Tcp, &net);
+                        net.routed(remote, routed);
+                    }
+                    Some(TcpEvent::Closed { remote }) => {
+                        net.closed(remote);
+                        self.routes.remove(&(Protocol::Tcp, remote));
+                    }
+                    None => {}
                 },
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
-            self.timeouts(&socket);
+            self.stats.tcp_connections.store(net.tcp_connections() as u64, Ordering::Relaxed);
+            self.timeouts(&net);
         }
         tracing::debug!("SFU stopped");
     }
 
-    fn command(&mut self, cmd: SfuCmd, socket: &UdpSocket) {
+    fn command(&mut self, cmd: SfuCmd, net: &Net) {
         match cmd {
             SfuCmd::Prepare { conn_id, outbox } => {
                 if !self.peers.contains_key(&conn_id) {
@@ -258,7 +316,7 @@ impl Sfu {
                 self.relayout(conn_id);
             }
             SfuCmd::Leave { conn_id } => self.leave(conn_id),
-            SfuCmd::Signal { conn_id, payload } => self.signal(conn_id, payload, socket),
+            SfuCmd::Signal { conn_id, payload } => self.signal(conn_id, payload, net),
             SfuCmd::Layout { conn_id, tiles } => {
                 if let Some(peer) = self.peers.get_mut(&conn_id) {
                     peer.tiles = tiles;
@@ -285,18 +343,18 @@ impl Sfu {
         self.announce(&call);
     }
 
-    fn signal(&mut self, conn_id: ConnId, payload: SignalPayload, socket: &UdpSocket) {
+    fn signal(&mut self, conn_id: ConnId, payload: SignalPayload, net: &Net) {
         let now = Instant::now();
         let Some(peer) = self.peers.get_mut(&conn_id) else { return };
         match payload {
             SignalPayload::Description { sdp_type: SdpType::Offer, sdp, tracks } => {
-                let candidates = &self.candidates;
+                let candidates = &self.ice_candidates;
                 let result = catch_unwind(AssertUnwindSafe(|| peer.accept_offer(&sdp, &tracks, candidates, now)));
                 match result {
                     Ok(Ok(answer)) => {
                         peer.tell(&Peer::answer_message(answer));
                         let call = peer.call.clone();
-                        self.drain(conn_id, socket);
+                        self.drain(conn_id, net);
                         if let Some(call) = call {
                             self.announce(&call);
                         }
@@ -317,7 +375,7 @@ impl Sfu {
                 if catch_unwind(AssertUnwindSafe(|| peer.add_candidate(&candidate))).is_err() {
                     self.fail(conn_id, "the SFU failed on an ICE candidate");
                 } else {
-                    self.drain(conn_id, socket);
+                    self.drain(conn_id, net);
                 }
             }
         }
@@ -361,31 +419,37 @@ impl Sfu {
         }
     }
 
-    fn packet(&mut self, data: &[u8], source: SocketAddr, socket: &UdpSocket) {
+    /// One packet from `source` (UDP, or a frame of an ICE-TCP connection); false if no
+    /// participant's `Rtc` accepts it.
+    fn packet(&mut self, data: &[u8], source: SocketAddr, proto: Protocol, net: &Net) -> bool {
         self.stats.packets_in.fetch_add(1, Ordering::Relaxed);
-        let Ok(contents) = data.try_into() else { return };
-        let destination = self.local_addr_for(source);
+        let Ok(contents) = data.try_into() else { return false };
+        let mut destination = self.local_addr_for(source);
+        if proto == Protocol::Tcp {
+            destination.set_port(self.tcp_port.unwrap_or(destination.port()));
+        }
         let now = Instant::now();
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let input = Input::Receive(now, Receive { proto, source, destination, contents });
         let owner = self
             .routes
-            .get(&source)
+            .get(&(proto, source))
             .copied()
             .filter(|id| self.peers.get(id).and_then(|p| p.rtc.as_ref()).is_some_and(|r| r.accepts(&input)))
             .or_else(|| {
                 self.peers.values().find(|p| p.rtc.as_ref().is_some_and(|r| r.accepts(&input))).map(|p| p.conn_id)
             });
         let Some(conn_id) = owner else {
-            tracing::trace!(%source, "UDP packet for no participant");
-            return;
+            tracing::trace!(%source, ?proto, "packet for no participant");
+            return false;
         };
-        self.routes.insert(source, conn_id);
-        let Some(rtc) = self.peers.get_mut(&conn_id).and_then(|p| p.rtc.as_mut()) else { return };
+        self.routes.insert((proto, source), conn_id);
+        let Some(rtc) = self.peers.get_mut(&conn_id).and_then(|p| p.rtc.as_mut()) else { return false };
         match catch_unwind(AssertUnwindSafe(|| rtc.handle_input(input))) {
-            Ok(Ok(())) => self.drain(conn_id, socket),
+            Ok(Ok(())) => self.drain(conn_id, net),
             Ok(Err(e)) => self.fail(conn_id, &format!("media error: {e}")),
             Err(_) => self.fail(conn_id, "the SFU failed on this participant's media"),
         }
+        true
     }
 
     /// The local address a packet from `source` was sent to: the loopback candidate for
@@ -401,14 +465,14 @@ impl Sfu {
             .unwrap_or(source)
     }
 
-    fn timeouts(&mut self, socket: &UdpSocket) {
+    fn timeouts(&mut self, net: &Net) {
         let now = Instant::now();
         let due: Vec<ConnId> =
             self.peers.values().filter(|p| p.rtc.is_some() && p.timeout <= now).map(|p| p.conn_id).collect();
         for conn_id in due {
             let Some(rtc) = self.peers.get_mut(&conn_id).and_then(|p| p.rtc.as_mut()) else { continue };
             match catch_unwind(AssertUnwindSafe(|| rtc.handle_input(Input::Timeout(now)))) {
-                Ok(Ok(())) => self.drain(conn_id, socket),
+                Ok(Ok(())) => self.drain(conn_id, net),
                 Ok(Err(e)) => self.fail(conn_id, &format!("media error: {e}")),
                 Err(_) => self.fail(conn_id, "the SFU failed on this participant's media"),
             }
@@ -424,21 +488,21 @@ impl Sfu {
 
     /// Poll one `Rtc` until it has nothing more to say: send its packets, then act on its
     /// events (which may touch other participants, each drained in turn).
-    fn drain(&mut self, conn_id: ConnId, socket: &UdpSocket) {
+    fn drain(&mut self, conn_id: ConnId, net: &Net) {
         let mut work = std::collections::VecDeque::new();
-        self.drain_one(conn_id, socket, &mut work);
+        self.drain_one(conn_id, net, &mut work);
         while let Some(item) = work.pop_front() {
             match item {
-                Work::Forward { from, mid, data } => self.forward(from, mid, data, socket, &mut work),
+                Work::Forward { from, mid, data } => self.forward(from, mid, data, net, &mut work),
                 Work::KeyframeRequest { to, mid, layer } => {
                     self.request_keyframe(to, mid, layer);
-                    self.drain_one(to, socket, &mut work);
+                    self.drain_one(to, net, &mut work);
                 }
             }
         }
     }
 
-    fn drain_one(&mut self, conn_id: ConnId, socket: &UdpSocket, work: &mut std::collections::VecDeque<Work>) {
+    fn drain_one(&mut self, conn_id: ConnId, net: &Net, work: &mut std::collections::VecDeque<Work>) {
         let Some(peer) = self.peers.get_mut(&conn_id) else { return };
         let Some(rtc) = peer.rtc.as_mut() else { return };
         let mut events = Vec::new();
@@ -446,14 +510,10 @@ impl Sfu {
         let polled = catch_unwind(AssertUnwindSafe(|| loop {
             match rtc.poll_output() {
                 Ok(Output::Timeout(t)) => break Ok(t),
-                Ok(Output::Transmit(t)) => match socket.try_send_to(&t.contents, t.destination) {
-                    Ok(_) => {
-                        stats.packets_out.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(_) => {
-                        stats.send_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                },
+                Ok(Output::Transmit(t)) => {
+                    let counter = if net.send(&t) { &stats.packets_out } else { &stats.send_errors };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(Output::Event(e)) => events.push(e),
                 Err(e) => break Err(e.to_string()),
             }
@@ -506,7 +566,7 @@ impl Sfu {
         from: ConnId,
         mid: Mid,
         data: MediaData,
-        socket: &UdpSocket,
+        net: &Net,
         work: &mut std::collections::VecDeque<Work>,
     ) {
         self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
@@ -594,12 +654,12 @@ impl Sfu {
             if let Some(why) = failed {
                 self.fail(sub_id, &why);
             } else if wrote {
-                self.drain_one(sub_id, socket, work);
+                self.drain_one(sub_id, net, work);
             }
         }
         if want_keyframe {
             self.request_keyframe(from, mid, layer);
-            self.drain_one(from, socket, work);
+            self.drain_one(from, net, work);
         }
     }
 

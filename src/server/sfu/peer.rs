@@ -157,7 +157,7 @@ impl Peer {
         &mut self,
         sdp: &str,
         tracks: &[TrackMid],
-        candidates: &[SocketAddr],
+        candidates: &[Candidate],
         now: Instant,
     ) -> Result<String, OfferError> {
         if tracks.iter().filter(|t| t.from.is_none()).count() > MAX_PUBLISHED_TRACKS {
@@ -228,20 +228,35 @@ impl Peer {
     }
 }
 
-fn new_rtc(candidates: &[SocketAddr], now: Instant) -> Rtc {
+fn new_rtc(candidates: &[Candidate], now: Instant) -> Rtc {
     let mut rtc = Rtc::builder()
         // The SFU's own bandwidth estimate towards each subscriber caps its layers.
         .enable_bwe(Some(str0m::bwe::Bitrate::kbps(1500)))
         .build(now);
-    for addr in candidates {
-        match Candidate::host(*addr, "udp") {
-            Ok(c) => {
-                rtc.add_local_candidate(c);
-            }
-            Err(e) => tracing::warn!("SFU candidate {addr} refused: {e}"),
-        }
+    for c in candidates {
+        rtc.add_local_candidate(c.clone());
     }
     rtc
+}
+
+/// The SFU's ICE candidates: a UDP host candidate at each address, and, with an ICE-TCP
+/// port, a passive TCP one beside it (browsers connect to it; the SFU never dials out).
+pub fn local_candidates(addrs: &[SocketAddr], tcp_port: Option<u16>) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for addr in addrs {
+        match Candidate::host(*addr, "udp") {
+            Ok(c) => out.push(c),
+            Err(e) => tracing::warn!("SFU candidate {addr} refused: {e}"),
+        }
+        if let Some(port) = tcp_port {
+            let tcp = SocketAddr::new(addr.ip(), port);
+            match Candidate::builder().tcp().host(tcp).tcptype(str0m::net::TcpType::Passive).build() {
+                Ok(c) => out.push(c),
+                Err(e) => tracing::warn!("SFU TCP candidate {tcp} refused: {e}"),
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
