@@ -8,6 +8,7 @@ pub mod password;
 pub mod sfu;
 pub mod store;
 pub mod tls;
+pub mod turn;
 pub mod ws;
 
 use std::future::Future;
