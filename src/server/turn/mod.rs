@@ -283,6 +283,10 @@ pub fn frame_end(buf: &[u8]) -> Result<Option<usize>, ()> {
         return Ok(None);
     }
     let end = if buf[0] & 0xc0 == 0 {
+        // The magic cookie tells STUN from anything else as soon as it can be read.
+        if buf.len() >= 8 && buf[4..8] != [0x21, 0x12, 0xa4, 0x42] {
+            return Err(());
+        }
         if buf.len() < MessageHeader::LENGTH {
             return Ok(None);
         }
@@ -368,6 +372,6 @@ mod tests {
         assert_eq!(frame_end(&channel[..9]), Ok(None));
         assert_eq!(frame_end(&channel), Ok(Some(12)));
         assert_eq!(frame_end(b"GET / HTTP/1.1\r\n"), Err(()));
-        assert_eq!(frame_end(&[0x16, 0x03, 0x01, 0x00, 0x10]), Err(()), "a TLS hello on the TCP port");
+        assert_eq!(frame_end(&[0x16, 0x03, 0x01, 0x00, 0x10, 0x01, 0x00, 0x00, 0x0c]), Err(()), "a TLS hello on the TCP port");
     }
 }
