@@ -277,8 +277,9 @@ async fn accept_streams(listener: TcpListener, tls: Option<tokio_rustls::TlsAcce
 }
 
 /// Where the first complete message in `buf` ends (with its padding), `Ok(None)` if more
-/// bytes are needed, `Err` if it is neither STUN nor ChannelData.
-pub fn frame_end(buf: &[u8]) -> Result<Option<usize>, ()> {
+/// bytes are needed, `Err` if it is neither STUN nor ChannelData (nor STUN when
+/// `stun_only`: a stream's first message, before any channel can exist).
+pub fn frame_end(buf: &[u8], stun_only: bool) -> Result<Option<usize>, ()> {
     if buf.len() < 4 {
         return Ok(None);
     }
@@ -292,7 +293,7 @@ pub fn frame_end(buf: &[u8]) -> Result<Option<usize>, ()> {
         }
         let header = MessageHeader::from_bytes(&buf[..MessageHeader::LENGTH]).map_err(|_| ())?;
         MessageHeader::LENGTH + header.data_length() as usize
-    } else if (0x40..=0x4f).contains(&buf[0]) {
+    } else if !stun_only && (0x40..=0x4f).contains(&buf[0]) {
         // Channel numbers are 0x4000-0x4FFF (RFC 8656 §12).
         let (_, len) = ChannelData::parse_header(buf).map_err(|_| ())?;
         (4 + len).next_multiple_of(4)
@@ -323,7 +324,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(stream: S, client: Clie
             };
             buf.extend_from_slice(&chunk[..n]);
             loop {
-                match frame_end(&buf) {
+                match frame_end(&buf, within == FIRST_MESSAGE_WITHIN) {
                     Ok(Some(end)) => {
                         within = STREAM_IDLE;
                         let data = buf.drain(..end).collect();
@@ -364,14 +365,16 @@ mod tests {
         // A STUN header announcing 8 bytes of attributes.
         let mut stun = vec![0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xa4, 0x42];
         stun.extend_from_slice(&[0; 12]);
-        assert_eq!(frame_end(&stun), Ok(None), "needs its attributes");
+        assert_eq!(frame_end(&stun, true), Ok(None), "needs its attributes");
         stun.extend_from_slice(&[0; 8]);
-        assert_eq!(frame_end(&stun), Ok(Some(28)));
+        assert_eq!(frame_end(&stun, true), Ok(Some(28)));
         // ChannelData of 5 bytes takes 12 with its padding.
         let channel = core::channel_data(Transport::Tcp, 0x4001, b"abcde");
-        assert_eq!(frame_end(&channel[..9]), Ok(None));
-        assert_eq!(frame_end(&channel), Ok(Some(12)));
-        assert_eq!(frame_end(b"GET / HTTP/1.1\r\n"), Err(()));
-        assert_eq!(frame_end(&[0x16, 0x03, 0x01, 0x00, 0x10, 0x01, 0x00, 0x00, 0x0c]), Err(()), "a TLS hello on the TCP port");
+        assert_eq!(frame_end(&channel[..9], false), Ok(None));
+        assert_eq!(frame_end(&channel, false), Ok(Some(12)));
+        assert_eq!(frame_end(&channel, true), Err(()), "no channel before the first STUN message");
+        assert_eq!(frame_end(b"GET / HTTP/1.1\r\n", true), Err(()));
+        assert_eq!(frame_end(&[0x16, 0x03, 0x01, 0x00, 0x10, 0x01, 0x00, 0x00, 0x0c], true), Err(()), "a TLS hello on the TCP port");
+        assert_eq!(frame_end(&[0x80, 0x60, 0, 1], false), Err(()), "RTP is not TURN");
     }
 }
