@@ -542,6 +542,9 @@ pub enum ServerMsg {
         /// joining the call.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<IceServer>,
+        /// Browsers must relay all media through TURN (`iceTransportPolicy: "relay"`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        relay_only: bool,
         /// A host locked the room (I was inside already, or it was locked since).
         #[serde(default, skip_serializing_if = "is_false")]
         locked: bool,
@@ -629,6 +632,9 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
         ice_servers: Vec<IceServer>,
+        /// Browsers must relay all media through TURN (`iceTransportPolicy: "relay"`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        relay_only: bool,
         participants: Vec<CallParticipant>,
         /// Peer to peer (connect to each participant) or through the SFU (connect to
         /// [`SFU_PEER`] only).

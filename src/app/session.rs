@@ -890,7 +890,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let me = Member { conn_id: 1, nickname: "Ana".into(), host: true };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false, protected: false });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![me], history: vec![msg(5, 2, "earlier")], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], relay_only: false, locked: false, hands: vec![], lobby: false, protected: false });
         let bo = Member { conn_id: 2, nickname: "Bo".into(), host: false };
         s.apply(ServerMsg::MemberJoined { room: "r".into(), member: bo.clone() });
         s.apply(ServerMsg::Message { message: msg(6, 2, "<b>hi</b>") });
@@ -916,7 +916,7 @@ mod tests {
         let ana = Member { conn_id: 1, nickname: "Ana".into(), host: true };
         let bo = Member { conn_id: 2, nickname: "Bo".into(), host: false };
         let cy = Member { conn_id: 3, nickname: "Cy".into(), host: false };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana, bo, cy], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![3], lobby: false, protected: false });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana, bo, cy], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], relay_only: false, locked: false, hands: vec![3], lobby: false, protected: false });
         assert_eq!(s.hands.get_untracked(), vec![3]);
         s.apply(ServerMsg::Hosts { room: "r".into(), hosts: vec![1, 2], by: Some(1) });
         s.apply(ServerMsg::Locked { room: "r".into(), locked: true, by: 1 });
@@ -967,7 +967,7 @@ mod tests {
 
         s.enter_with_password("right".into());
         let ana = Member { conn_id: 1, nickname: "Ana".into(), host: true };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false, protected: true });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], relay_only: false, locked: false, hands: vec![], lobby: false, protected: true });
         assert!(!s.needs_password.get_untracked() && !s.at_the_door() && s.protected.get_untracked());
         // After a dropped connection, the right one goes with the join.
         sent(&mut rx);
@@ -990,7 +990,7 @@ mod tests {
         assert!(s.waiting.get_untracked());
         // Admitted: the `joined` ends the wait.
         let ana = Member { conn_id: 1, nickname: "Ana".into(), host: true };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: true, protected: false });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![ana], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![], ice_servers: vec![], relay_only: false, locked: false, hands: vec![], lobby: true, protected: false });
         assert!(!s.waiting.get_untracked() && s.lobby.get_untracked());
         s.apply(ServerMsg::LobbyChanged { room: "r".into(), enabled: false, by: 1 });
         assert_eq!(texts(&s), ["Ana turned the waiting room off"]);
@@ -1011,7 +1011,7 @@ mod tests {
         s.apply(ServerMsg::Welcome { conn_id: 1, nickname: "Anonymous".into() });
         s.enter("r".into());
         let bo = CallParticipant { conn_id: 2, nickname: "Bo".into(), media: MediaState { audio: true, video: true, screen: false } };
-        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![bo.clone()], ice_servers: vec![], locked: false, hands: vec![], lobby: false, protected: false });
+        s.apply(ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history: vec![], earlier: false, more: false, epoch: "e".into(), call: vec![bo.clone()], ice_servers: vec![], relay_only: false, locked: false, hands: vec![], lobby: false, protected: false });
         assert_eq!(s.call.get_untracked(), vec![bo.clone()]);
 
         let (tx, mut rx) = mpsc::unbounded();
@@ -1019,7 +1019,7 @@ mod tests {
         sent(&mut rx);
         s.join_call(MediaState { audio: true, video: false, screen: false });
         assert!(matches!(&sent(&mut rx)[..], [ClientMsg::CallJoin { .. }]));
-        s.apply(ServerMsg::CallJoined { req_id: None, ice_servers: vec![], participants: vec![bo.clone()], mode: CallMode::P2p });
+        s.apply(ServerMsg::CallJoined { req_id: None, ice_servers: vec![], relay_only: false, participants: vec![bo.clone()], mode: CallMode::P2p });
         assert!(s.in_call.get_untracked());
         assert_eq!(s.call.get_untracked().iter().map(|p| p.conn_id).collect::<Vec<_>>(), [2, 1]);
 
@@ -1060,7 +1060,7 @@ mod tests {
     }
 
     fn joined(history: Vec<ChatMessage>, earlier: bool, more: bool, epoch: &str) -> ServerMsg {
-        ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history, earlier, more, epoch: epoch.into(), call: vec![], ice_servers: vec![], locked: false, hands: vec![], lobby: false, protected: false }
+        ServerMsg::Joined { req_id: None, room: "r".into(), members: vec![], history, earlier, more, epoch: epoch.into(), call: vec![], ice_servers: vec![], relay_only: false, locked: false, hands: vec![], lobby: false, protected: false }
     }
 
     fn seqs(s: &Session) -> Vec<u64> {

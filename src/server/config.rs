@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
+use std::sync::Arc;
+
 use crate::protocol::IceServer;
+use crate::server::ice::{IceConfig, RestTurn};
 
 /// Noom: a self-hosted meeting app.
 #[derive(Debug, Clone, Parser)]
@@ -112,16 +115,55 @@ pub struct Config {
     #[arg(long, env = "NOOM_NO_STUN")]
     pub no_stun: bool,
 
-    /// TURN server URLs (comma-separated or repeated), e.g. `turn:turn.example.com:3478`.
+    /// The built-in TURN server's address, UDP and TCP (on by default when the SFU runs).
+    #[arg(long, env = "NOOM_TURN_ADDR", default_value = "0.0.0.0:3478")]
+    pub turn_addr: SocketAddr,
+
+    /// TURN over TLS for the built-in server, with the HTTPS certificate (e.g.
+    /// `0.0.0.0:5349`, or 443 on a second address): for networks that let only TLS out.
+    #[arg(long, env = "NOOM_TURN_TLS_ADDR")]
+    pub turn_tls_addr: Option<SocketAddr>,
+
+    /// No built-in TURN server.
+    #[arg(long, env = "NOOM_NO_TURN")]
+    pub no_turn: bool,
+
+    /// The TURN REST secret: the built-in server checks credentials with it (default: a
+    /// random one per start), and with `--turn-url` an external TURN server (coturn's
+    /// `use-auth-secret` / `static-auth-secret`) gets credentials made from it.
+    #[arg(long, env = "NOOM_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// Seconds a TURN credential may open new relays (an open relay may be refreshed after).
+    #[arg(long, env = "NOOM_TURN_TTL", default_value_t = 3600)]
+    pub turn_ttl: u64,
+
+    /// Let the built-in TURN server relay to loopback and private addresses (tests on one
+    /// machine, a server only for its own LAN). Otherwise it relays only to public
+    /// addresses and Noom's own.
+    #[arg(long, env = "NOOM_TURN_ALLOW_PRIVATE")]
+    pub turn_allow_private: bool,
+
+    /// Relays the built-in TURN server holds at once.
+    #[arg(long, env = "NOOM_TURN_MAX_ALLOCATIONS", default_value_t = 5000)]
+    pub turn_max_allocations: usize,
+
+    /// `relay`: browsers send all media through TURN, so nobody learns another person's
+    /// address (costs the server the relayed bandwidth). `all`: direct when possible.
+    #[arg(long, env = "NOOM_ICE_TRANSPORT_POLICY", value_enum, default_value_t = IceTransportPolicy::All)]
+    pub ice_transport_policy: IceTransportPolicy,
+
+    /// Other TURN servers (comma-separated or repeated), e.g. `turn:turn.example.com:3478`.
     #[arg(long, env = "NOOM_TURN_URL", value_delimiter = ',')]
     pub turn_url: Vec<String>,
 
-    /// Username for the TURN servers.
-    #[arg(long, env = "NOOM_TURN_USERNAME", requires = "turn_url")]
+    /// A static username for `--turn-url` (prefer `--turn-secret`: a static credential
+    /// shown to every browser lets anyone use that TURN server).
+    #[arg(long, env = "NOOM_TURN_USERNAME", requires = "turn_url", conflicts_with = "turn_secret")]
     pub turn_username: Option<String>,
 
-    /// Credential for the TURN servers.
-    #[arg(long, env = "NOOM_TURN_CREDENTIAL", requires = "turn_url")]
+    /// The static credential for `--turn-url`.
+    #[arg(long, env = "NOOM_TURN_CREDENTIAL", requires = "turn_url", conflicts_with = "turn_secret")]
     pub turn_credential: Option<String>,
 
     /// Most people in one call; the next one is told "This call is full (N)".
@@ -170,6 +212,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which ICE candidates browsers may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IceTransportPolicy {
+    All,
+    Relay,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreKind {
     Sqlite,
@@ -177,21 +226,43 @@ pub enum StoreKind {
 }
 
 impl Config {
-    /// The ICE servers for `RTCPeerConnection`, as the browsers get them in `call_joined`.
-    pub fn ice_servers(&self) -> Vec<IceServer> {
-        let mut servers = Vec::new();
-        let stun: Vec<String> = self.stun.iter().filter(|u| !u.is_empty()).cloned().collect();
-        if !self.no_stun && !stun.is_empty() {
-            servers.push(IceServer { urls: stun, username: None, credential: None });
+    /// What browsers are told about ICE servers, given the built-in TURN server (if it
+    /// runs) and the secret its credentials are made with.
+    pub fn ice(&self, builtin: Option<&crate::server::turn::TurnHandle>, secret: &Arc<Vec<u8>>) -> IceConfig {
+        let stun: Vec<String> = self.stun.iter().filter(|u| !u.is_empty() && !self.no_stun).cloned().collect();
+        let mut rest_turn = Vec::new();
+        if let Some(turn) = builtin {
+            let mut urls = Vec::new();
+            urls.extend(turn.udp.map(|a| format!("turn:{{host}}:{}?transport=udp", a.port())));
+            urls.extend(turn.tcp.map(|a| format!("turn:{{host}}:{}?transport=tcp", a.port())));
+            urls.extend(turn.tls.map(|a| format!("turns:{{host}}:{}?transport=tcp", a.port())));
+            rest_turn.push(RestTurn { urls, secret: secret.clone(), ttl: self.turn_ttl });
         }
+        let mut static_turn = None;
         if !self.turn_url.is_empty() {
-            servers.push(IceServer {
-                urls: self.turn_url.clone(),
-                username: self.turn_username.clone(),
-                credential: self.turn_credential.clone(),
-            });
+            if self.turn_secret.is_some() {
+                rest_turn.push(RestTurn { urls: self.turn_url.clone(), secret: secret.clone(), ttl: self.turn_ttl });
+            } else {
+                static_turn = Some(IceServer {
+                    urls: self.turn_url.clone(),
+                    username: self.turn_username.clone(),
+                    credential: self.turn_credential.clone(),
+                });
+            }
         }
-        servers
+        IceConfig { stun, static_turn, rest_turn, relay_only: self.ice_transport_policy == IceTransportPolicy::Relay }
+    }
+
+    /// The TURN REST secret: `--turn-secret`, or random (the built-in server's only).
+    pub fn turn_secret_bytes(&self) -> Arc<Vec<u8>> {
+        match &self.turn_secret {
+            Some(s) => Arc::new(s.as_bytes().to_vec()),
+            None => {
+                let mut random = vec![0u8; 32];
+                getrandom::fill(&mut random).expect("the OS random number generator");
+                Arc::new(random)
+            }
+        }
     }
 }
 
@@ -309,13 +380,26 @@ mod tests {
 
     #[test]
     fn ice_servers_from_flags() {
-        assert_eq!(Config::default().ice_servers()[0].urls, ["stun:stun.l.google.com:19302"]);
-        assert!(Config::parse_from(["noom", "--no-stun"]).ice_servers().is_empty());
+        let secret = Arc::new(b"s".to_vec());
+        let servers = |c: &Config| c.ice(None, &secret).servers(1, "h", 100);
+        assert_eq!(servers(&Config::default())[0].urls, ["stun:stun.l.google.com:19302"]);
+        assert!(servers(&Config::parse_from(["noom", "--no-stun"])).is_empty());
         let c = Config::parse_from([
             "noom", "--stun", "stun:a:1,stun:b:2", "--turn-url", "turn:t:3478", "--turn-username", "u", "--turn-credential", "p",
         ]);
-        let ice = c.ice_servers();
+        let ice = servers(&c);
         assert_eq!(ice[0].urls, ["stun:a:1", "stun:b:2"]);
         assert_eq!((ice[1].urls[0].as_str(), ice[1].username.as_deref(), ice[1].credential.as_deref()), ("turn:t:3478", Some("u"), Some("p")));
+        // An external coturn with the shared secret: per-connection REST credentials.
+        let c = Config::parse_from(["noom", "--no-stun", "--turn-url", "turn:t:3478", "--turn-secret", "s"]);
+        let ice = servers(&c);
+        assert_eq!(ice[0].username.as_deref(), Some("3700:1"));
+        assert_eq!(ice[0].credential.as_deref(), Some(crate::server::turn::credentials::password(b"s", "3700:1").as_str()));
+        // The built-in server, named by the host the browser used.
+        let turn = crate::server::turn::TurnHandle { udp: Some("0.0.0.0:3478".parse().unwrap()), tcp: Some("0.0.0.0:3478".parse().unwrap()), tls: None };
+        let c = Config::parse_from(["noom", "--no-stun", "--ice-transport-policy", "relay"]);
+        let ice = c.ice(Some(&turn), &secret);
+        assert!(ice.relay_only);
+        assert_eq!(ice.servers(1, "meet.example", 100)[0].urls, ["turn:meet.example:3478?transport=udp", "turn:meet.example:3478?transport=tcp"]);
     }
 }

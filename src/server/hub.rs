@@ -65,7 +65,8 @@ pub type Outgoing = axum::extract::ws::Utf8Bytes;
 /// What connections ask of the hub. Text fields are already validated by the connection.
 #[derive(Debug)]
 pub enum Command {
-    Connect { conn_id: ConnId, outbox: mpsc::Sender<Outgoing> },
+    /// `host`: the name or address the browser reached Noom by (empty if unknown).
+    Connect { conn_id: ConnId, outbox: mpsc::Sender<Outgoing>, host: Arc<str> },
     Request { conn_id: ConnId, msg: ClientMsg },
     Disconnect { conn_id: ConnId },
 }
@@ -147,6 +148,8 @@ impl HubHandle {
 }
 
 struct Conn {
+    /// The host the browser reached Noom by (for the TURN server's URLs).
+    host: Arc<str>,
     nickname: String,
     room: Option<String>,
     outbox: mpsc::Sender<Outgoing>,
@@ -393,8 +396,9 @@ impl Hub {
 
     fn apply(&mut self, cmd: Command) {
         match cmd {
-            Command::Connect { conn_id, outbox } => {
+            Command::Connect { conn_id, outbox, host } => {
                 let conn = Conn {
+                    host,
                     nickname: DEFAULT_NICKNAME.into(),
                     room: None,
                     outbox,
@@ -540,7 +544,8 @@ impl Hub {
             more,
             epoch: self.store.epoch.to_string(),
             call: room.call.iter().map(|(id, media)| self.participant(*id, *media)).collect(),
-            ice_servers: self.calls.ice_servers.clone(),
+            ice_servers: self.ice_servers(conn_id),
+            relay_only: self.calls.ice.relay_only,
             locked: room.locked,
             hands: room.hands.clone(),
             lobby: room.lobby,
@@ -710,6 +715,12 @@ impl Hub {
         }
         self.room_list_changed();
         true
+    }
+
+    /// The ICE servers for `conn_id`, with TURN credentials of its own.
+    fn ice_servers(&self, conn_id: ConnId) -> Vec<crate::protocol::IceServer> {
+        let host = self.conns.get(&conn_id).map(|c| c.host.clone()).unwrap_or_else(|| "".into());
+        self.calls.ice.servers(conn_id, &host, now_ms() / 1000)
     }
 
     fn participant(&self, conn_id: ConnId, media: MediaState) -> CallParticipant {
@@ -901,7 +912,7 @@ mod tests {
 
     fn connect(hub: &mut Hub, conn_id: ConnId, capacity: usize) -> mpsc::Receiver<Outgoing> {
         let (tx, rx) = mpsc::channel(capacity);
-        hub.handle(Command::Connect { conn_id, outbox: tx });
+        hub.handle(Command::Connect { conn_id, outbox: tx, host: "localhost".into() });
         rx
     }
 
@@ -1019,15 +1030,15 @@ mod tests {
         tokio::spawn(Hub::new(CallSettings::default(), store, RoomPasswords::new()).run(rx, replies));
         let (w_tx, mut watcher) = mpsc::channel(1024);
         let (r_tx, mut in_room) = mpsc::channel(1024);
-        tx.send(Command::Connect { conn_id: 1, outbox: w_tx }).await.unwrap();
+        tx.send(Command::Connect { conn_id: 1, outbox: w_tx, host: "".into() }).await.unwrap();
         tx.send(Command::Request { conn_id: 1, msg: ClientMsg::WatchRooms { req_id: None } }).await.unwrap();
-        tx.send(Command::Connect { conn_id: 2, outbox: r_tx }).await.unwrap();
+        tx.send(Command::Connect { conn_id: 2, outbox: r_tx, host: "".into() }).await.unwrap();
         // 50 members join in one burst.
         let mut keep = Vec::new();
         for id in 3..53 {
             let (t, r) = mpsc::channel(1024);
             keep.push(r);
-            tx.send(Command::Connect { conn_id: id, outbox: t }).await.unwrap();
+            tx.send(Command::Connect { conn_id: id, outbox: t, host: "".into() }).await.unwrap();
             tx.send(Command::Request { conn_id: id, msg: join("busy") }).await.unwrap();
         }
         tx.send(Command::Request { conn_id: 2, msg: join("quiet") }).await.unwrap();

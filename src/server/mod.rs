@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod headers;
+pub mod ice;
 pub mod hub;
 pub mod metrics;
 pub mod password;
@@ -98,6 +99,43 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Start the built-in TURN server beside `sfu`; without its ports calls still work for
+/// everyone whose network lets UDP or TCP through to the SFU.
+fn start_turn(config: &Config, sfu: &SfuHandle, tls: Option<&tls::Tls>, secret: &Arc<Vec<u8>>) -> Option<turn::TurnHandle> {
+    let tls_listener = match (config.turn_tls_addr, tls) {
+        (Some(addr), Some(t)) => Some((addr, t.server_config())),
+        (Some(addr), None) => {
+            tracing::warn!(%addr, "--turn-tls-addr needs HTTPS (a certificate): TURN over TLS is off");
+            None
+        }
+        (None, _) => None,
+    };
+    let own: Vec<std::net::IpAddr> = sfu.candidates.iter().map(|a| a.ip()).chain(config.rtc_public_ip.iter().copied()).collect();
+    // The relay address browsers are told: the public one if given, the TURN address if it
+    // names one, else the first the SFU announces.
+    let announced = config.rtc_public_ip.first().copied().or_else(|| {
+        let ip = config.turn_addr.ip();
+        if ip.is_unspecified() { sfu.candidates.first().map(|a| a.ip()) } else { Some(ip) }
+    });
+    let settings = turn::TurnConfig {
+        udp: Some(config.turn_addr),
+        tcp: Some(config.turn_addr),
+        tls: tls_listener,
+        relay_ip: config.turn_addr.ip(),
+        announced_ip: announced,
+        secret: secret.to_vec(),
+        policy: turn::core::Policy { allow_private: config.turn_allow_private, own },
+        max_allocations: config.turn_max_allocations,
+    };
+    match turn::spawn(settings) {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::error!("TURN server disabled: cannot listen on {}: {e}", config.turn_addr);
+            None
+        }
+    }
+}
+
 /// A year of HTTPS only, once a browser has seen it over HTTPS (not for subdomains: they
 /// may be other people's servers).
 const HSTS: &str = "max-age=31536000";
@@ -180,8 +218,13 @@ pub async fn serve(
         }
     };
     let sfu_stats = sfu.as_ref().map(|s| s.stats.clone());
+    let turn_secret = config.turn_secret_bytes();
+    let turn = match &sfu {
+        Some(sfu) if !config.no_turn => start_turn(&config, sfu, tls.as_ref(), &turn_secret),
+        _ => None,
+    };
     let calls = CallSettings {
-        ice_servers: config.ice_servers(),
+        ice: config.ice(turn.as_ref(), &turn_secret),
         max_call_size: config.max_call_size,
         p2p_max: config.p2p_max,
         sfu_max_participants: config.sfu_max_participants,
@@ -348,6 +391,8 @@ async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, uri: Uri, State(st
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let permit = state.connections.clone().try_acquire_owned();
+    // The name or address the browser reached Noom by: where it can reach the TURN server.
+    let host: Arc<str> = host_without_port(request_host(&headers, &uri)).unwrap_or("").into();
     // Frames a little above our own limit still reach the reader, which closes with 1009;
     // far bigger ones are stopped by the WebSocket layer before they are buffered.
     ws.max_message_size(2 * MAX_SIGNAL_FRAME_BYTES)
@@ -367,7 +412,7 @@ async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, uri: Uri, State(st
                 return;
             };
             let write_timeout = std::time::Duration::from_secs_f64(state.config.slow_client_secs);
-            ws::serve_socket(sink, stream, state.hub, state.shutdown, write_timeout).await;
+            ws::serve_socket(sink, stream, state.hub, state.shutdown, write_timeout, host).await;
         })
 }
 

@@ -332,6 +332,11 @@ impl Tls {
         Ok(Some(Tls { acceptor: TlsAcceptor::from(Arc::new(config)), certificates, loaded, trusted }))
     }
 
+    /// The TLS settings (certificate resolver included), for TURN over TLS.
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.acceptor.config().clone()
+    }
+
     /// One handshake, with the certificate files looked at first.
     pub async fn accept(&self, stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
         self.certificates.refresh();

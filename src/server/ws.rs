@@ -67,6 +67,7 @@ pub async fn serve_socket<W, R, E>(
     hub: HubHandle,
     shutdown: watch::Receiver<bool>,
     write_timeout: Duration,
+    host: std::sync::Arc<str>,
 ) where
     W: Sink<Message> + Unpin + Send + 'static,
     R: Stream<Item = Result<Message, E>> + Unpin + Send + 'static,
@@ -82,7 +83,7 @@ pub async fn serve_socket<W, R, E>(
         return;
     }
     let (outbox_tx, outbox) = mpsc::channel(OUTBOX_CAPACITY);
-    if !hub.send(Command::Connect { conn_id, outbox: outbox_tx }).await {
+    if !hub.send(Command::Connect { conn_id, outbox: outbox_tx, host }).await {
         tracing::error!(conn_id, "the hub has stopped: connection refused");
         super::metrics::closed(close::INTERNAL_ERROR);
         let mut sink = sink;
@@ -357,7 +358,7 @@ mod tests {
         let (_tx, shutdown) = watch::channel(false);
         tokio::spawn(async move {
             let _keep = _tx;
-            serve_socket(server_out, server_in, hub, shutdown, Duration::from_secs(10)).await
+            serve_socket(server_out, server_in, hub, shutdown, Duration::from_secs(10), "localhost".into()).await
         });
         (to_server, from_server)
     }
@@ -391,11 +392,11 @@ mod tests {
         let (_shutdown_tx, shutdown) = watch::channel(false);
         let (a_tx, a_in) = fmpsc::unbounded::<Result<Message, String>>();
         let (a_out, mut a_rx) = fmpsc::unbounded::<Message>();
-        tokio::spawn(serve_socket(a_out, a_in, hub.clone(), shutdown.clone(), Duration::from_secs(10)));
+        tokio::spawn(serve_socket(a_out, a_in, hub.clone(), shutdown.clone(), Duration::from_secs(10), "localhost".into()));
         // This one's socket takes one frame and then nothing (a client that stopped reading).
         let (s_tx, s_in) = fmpsc::unbounded::<Result<Message, String>>();
         let (s_out, _never_read) = fmpsc::channel::<Message>(0);
-        tokio::spawn(serve_socket(s_out, s_in, hub.clone(), shutdown, Duration::from_millis(200)));
+        tokio::spawn(serve_socket(s_out, s_in, hub.clone(), shutdown, Duration::from_millis(200), "localhost".into()));
 
         a_tx.unbounded_send(text(r#"{"type":"join","room":"r"}"#)).unwrap();
         s_tx.unbounded_send(text(r#"{"type":"set_nick","nickname":"Stuck"}"#)).unwrap();
@@ -426,7 +427,7 @@ mod tests {
         let (_shutdown_tx, shutdown) = watch::channel(false);
         let (_a_tx, a_in) = fmpsc::unbounded::<Result<Message, String>>();
         let (a_out, mut a_rx) = fmpsc::unbounded::<Message>();
-        tokio::spawn(serve_socket(a_out, a_in, hub.clone(), shutdown.clone(), Duration::from_secs(10)));
+        tokio::spawn(serve_socket(a_out, a_in, hub.clone(), shutdown.clone(), Duration::from_secs(10), "localhost".into()));
         tokio::task::yield_now().await;
         // The hub goes (its thread ended): with it, what it held of each connection.
         drop(inbox);
@@ -434,7 +435,7 @@ mod tests {
         // Newcomers are told the same, at once.
         let (_b_tx, b_in) = fmpsc::unbounded::<Result<Message, String>>();
         let (b_out, mut b_rx) = fmpsc::unbounded::<Message>();
-        serve_socket(b_out, b_in, hub.clone(), shutdown, Duration::from_secs(10)).await;
+        serve_socket(b_out, b_in, hub.clone(), shutdown, Duration::from_secs(10), "localhost".into()).await;
         assert_eq!(close_code(&mut b_rx).await, close::INTERNAL_ERROR);
         assert!(!hub.is_alive());
     }
@@ -445,7 +446,7 @@ mod tests {
         let (_shutdown_tx, shutdown) = watch::channel(false);
         let (tx, server_in) = fmpsc::unbounded::<Result<Message, String>>();
         let (server_out, mut rx) = fmpsc::unbounded::<Message>();
-        tokio::spawn(serve_socket(server_out, server_in, hub.clone(), shutdown.clone(), Duration::from_secs(10)));
+        tokio::spawn(serve_socket(server_out, server_in, hub.clone(), shutdown.clone(), Duration::from_secs(10), "localhost".into()));
         // `connect` took one place; three chats fill the inbox, the fourth is refused.
         for i in 1..=4 {
             tx.unbounded_send(text(&format!(r#"{{"type":"chat","req_id":{i},"text":"m{i}"}}"#))).unwrap();
@@ -455,7 +456,7 @@ mod tests {
         // A newcomer is turned away with 1013 while the hub is this far behind.
         let (_tx2, server_in2) = fmpsc::unbounded::<Result<Message, String>>();
         let (server_out2, mut rx2) = fmpsc::unbounded::<Message>();
-        tokio::spawn(serve_socket(server_out2, server_in2, hub.clone(), shutdown, Duration::from_secs(10)));
+        tokio::spawn(serve_socket(server_out2, server_in2, hub.clone(), shutdown, Duration::from_secs(10), "localhost".into()));
         assert_eq!(close_code(&mut rx2).await, close::TRY_AGAIN_LATER);
         // What was taken is intact and in order: connect, then chats 1-3.
         assert!(matches!(inbox.recv().await, Some(Command::Connect { .. })));

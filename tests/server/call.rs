@@ -37,7 +37,12 @@ async fn call_join_gives_ice_servers_and_participants_and_caps_at_four() {
     let mut d = Client::in_room(addr, "D", "r").await;
     d.send(json!({"type": "call_join", "req_id": 1, "media": media(false, true)})).await;
     let joined = d.recv_type("call_joined").await;
-    assert_eq!(joined["ice_servers"], json!([{"urls": ["stun:stun.test:3478"]}]));
+    assert_eq!(joined["ice_servers"][0], json!({"urls": ["stun:stun.test:3478"]}));
+    // The built-in TURN server, with a credential of D's own.
+    let turn = &joined["ice_servers"][1];
+    assert!(turn["urls"][0].as_str().unwrap().starts_with("turn:127.0.0.1:"), "{turn}");
+    assert!(turn["username"].as_str().unwrap().ends_with(&format!(":{}", d.conn_id)), "{turn}");
+    assert!(!turn["credential"].as_str().unwrap().is_empty());
     let names: Vec<&str> = joined["participants"].as_array().unwrap().iter().map(|p| p["nickname"].as_str().unwrap()).collect();
     assert_eq!(names, ["A", "B", "C"]);
     let seen = a.recv_type("call_participant_joined").await;

@@ -34,7 +34,13 @@ pub async fn start_with(config: Config) -> SocketAddr {
 /// UDP port (many servers run in one test process, and nothing leaves loopback) and chat
 /// history in memory (`durability.rs` runs the real binary on SQLite).
 pub fn config() -> Config {
-    Config { rtc_udp_addr: "127.0.0.1:0".parse().unwrap(), no_stun: true, store: StoreKind::Memory, ..Config::default() }
+    Config {
+        rtc_udp_addr: "127.0.0.1:0".parse().unwrap(),
+        turn_addr: "127.0.0.1:0".parse().unwrap(),
+        no_stun: true,
+        store: StoreKind::Memory,
+        ..Config::default()
+    }
 }
 
 pub async fn start() -> SocketAddr {
@@ -226,6 +232,6 @@ impl Drop for Server {
 pub fn noom(data: &Path, addr: SocketAddr) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_noom"));
     cmd.arg("--data-dir").arg(data).arg("--addr").arg(addr.to_string());
-    cmd.args(["--rtc-udp-addr", "127.0.0.1:0", "--no-stun", "--log", "warn"]);
+    cmd.args(["--rtc-udp-addr", "127.0.0.1:0", "--turn-addr", "127.0.0.1:0", "--no-stun", "--log", "warn"]);
     cmd
 }

@@ -14,3 +14,4 @@ mod operations;
 mod passwords;
 mod sfu;
 mod tls;
+mod turn;

@@ -23,7 +23,7 @@ pub fn ensure_peer(session: Session, other: ConnId, initiator: bool) {
         return;
     }
     let Some(me) = session.me.get_untracked() else { return };
-    let ice_servers = with_engine(|e| e.ice_servers.clone());
+    let ice = with_engine(|e| e.ice.clone());
     let on_track: peer::TrackCallback = Box::new(move |ev| {
         let track = ev.track();
         with_engine(|e| {
@@ -44,7 +44,7 @@ pub fn ensure_peer(session: Session, other: ConnId, initiator: bool) {
     let setup = Setup {
         other,
         polite: me > other,
-        ice_servers,
+        ice,
         describe: None,
         on_track: Some(on_track),
         before_first_answer: (!initiator).then(|| Box::new(|pc: &RtcPeerConnection| add_local_tracks(pc, false)) as _),

@@ -29,7 +29,7 @@ use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
 
 use super::call_queue::CallEvent;
 use crate::app::session::Session;
-use crate::protocol::{CallMode, ConnId, ErrorCode, IceServer, ServerMsg, TrackKind, SFU_PEER};
+use crate::protocol::{CallMode, ConnId, ErrorCode, ServerMsg, TrackKind, SFU_PEER};
 
 use local::{
     available_media, set_sending, start_preview, start_screen_share, stop_everything, stop_screen_share,
@@ -58,7 +58,7 @@ struct Engine {
     mesh_streams: HashMap<ConnId, MediaStream>,
     /// The SFU's last list of what I can receive (it may arrive before `call_joined`).
     offered: Vec<crate::protocol::RemoteTrack>,
-    ice_servers: Vec<IceServer>,
+    ice: peer::IceSetup,
     mode: CallMode,
     /// Bumped on every preview request so a slow, outdated getUserMedia is dropped.
     preview_seq: u32,
@@ -177,10 +177,12 @@ fn start_watching(session: Session) {
 fn on_message(session: Session, msg: &ServerMsg) {
     match msg {
         // The room's ICE servers, for the SFU connection prepared before joining the call.
-        ServerMsg::Joined { ice_servers, .. } => with_engine(|e| e.ice_servers = ice_servers.clone()),
-        ServerMsg::CallJoined { ice_servers, participants, mode, .. } => {
+        ServerMsg::Joined { ice_servers, relay_only, .. } => {
+            with_engine(|e| e.ice = peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only })
+        }
+        ServerMsg::CallJoined { ice_servers, relay_only, participants, mode, .. } => {
             with_engine(|e| {
-                e.ice_servers = ice_servers.clone();
+                e.ice = peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only };
                 e.mode = *mode;
             });
             // A prepared SFU connection is kept: joining only adds the tracks to it (and the

@@ -60,7 +60,7 @@ pub struct Setup {
     /// The other side: a participant, or [`crate::protocol::SFU_PEER`].
     pub other: ConnId,
     pub polite: bool,
-    pub ice_servers: Vec<IceServer>,
+    pub ice: IceSetup,
     pub describe: Option<Describe>,
     pub on_track: Option<Box<dyn FnMut(RtcTrackEvent)>>,
     /// Runs just before the first remote offer is answered (a newcomer adds its tracks
@@ -68,10 +68,21 @@ pub struct Setup {
     pub before_first_answer: Option<Box<dyn FnOnce(&RtcPeerConnection)>>,
 }
 
-fn ice_config(servers: &[IceServer]) -> RtcConfiguration {
+/// The ICE servers the server handed out, and whether all media must be relayed.
+#[derive(Debug, Clone, Default)]
+pub struct IceSetup {
+    pub servers: Vec<IceServer>,
+    /// `iceTransportPolicy: "relay"`: no candidate reveals this browser's own address.
+    pub relay_only: bool,
+}
+
+fn ice_config(ice: &IceSetup) -> RtcConfiguration {
     let config = RtcConfiguration::new();
-    if let Ok(list) = js_sys::JSON::parse(&serde_json::to_string(servers).unwrap_or_else(|_| "[]".into())) {
+    if let Ok(list) = js_sys::JSON::parse(&serde_json::to_string(&ice.servers).unwrap_or_else(|_| "[]".into())) {
         config.set_ice_servers(&list);
+    }
+    if ice.relay_only {
+        config.set_ice_transport_policy(web_sys::RtcIceTransportPolicy::Relay);
     }
     config
 }
@@ -79,8 +90,8 @@ fn ice_config(servers: &[IceServer]) -> RtcConfiguration {
 /// Open a connection: trickle ICE, offers on `negotiationneeded`, ICE restarts, and a task
 /// applying the other side's signals in order.
 pub fn open(session: Session, setup: Setup) -> Option<Peer> {
-    let Setup { other, polite, ice_servers, describe, on_track, before_first_answer } = setup;
-    let Ok(pc) = RtcPeerConnection::new_with_configuration(&ice_config(&ice_servers)) else {
+    let Setup { other, polite, ice, describe, on_track, before_first_answer } = setup;
+    let Ok(pc) = RtcPeerConnection::new_with_configuration(&ice_config(&ice)) else {
         session.call_error.set(Some(strings::webrtc_unavailable(session.locale.get_untracked())));
         return None;
     };

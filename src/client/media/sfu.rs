@@ -72,11 +72,11 @@ pub fn prepare(session: Session) {
     if with_engine(|e| e.sfu.is_some()) {
         return;
     }
-    let ice_servers = with_engine(|e| e.ice_servers.clone());
+    let ice = with_engine(|e| e.ice.clone());
     let describe: peer::Describe =
         Rc::new(|_pc: &RtcPeerConnection| with_engine(|e| e.sfu.as_ref().map(SfuLink::describe).unwrap_or_default()));
     let setup =
-        Setup { other: SFU_PEER, polite: true, ice_servers, describe: Some(describe), on_track: None, before_first_answer: None };
+        Setup { other: SFU_PEER, polite: true, ice, describe: Some(describe), on_track: None, before_first_answer: None };
     let Some(peer) = peer::open(session, setup) else { return };
     let _ = peer.pc.create_data_channel("noom");
     expose_for_tests(SFU_PEER, Some(&peer.pc));

@@ -14,15 +14,16 @@
 use super::{encode, Hub};
 use crate::limits::{DEFAULT_MAX_CALL_SIZE, DEFAULT_P2P_MAX, DEFAULT_SFU_MAX_PARTICIPANTS};
 use crate::protocol::{
-    CallMode, ConnId, ErrorCode, IceServer, MediaState, ReqId, ServerMsg, SignalPayload, TileView, SFU_PEER,
+    CallMode, ConnId, ErrorCode, MediaState, ReqId, ServerMsg, SignalPayload, TileView, SFU_PEER,
 };
+use crate::server::ice::IceConfig;
 use crate::server::sfu::{SfuCmd, SfuHandle};
 
 /// How calls are sized and carried.
 #[derive(Clone)]
 pub struct CallSettings {
-    /// Handed to every browser that joins a call.
-    pub ice_servers: Vec<IceServer>,
+    /// The ICE servers (and TURN credentials) handed to each browser.
+    pub ice: IceConfig,
     pub max_call_size: usize,
     pub p2p_max: usize,
     /// Most people in SFU calls, all rooms together.
@@ -35,7 +36,7 @@ pub struct CallSettings {
 impl Default for CallSettings {
     fn default() -> Self {
         CallSettings {
-            ice_servers: Vec::new(),
+            ice: IceConfig::default(),
             max_call_size: DEFAULT_MAX_CALL_SIZE,
             p2p_max: DEFAULT_P2P_MAX,
             sfu_max_participants: DEFAULT_SFU_MAX_PARTICIPANTS,
@@ -135,7 +136,8 @@ impl Hub {
         }
         let joined = ServerMsg::CallJoined {
             req_id,
-            ice_servers: self.calls.ice_servers.clone(),
+            ice_servers: self.ice_servers(conn_id),
+            relay_only: self.calls.ice.relay_only,
             participants: others.iter().map(|(id, m)| self.participant(*id, *m)).collect(),
             mode,
         };
@@ -237,7 +239,7 @@ mod tests {
 
     fn hub() -> TestHub {
         TestHub::new(CallSettings {
-            ice_servers: vec![IceServer { urls: vec!["stun:stun.example:3478".into()], username: None, credential: None }],
+            ice: IceConfig { stun: vec!["stun:stun.example:3478".into()], ..IceConfig::default() },
             max_call_size: 4,
             p2p_max: 4,
             sfu_max_participants: 100,
@@ -248,7 +250,7 @@ mod tests {
     /// Connect and enter `room` (its `joined` delivered).
     async fn connect_to(hub: &mut TestHub, conn_id: ConnId, room: &str) -> mpsc::Receiver<Outgoing> {
         let (tx, rx) = mpsc::channel(256);
-        hub.handle(Command::Connect { conn_id, outbox: tx });
+        hub.handle(Command::Connect { conn_id, outbox: tx, host: "localhost".into() });
         let join = ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None, device: None, password: None };
         hub.handle(Command::Request { conn_id, msg: join });
         hub.settle().await;

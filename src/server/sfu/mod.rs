@@ -116,6 +116,8 @@ pub struct SfuHandle {
     pub local_addr: SocketAddr,
     /// The ICE-TCP listener's address, if it could be bound.
     pub tcp_addr: Option<SocketAddr>,
+    /// The addresses announced to browsers (the TURN server may always relay to them).
+    pub candidates: Vec<SocketAddr>,
     pub stats: Arc<SfuStats>,
 }
 
@@ -148,7 +150,7 @@ impl SfuHandle {
         };
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let stats = Arc::new(SfuStats::default());
-        let sfu = Sfu::new(candidates, tcp_addr.map(|a| a.port()), stats.clone(), config.max_publish_kbps);
+        let sfu = Sfu::new(candidates.clone(), tcp_addr.map(|a| a.port()), stats.clone(), config.max_publish_kbps);
         std::thread::Builder::new().name("noom-sfu".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,
@@ -162,7 +164,7 @@ impl SfuHandle {
                 }
             });
         })?;
-        Ok(SfuHandle { tx, local_addr, tcp_addr, stats })
+        Ok(SfuHandle { tx, local_addr, tcp_addr, candidates, stats })
     }
 
     /// Queue a command; never waits (the hub must not block on media).
