@@ -24,6 +24,8 @@ const chromiumArgs = [
 const port = Number(process.env.NOOM_E2E_PORT ?? 3000);
 // A second server, over HTTPS with a self-signed certificate it makes for noom.test.
 const httpsPort = port + 443;
+// A third, that makes every browser relay through its built-in TURN server (TURN on 3578).
+const relayPort = port + 444;
 // A fresh chat database for every run: rooms start empty, whatever earlier runs said.
 const dataDir = process.env.NOOM_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'noom-e2e-'));
 process.env.NOOM_E2E_DATA_DIR = dataDir; // the workers load this file too: same directory
@@ -41,6 +43,8 @@ export default defineConfig({
     { name: 'calls', testMatch: /(call|sfu)\.spec\.ts/, workers: 1, dependencies: ['chat'] },
     // The browser resolves noom.test to loopback and trusts the server's self-signed
     // certificate (as a person does who checked its fingerprint).
+    // Drops packets with nft in the suite's namespace: after everything else, alone.
+    { name: 'reach', testMatch: /reach\.spec\.ts/, workers: 1, dependencies: ['https'] },
     {
       name: 'https',
       testMatch: /https\.spec\.ts/,
@@ -98,6 +102,25 @@ export default defineConfig({
       NOOM_NO_STUN: 'true',
       NOOM_DATA_DIR: join(dataDir, 'https'),
       // Its own SFU port beside the first server's.
+      NOOM_RTC_UDP_ADDR: '127.0.0.1:0',
+      NOOM_TURN_ADDR: '127.0.0.1:0',
+      NOOM_PRECOMPRESSED: 'true',
+    },
+    stdout: 'ignore',
+    stderr: 'pipe',
+  }, {
+    command: 'target/release/noom',
+    cwd: '..',
+    url: `http://127.0.0.1:${relayPort}/healthz`,
+    reuseExistingServer: !process.env.CI,
+    timeout: 60_000,
+    env: {
+      NOOM_ADDR: `127.0.0.1:${relayPort}`,
+      NOOM_ICE_TRANSPORT_POLICY: 'relay',
+      NOOM_TURN_ADDR: '127.0.0.1:3578',
+      NOOM_LOG: 'info',
+      NOOM_NO_STUN: 'true',
+      NOOM_DATA_DIR: join(dataDir, 'relay'),
       NOOM_RTC_UDP_ADDR: '127.0.0.1:0',
       NOOM_PRECOMPRESSED: 'true',
     },

@@ -16,6 +16,8 @@ command -v ip >/dev/null || apt_pkgs+=(iproute2)
 command -v unshare >/dev/null || apt_pkgs+=(util-linux)
 if $want_test; then
   command -v chromium >/dev/null || apt_pkgs+=(chromium)
+  # The reach tests drop packets inside the suite's own network namespace.
+  command -v nft >/dev/null || apt_pkgs+=(nftables)
   # Reactions and hands are emoji; without a colour emoji font the screenshots show boxes.
   [[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || apt_pkgs+=(fonts-noto-color-emoji)
 fi
