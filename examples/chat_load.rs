@@ -14,6 +14,7 @@
 //!   connections the server closed before the end.
 //!
 //! `cargo run --release --features ssr --example chat_load -- --rooms 10 --per-room 100 --rate-each 1`
+//! (`--url wss://…` with `NOOM_BENCH_CA` set: the same over TLS, see `scripts/bench-tls.sh`)
 
 use std::collections::VecDeque;
 use std::sync::{LazyLock, OnceLock};
@@ -23,6 +24,9 @@ use futures::{SinkExt, StreamExt};
 use memchr::memmem::Finder;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+
+#[path = "shared/connect.rs"]
+mod connect;
 
 #[derive(clap::Parser)]
 struct Args {
@@ -126,7 +130,7 @@ async fn client(c: Client) -> Report {
     // tungstenite zeroes its whole read buffer before each read: the default 128 KiB cost
     // this tool more than reading the frames did.
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(&c.url, Some(config), false).await.expect("connect");
+    let ws = connect::connect(&c.url, Some(config)).await.expect("connect");
     let (mut tx, mut rx) = ws.split();
     tx.send(Message::text(json!({"type": "join", "room": c.room}).to_string())).await.unwrap();
     while let Some(Ok(frame)) = rx.next().await {

@@ -41,7 +41,9 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+#[path = "shared/connect.rs"]
+mod connect;
+use connect::Ws;
 
 async fn next_of(ws: &mut Ws, ty: &str) -> Option<Value> {
     while let Some(Ok(frame)) = ws.next().await {
@@ -63,7 +65,7 @@ async fn main() {
     // Watchers on the home page count the room lists they receive during the storm.
     let mut watcher_tasks = Vec::new();
     for _ in 0..a.watchers {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&a.url).await.expect("watcher connects");
+        let mut ws = connect::connect(&a.url, None).await.expect("watcher connects");
         ws.send(Message::text(json!({"type": "watch_rooms"}).to_string())).await.unwrap();
         next_of(&mut ws, "rooms").await.expect("initial list");
         watcher_tasks.push(tokio::spawn(async move {
@@ -83,7 +85,7 @@ async fn main() {
         let url = a.url.clone();
         let room = format!("room-{}", i % a.rooms);
         joins.push(tokio::spawn(async move {
-            let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.ok()?;
+            let mut ws = connect::connect(&url, None).await.ok()?;
             ws.send(Message::text(json!({"type": "join", "room": room}).to_string())).await.ok()?;
             tokio::time::timeout(Duration::from_secs(60), next_of(&mut ws, "joined")).await.ok()??;
             Some(ws)
@@ -117,8 +119,8 @@ async fn main() {
     drop(connected);
 
     // Chat latency between two people in a quiet room.
-    let (mut tx, _) = tokio_tungstenite::connect_async(&a.url).await.unwrap();
-    let (mut rx, _) = tokio_tungstenite::connect_async(&a.url).await.unwrap();
+    let mut tx = connect::connect(&a.url, None).await.unwrap();
+    let mut rx = connect::connect(&a.url, None).await.unwrap();
     for ws in [&mut tx, &mut rx] {
         ws.send(Message::text(json!({"type": "join", "room": "latency"}).to_string())).await.unwrap();
         next_of(ws, "joined").await.unwrap();
