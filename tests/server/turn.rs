@@ -231,3 +231,49 @@ async fn garbage_and_silence_on_the_turn_ports_leave_it_serving_others() {
     let closed = tokio::time::timeout(WAIT, http.read(&mut buf)).await.expect("the HTTP client was closed");
     assert!(matches!(closed, Ok(0) | Err(_)));
 }
+
+#[tokio::test]
+async fn turn_over_tls_uses_the_https_certificate() {
+    let data = tempfile::tempdir().unwrap();
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let tls_addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let config = Config {
+        self_signed: true,
+        data_dir: data.path().into(),
+        turn_tls_addr: Some(tls_addr),
+        turn_secret: Some(SECRET.into()),
+        ..config()
+    };
+    let _addr = start_with(config).await;
+    let cert = data.path().join("tls/self-signed.crt");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cert.exists() || TcpStream::connect(tls_addr).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "no TURN-TLS listener");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pem = std::fs::read(&cert).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    roots.add(rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(tls_addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client)).connect(name, tcp).await.expect("TLS with the HTTPS certificate");
+    // A Binding request over TLS is answered (STUN framing inside TLS).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (user, pass) = noom::server::turn::credentials::issue(SECRET.as_bytes(), "1", now, 3600);
+    let c = TurnClient { link: Link::Udp(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(), tls_addr), user, pass, nonce: String::new() };
+    let probe = c.build(MessageClass::Request, ALLOCATE, &[A::Udp], false);
+    stream.write_all(&probe).await.unwrap();
+    let mut head = [0u8; 20];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut head)).await.unwrap().unwrap();
+    let mut rest = vec![0u8; u16::from_be_bytes([head[2], head[3]]) as usize];
+    stream.read_exact(&mut rest).await.unwrap();
+    let answer = [head.to_vec(), rest].concat();
+    let msg = Message::from_bytes(&answer).unwrap();
+    assert_eq!(msg.attribute::<ErrorCode>().unwrap().code(), 401, "challenged over TLS like over UDP");
+}
