@@ -24,7 +24,9 @@
 //! - **Kept per CA**: the account key and the certificate live in a directory named after
 //!   the CA's directory URL, so pointing Noom at the staging CA and then production never
 //!   serves a staging certificate or reuses the other CA's account. Files are readable by
-//!   the owner only.
+//!   the owner only. An account the CA says it does not know (a reset private CA) is put
+//!   aside and a new one made; a kept certificate that lacks a name added since is served
+//!   until the new one comes (better than a self-signed one).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -213,8 +215,9 @@ fn random_in(start: i64, end: i64) -> i64 {
     start + (random % (end - start) as u64) as i64
 }
 
-/// The certificate kept for this CA in the data dir, if it can still be served: valid now
-/// and for every configured name. (Due for renewal or not: that is the manager's call.)
+/// The certificate kept for this CA in the data dir, if it can still be served (valid
+/// now). Whether it is due for renewal, or lacks a name that was added since, is the
+/// manager's call: until the new one comes, it is better than a self-signed one.
 pub fn kept(settings: &AcmeSettings, now: SystemTime) -> Option<Loaded> {
     let store = settings.store();
     let (cert, key) = (store.join("cert.pem"), store.join("key.pem"));
@@ -222,11 +225,7 @@ pub fn kept(settings: &AcmeSettings, now: SystemTime) -> Option<Loaded> {
         return None;
     }
     match super::tls::load_pair(&cert, &key, now) {
-        Ok(kept) if kept.covers(&settings.names) => Some(kept),
-        Ok(kept) => {
-            tracing::info!(has = ?kept.names, wanted = ?settings.names, "ACME: the kept certificate lacks names: ordering a new one");
-            None
-        }
+        Ok(kept) => Some(kept),
         Err(e) => {
             tracing::warn!("ACME: the kept certificate cannot be served ({e}): ordering a new one");
             None
@@ -392,6 +391,10 @@ impl Manager {
         loop {
             let now = unix_now(SystemTime::now());
             let due = match self.current.clone() {
+                Some(current) if !current.covers(&self.settings.names) => {
+                    tracing::info!(has = ?current.names, wanted = ?self.settings.names, "ACME: the certificate lacks names: ordering a new one");
+                    now
+                }
                 Some(current) => self.renewal_time(&current, now).await,
                 None => now,
             };
@@ -426,12 +429,17 @@ impl Manager {
                 Err(e) => {
                     metrics::counter!("noom_acme_orders_total", "result" => "failed").increment(1);
                     failures += 1;
-                    let delay = retry_delay(failures);
-                    tracing::warn!(failures, retry_in_secs = delay.as_secs(), "ACME: no certificate from {}: {e}", self.settings.directory);
-                    // A broken account (deleted, or from a reset CA) is made anew next time.
-                    if e.contains("accountDoesNotExist") || e.contains("unauthorized") {
-                        self.account = None;
+                    // The CA does not know the kept account (deactivated, or a private or
+                    // test CA that was reset): put it aside and make a new one, at once
+                    // the first time.
+                    let mut delay = retry_delay(failures);
+                    if e.contains("accountDoesNotExist") {
+                        self.forget_account();
+                        if failures == 1 {
+                            delay = Duration::ZERO;
+                        }
                     }
+                    tracing::warn!(failures, retry_in_secs = delay.as_secs(), "ACME: no certificate from {}: {e}", self.settings.directory);
                     if !pause(delay, &mut shutdown).await {
                         return;
                     }
@@ -484,6 +492,17 @@ impl Manager {
             Err(e) => tracing::debug!("ACME: no renewal information from the CA: {e}"),
         }
         ari
+    }
+
+    /// Put the kept account aside (`account.json.rejected`): the next order makes a new one.
+    fn forget_account(&mut self) {
+        self.account = None;
+        let path = self.settings.store().join("account.json");
+        let aside = path.with_extension("json.rejected");
+        match std::fs::rename(&path, &aside) {
+            Ok(()) => tracing::warn!("ACME: the CA does not know the account kept in {}: moved to {}, making a new one", path.display(), aside.display()),
+            Err(e) => tracing::warn!("ACME: cannot move the rejected account {} aside: {e}", path.display()),
+        }
     }
 
     /// The ACME account: the one kept for this CA, else a new one (kept from then on).

@@ -390,6 +390,43 @@ async fn a_certificate_near_its_end_is_renewed_at_start_up_and_a_short_lived_one
     assert!(renewed.not_after > kept.not_after);
 }
 
+#[tokio::test]
+async fn an_account_the_ca_does_not_know_is_put_aside_and_made_anew() {
+    let data = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pebble = Pebble::start(listener.local_addr().unwrap().port(), free_port(), None).await;
+    // Credentials of an account this CA never made (as after a private CA was reset).
+    let store = store_dir(&data.path().join("acme"), &pebble.directory);
+    std::fs::create_dir_all(&store).unwrap();
+    let base = pebble.directory.trim_end_matches("/dir");
+    let forged = json!({
+        "id": format!("{base}/my-account/0123456789abcdef"),
+        "key_pkcs8": base64url(&rcgen::KeyPair::generate().unwrap().serialize_der()),
+        "directory": pebble.directory,
+    });
+    std::fs::write(store.join("account.json"), forged.to_string()).unwrap();
+
+    let addr = start_on(listener, acme_config(&pebble, data.path(), &["noom.test"])).await;
+    wait_for_certificate(addr, &pebble.roots, "noom.test", |_| true).await;
+    let aside: Value = serde_json::from_slice(&std::fs::read(store.join("account.json.rejected")).unwrap()).unwrap();
+    assert_eq!(aside["id"], forged["id"]);
+    let made: Value = serde_json::from_slice(&std::fs::read(store.join("account.json")).unwrap()).unwrap();
+    assert_ne!(made["id"], forged["id"]);
+}
+
+/// Base64url without padding (what instant-acme keeps the account key in).
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
