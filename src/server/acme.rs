@@ -400,7 +400,7 @@ impl Manager {
             };
             if due > now {
                 if announced != Some(due) {
-                    tracing::info!(at = %date(due), in_hours = (due - now) / 3600, "ACME: renewal scheduled");
+                    tracing::info!(at = %date(due), "ACME: renewal scheduled, in {}", humane(due - now));
                     announced = Some(due);
                 }
                 let wait = Duration::from_secs((due - now) as u64).min(WAKE_EVERY);
@@ -474,7 +474,7 @@ impl Manager {
         };
         let asked = tokio::time::timeout(Duration::from_secs(60), async {
             let account = self.account().await?;
-            account.renewal_info(&id).await.map_err(|e| e.to_string())
+            account.renewal_info(&id).await.map_err(|e| why(&e))
         })
         .await
         .unwrap_or_else(|_| Err("timed out".into()));
@@ -517,7 +517,7 @@ impl Manager {
             Ok(bytes) => {
                 let credentials: AccountCredentials =
                     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-                Account::builder_with_http(http).from_credentials(credentials).await.map_err(|e| format!("the CA: {e}"))?
+                Account::builder_with_http(http).from_credentials(credentials).await.map_err(|e| format!("the CA: {}", why(&e)))?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let contact = self.settings.email.as_ref().map(|e| format!("mailto:{e}"));
@@ -526,7 +526,7 @@ impl Manager {
                 let (account, credentials) = Account::builder_with_http(http)
                     .create(&new, self.settings.directory.clone(), None)
                     .await
-                    .map_err(|e| format!("creating an account: {e}"))?;
+                    .map_err(|e| format!("creating an account: {}", why(&e)))?;
                 make_private_dir(&store).map_err(|e| format!("{}: {e}", store.display()))?;
                 let json = serde_json::to_vec_pretty(&credentials).map_err(|e| e.to_string())?;
                 write_private(&path, &json).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -570,16 +570,16 @@ impl Manager {
                     if let Some(profile) = profile {
                         plain = plain.profile(profile);
                     }
-                    account.new_order(&plain).await.map_err(|e| format!("new order: {e}"))?
+                    account.new_order(&plain).await.map_err(|e| format!("new order: {}", why(&e)))?
                 }
             },
-            None => account.new_order(&new_order).await.map_err(|e| format!("new order: {e}"))?,
+            None => account.new_order(&new_order).await.map_err(|e| format!("new order: {}", why(&e)))?,
         };
 
         let _armed = Armed(&self.challenges);
         self.answer_challenges(&mut order).await?;
         let polling = RetryPolicy::new().initial_delay(Duration::from_millis(250)).backoff(1.5).timeout(Duration::from_secs(120));
-        let status = order.poll_ready(&polling).await.map_err(|e| format!("waiting for validation: {e}"))?;
+        let status = order.poll_ready(&polling).await.map_err(|e| format!("waiting for validation: {}", why(&e)))?;
         if status != OrderStatus::Ready {
             return Err(format!("the CA did not validate the order: {}", failure(&mut order).await));
         }
@@ -588,8 +588,8 @@ impl Manager {
         let mut params = rcgen::CertificateParams::new(self.settings.names.clone()).map_err(|e| e.to_string())?;
         params.distinguished_name = rcgen::DistinguishedName::new();
         let csr = params.serialize_request(&key).map_err(|e| e.to_string())?;
-        order.finalize_csr(csr.der()).await.map_err(|e| format!("finalizing: {e}"))?;
-        let chain = order.poll_certificate(&polling).await.map_err(|e| format!("fetching the certificate: {e}"))?;
+        order.finalize_csr(csr.der()).await.map_err(|e| format!("finalizing: {}", why(&e)))?;
+        let chain = order.poll_certificate(&polling).await.map_err(|e| format!("fetching the certificate: {}", why(&e)))?;
 
         let store = self.settings.store();
         let (cert_path, key_path) = (store.join("cert.pem"), store.join("key.pem"));
@@ -611,7 +611,7 @@ impl Manager {
         let wanted = self.settings.challenge;
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
-            let mut authz = authz.map_err(|e| format!("authorization: {e}"))?;
+            let mut authz = authz.map_err(|e| format!("authorization: {}", why(&e)))?;
             match authz.status {
                 AuthorizationStatus::Pending => {}
                 AuthorizationStatus::Valid => continue, // validated recently, reused by the CA
@@ -642,7 +642,7 @@ impl Manager {
                 }
             }
             tracing::debug!(%identifier, challenge = ?kind, "ACME: challenge ready");
-            challenge.set_ready().await.map_err(|e| format!("challenge for {identifier}: {e}"))?;
+            challenge.set_ready().await.map_err(|e| format!("challenge for {identifier}: {}", why(&e)))?;
         }
         Ok(())
     }
@@ -670,6 +670,31 @@ async fn failure(order: &mut Order) -> String {
         "no reason given".into()
     } else {
         reasons.join("; ")
+    }
+}
+
+/// An error with its causes ("client error (Connect): tcp connect error: Connection
+/// refused"): what an operator needs to see in the log.
+fn why(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `secs` for people: `40 s`, `25 min`, `7 h`, `29 days`.
+fn humane(secs: i64) -> String {
+    match secs {
+        ..=119 => format!("{secs} s"),
+        ..=7199 => format!("{} min", secs / 60),
+        ..=172_799 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
     }
 }
 
@@ -735,6 +760,19 @@ mod tests {
         assert_eq!(retry_delay(5), Duration::from_secs(160));
         assert_eq!(retry_delay(12), Duration::from_secs(3600));
         assert_eq!(retry_delay(1000), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn errors_show_their_causes_and_durations_read_well() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let e = instant_acme::Error::Other(Box::new(io));
+        assert_eq!(why(&e), "Connection refused");
+        let e = instant_acme::Error::Other(Box::new(instant_acme::Error::Other("inner".into())));
+        assert!(why(&e).contains("inner"), "{}", why(&e));
+        assert_eq!(humane(40), "40 s");
+        assert_eq!(humane(25 * 60), "25 min");
+        assert_eq!(humane(7 * 3600), "7 h");
+        assert_eq!(humane(29 * 86_400 + 5), "29 days");
     }
 
     #[test]

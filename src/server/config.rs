@@ -52,22 +52,22 @@ pub struct Config {
     /// (repeatable / comma-separated). The CA must reach this server: on port 443 (`--addr`,
     /// TLS-ALPN-01), or on port 80 when `--http-redirect-addr` is given (HTTP-01). The
     /// account and certificate are kept in `<data-dir>/acme/`.
-    #[arg(long = "acme", env = "NOOM_ACME", value_delimiter = ',', value_parser = crate::server::acme::parse_name,
+    #[arg(long = "acme", env = "NOOM_ACME", value_name = "NAME", value_delimiter = ',', value_parser = crate::server::acme::parse_name,
           conflicts_with_all = ["tls_cert", "plain_http", "self_signed"])]
     pub acme: Vec<String>,
 
-    /// ACME: a contact address the CA may write to (e.g. about expiring certificates).
-    #[arg(long, env = "NOOM_ACME_EMAIL", requires = "acme")]
+    /// ACME: a contact address for the CA (account and policy notices).
+    #[arg(long, env = "NOOM_ACME_EMAIL", value_name = "EMAIL", requires = "acme")]
     pub acme_email: Option<String>,
 
     /// ACME: the CA's directory URL. Let's Encrypt's staging CA, for trying things out:
     /// https://acme-staging-v02.api.letsencrypt.org/directory
-    #[arg(long, env = "NOOM_ACME_DIRECTORY", default_value = crate::server::acme::LETS_ENCRYPT)]
+    #[arg(long, env = "NOOM_ACME_DIRECTORY", value_name = "URL", default_value = crate::server::acme::LETS_ENCRYPT)]
     pub acme_directory: String,
 
     /// ACME: trust only the CA certificates in this PEM file for the directory's HTTPS
     /// (a test or private CA), instead of the system's.
-    #[arg(long, env = "NOOM_ACME_CA_CERT", requires = "acme")]
+    #[arg(long, env = "NOOM_ACME_CA_CERT", value_name = "FILE", requires = "acme")]
     pub acme_ca_cert: Option<std::path::PathBuf>,
 
     /// Serve `/metrics` (Prometheus) on this address only, e.g. `127.0.0.1:9100`, instead
