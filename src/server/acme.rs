@@ -690,11 +690,14 @@ fn why(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// `secs` for people: `40 s`, `25 min`, `7 h`, `29 days`.
 fn humane(secs: i64) -> String {
-    match secs {
-        ..=119 => format!("{secs} s"),
-        ..=7199 => format!("{} min", secs / 60),
-        ..=172_799 => format!("{} h", secs / 3600),
-        _ => format!("{} days", secs / 86_400),
+    if secs < 120 {
+        format!("{secs} s")
+    } else if secs < 7200 {
+        format!("{} min", secs / 60)
+    } else if secs < 2 * 86_400 {
+        format!("{} h", secs / 3600)
+    } else {
+        format!("{} days", secs / 86_400)
     }
 }
 

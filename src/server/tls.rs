@@ -483,7 +483,7 @@ pub fn listener(tcp: TcpListener, tls: Arc<Tls>, tune: fn(&mut TcpStream)) -> st
                     Ok(Ok(mut stream)) if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) => {
                         // A CA validating TLS-ALPN-01 only looks at the certificate: done.
                         tracing::debug!(%peer, "TLS-ALPN-01 validation handshake answered");
-                        let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+                        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio::io::AsyncWriteExt::shutdown(&mut stream)).await;
                     }
                     Ok(Ok(stream)) => {
                         let _ = tx.send((stream, peer)).await;
