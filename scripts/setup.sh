@@ -2,7 +2,8 @@
 # Install what Noom needs to build (and, with --test, to run its browser tests) on a fresh
 # Debian machine. Every step skips itself when already done, so a second run takes seconds.
 #   scripts/setup.sh          build tools: wasm target, cargo-leptos, wasm-bindgen, wasm-opt
-#   scripts/setup.sh --test   the same, plus Chromium and Playwright for end-to-end tests
+#   scripts/setup.sh --test   the same, plus Chromium and Playwright for end-to-end tests, and
+#                             pebble (an ACME test CA) for the certificate tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,8 @@ if $want_test; then
   command -v nft >/dev/null || apt_pkgs+=(nftables)
   # Reactions and hands are emoji; without a colour emoji font the screenshots show boxes.
   [[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || apt_pkgs+=(fonts-noto-color-emoji)
+  # The ACME tests obtain certificates from Let's Encrypt's test CA, run on loopback.
+  { command -v pebble && command -v pebble-challtestsrv; } >/dev/null || apt_pkgs+=(pebble)
 fi
 if ((${#apt_pkgs[@]})); then
   step "apt: ${apt_pkgs[*]}"

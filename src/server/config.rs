@@ -46,9 +46,32 @@ pub struct Config {
     pub tls_names: Vec<String>,
 
     /// Also listen for plain HTTP here (e.g. `0.0.0.0:80`) and redirect every request to
-    /// HTTPS on `--addr`.
+    /// HTTPS on `--addr`. With `--acme`, the CA's HTTP-01 challenge is answered here.
     #[arg(long, env = "NOOM_HTTP_REDIRECT_ADDR")]
     pub http_redirect_addr: Option<SocketAddr>,
+
+    /// HTTPS with a certificate Noom obtains and renews itself over ACME (Let's Encrypt
+    /// unless `--acme-directory` says otherwise) for this domain name or IP address
+    /// (repeatable / comma-separated). The CA must reach this server: on port 443 (`--addr`,
+    /// TLS-ALPN-01), or on port 80 when `--http-redirect-addr` is given (HTTP-01). The
+    /// account and certificate are kept in `<data-dir>/acme/`.
+    #[arg(long = "acme", env = "NOOM_ACME", value_name = "NAME", value_delimiter = ',', value_parser = crate::server::acme::parse_name,
+          conflicts_with_all = ["tls_cert", "plain_http", "self_signed"])]
+    pub acme: Vec<String>,
+
+    /// ACME: a contact address for the CA (account and policy notices).
+    #[arg(long, env = "NOOM_ACME_EMAIL", value_name = "EMAIL", requires = "acme")]
+    pub acme_email: Option<String>,
+
+    /// ACME: the CA's directory URL. Let's Encrypt's staging CA, for trying things out:
+    /// https://acme-staging-v02.api.letsencrypt.org/directory
+    #[arg(long, env = "NOOM_ACME_DIRECTORY", value_name = "URL", default_value = crate::server::acme::LETS_ENCRYPT)]
+    pub acme_directory: String,
+
+    /// ACME: trust only the CA certificates in this PEM file for the directory's HTTPS
+    /// (a test or private CA), instead of the system's.
+    #[arg(long, env = "NOOM_ACME_CA_CERT", value_name = "FILE", requires = "acme")]
+    pub acme_ca_cert: Option<std::path::PathBuf>,
 
     /// Serve `/metrics` (Prometheus) on this address only, e.g. `127.0.0.1:9100`, instead
     /// of on the main address (where anyone who reaches the site could read it).
@@ -267,10 +290,23 @@ impl Config {
 }
 
 impl Config {
-    /// What the server speaks on `addr`: HTTPS with the given files, plain HTTP on loopback
-    /// or when asked, else HTTPS with a self-signed certificate kept in the data dir.
+    /// What the server speaks on `addr`: HTTPS with a certificate from ACME or the given
+    /// files, plain HTTP on loopback or when asked, else HTTPS with a self-signed
+    /// certificate kept in the data dir.
     pub fn tls_mode(&self, addr: SocketAddr) -> crate::server::tls::TlsMode {
+        use crate::server::acme::{AcmeSettings, ChallengeKind};
         use crate::server::tls::{machine_names, TlsMode};
+        if !self.acme.is_empty() {
+            return TlsMode::Acme(AcmeSettings {
+                names: self.acme.clone(),
+                email: self.acme_email.clone(),
+                directory: self.acme_directory.clone(),
+                ca_cert: self.acme_ca_cert.clone(),
+                dir: self.data_dir.join("acme"),
+                // A CA reaches HTTP-01 on port 80: only where Noom has a plain-HTTP port.
+                challenge: if self.http_redirect_addr.is_some() { ChallengeKind::Http01 } else { ChallengeKind::TlsAlpn01 },
+            });
+        }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             return TlsMode::Files { cert: cert.clone(), key: key.clone() };
         }
@@ -376,6 +412,34 @@ mod tests {
         assert_eq!(files, TlsMode::Files { cert: "c.pem".into(), key: "k.pem".into() });
         assert!(Config::try_parse_from(["noom", "--tls-cert", "c.pem"]).is_err(), "a certificate needs its key");
         assert!(Config::try_parse_from(["noom", "--tls-cert", "c", "--tls-key", "k", "--plain-http"]).is_err());
+    }
+
+    #[test]
+    fn acme_takes_names_and_picks_its_challenge_by_the_ports_there_are() {
+        use crate::server::acme::{ChallengeKind, LETS_ENCRYPT};
+        use crate::server::tls::TlsMode;
+        let parse = |args: &[&str]| {
+            let mut all = vec!["noom"];
+            all.extend_from_slice(args);
+            Config::try_parse_from(all)
+        };
+        let c = parse(&["--acme", "Meet.Example.com,203.0.113.9", "--acme-email", "ops@example.com", "--data-dir", "/d"]).unwrap();
+        let TlsMode::Acme(acme) = c.tls_mode("127.0.0.1:443".parse().unwrap()) else { panic!("--acme is ACME, even on loopback") };
+        assert_eq!(acme.names, ["meet.example.com", "203.0.113.9"]);
+        assert_eq!(acme.email.as_deref(), Some("ops@example.com"));
+        assert_eq!(acme.directory, LETS_ENCRYPT);
+        assert_eq!(acme.dir, std::path::Path::new("/d/acme"));
+        assert_eq!(acme.challenge, ChallengeKind::TlsAlpn01);
+        let c = parse(&["--acme", "meet.example.com", "--http-redirect-addr", "0.0.0.0:80", "--acme-directory", "https://ca.lan/dir"]).unwrap();
+        let TlsMode::Acme(acme) = c.tls_mode("0.0.0.0:443".parse().unwrap()) else { panic!() };
+        assert_eq!(acme.challenge, ChallengeKind::Http01);
+        assert_eq!(acme.directory, "https://ca.lan/dir");
+        assert!(parse(&["--acme", "*.example.com"]).unwrap_err().to_string().contains("DNS-01"));
+        assert!(parse(&["--acme", "not a name"]).is_err());
+        assert!(parse(&["--acme", "a.example", "--plain-http"]).is_err());
+        assert!(parse(&["--acme", "a.example", "--self-signed"]).is_err());
+        assert!(parse(&["--acme", "a.example", "--tls-cert", "c", "--tls-key", "k"]).is_err());
+        assert!(parse(&["--acme-email", "ops@example.com"]).is_err(), "ACME settings without --acme");
     }
 
     #[test]

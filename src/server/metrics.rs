@@ -31,6 +31,8 @@
 //! | `noom_sfu_tcp_connections` | gauge | ICE-TCP connections to the SFU open now |
 //! | `noom_sfu_tcp_refused_total{reason}` | counter | ICE-TCP connections closed: `too_many`, `timeout` (silent), `unrouted` (frames nobody accepts) |
 //! | `noom_tls_handshake_failures_total{reason}` | counter | TLS handshakes that failed: `error`, `timeout`, `too_many` |
+//! | `noom_tls_certificate_expiry_timestamp_seconds` | gauge | when the certificate being served expires (Unix time): alert well before it |
+//! | `noom_acme_orders_total{result}` | counter | ACME orders: `ok`, `failed` (each failure is retried with a back-off) |
 //! | `noom_sfu_frames_forwarded_total`, `noom_sfu_frames_policed_total`, `noom_sfu_keyframe_requests_total`, `noom_sfu_media_failures_total` | counter | SFU frame work |
 
 use std::sync::atomic::Ordering;

@@ -1,5 +1,6 @@
 //! The server: HTTP routes, the WebSocket endpoint and graceful shutdown (feature `ssr`).
 
+pub mod acme;
 pub mod config;
 pub mod headers;
 pub mod ice;
@@ -197,6 +198,9 @@ pub async fn serve(
     let tls = tls::Tls::new(&config.tls_mode(local), std::time::SystemTime::now()).map_err(std::io::Error::other)?;
     match &tls {
         None => tracing::info!("Noom listening on http://{local}"),
+        Some(t) if t.acme.as_ref().is_some_and(|a| a.kept.is_none()) => tracing::info!(
+            "Noom listening on https://{local} with a temporary self-signed certificate until the ACME CA issues one"
+        ),
         Some(t) if t.trusted => tracing::info!(fingerprint = %t.loaded.fingerprint, "Noom listening on https://{local}"),
         Some(t) => tracing::info!(
             fingerprint = %t.loaded.fingerprint,
@@ -231,6 +235,7 @@ pub async fn serve(
         sfu,
     };
     let OpenStore { handle: store, replies, passwords } = open_store(&config).await.map_err(std::io::Error::other)?;
+    let acme_challenges = tls.as_ref().and_then(|t| t.acme.as_ref()).map(|a| a.challenges.clone());
     let state = AppState {
         leptos_options,
         hub: HubHandle::spawn(calls, store.clone(), replies, passwords),
@@ -255,10 +260,19 @@ pub async fn serve(
             }
         });
     }
+    if let Some(tls) = &tls {
+        tls.start_acme(state.shutdown.clone());
+    }
     if let Some(addr) = state.config.http_redirect_addr {
         let listener = listen(addr)?;
         tracing::info!("redirecting http://{addr} to HTTPS");
-        let redirect = Router::new().fallback(redirect_to_https).with_state(local.port());
+        let mut redirect = Router::new();
+        if acme_challenges.is_some() {
+            redirect = redirect.route("/.well-known/acme-challenge/{token}", get(acme_http_challenge));
+        }
+        let redirect = redirect
+            .fallback(redirect_to_https)
+            .with_state(PlainHttp { https_port: local.port(), acme: acme_challenges });
         let mut down = state.shutdown.clone();
         tokio::spawn(async move {
             let stop = async move {
@@ -344,8 +358,26 @@ where
     Ok(())
 }
 
+/// What the plain-HTTP port (`--http-redirect-addr`) needs.
+#[derive(Clone)]
+struct PlainHttp {
+    /// Where `redirect_to_https` sends people.
+    https_port: u16,
+    /// With ACME: the HTTP-01 answers.
+    acme: Option<Arc<acme::Challenges>>,
+}
+
+/// `/.well-known/acme-challenge/{token}` on the plain-HTTP port: the key authorization of
+/// an HTTP-01 challenge being validated (RFC 8555 §8.3), 404 for any other token.
+async fn acme_http_challenge(State(plain): State<PlainHttp>, axum::extract::Path(token): axum::extract::Path<String>) -> Response {
+    match plain.acme.as_ref().and_then(|c| c.http(&token)) {
+        Some(answer) => ([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such challenge").into_response(),
+    }
+}
+
 /// `--http-redirect-addr`: the same host and path over HTTPS on port `https_port`.
-async fn redirect_to_https(State(https_port): State<u16>, headers: HeaderMap, uri: Uri) -> Response {
+async fn redirect_to_https(State(PlainHttp { https_port, .. }): State<PlainHttp>, headers: HeaderMap, uri: Uri) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).and_then(host_without_port);
     let Some(host) = host else {
         return (StatusCode::BAD_REQUEST, "a Host header naming this server is needed").into_response();

@@ -15,6 +15,11 @@
 //!   made once for the machine's names and addresses, kept in `<data-dir>/tls/`, and made
 //!   anew only when a name is missing or it nears its end. Its SHA-256 fingerprint is
 //!   logged so people can compare it with what their browser shows.
+//! - **ACME** (`--acme NAME`): obtained and renewed by the server itself from Let's
+//!   Encrypt or another ACME CA (see [`super::acme`]). Start-up never waits for the CA: the
+//!   certificate kept in `<data-dir>/acme/` is served if still valid, else a temporary
+//!   self-signed one, and the CA's certificate is swapped in when it arrives. The
+//!   TLS-ALPN-01 challenge is answered here, in [`Certificates::resolve`].
 //! - **plain HTTP** on loopback (development, `scripts/run.sh`) or with `--plain-http`
 //!   (a reverse proxy terminates TLS).
 //!
@@ -41,6 +46,8 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::acme::{self, AcmeSettings, Challenges, ACME_TLS_ALPN};
+
 /// How long a client may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -63,6 +70,8 @@ pub enum TlsMode {
     Files { cert: PathBuf, key: PathBuf },
     /// A self-signed certificate for these names and addresses, kept in `dir`.
     SelfSigned { dir: PathBuf, names: Vec<String> },
+    /// A certificate obtained and renewed over ACME (`--acme`).
+    Acme(AcmeSettings),
 }
 
 /// Why a certificate could not be used. Each says which file and what is wrong with it.
@@ -86,6 +95,8 @@ pub enum CertError {
     NotYetValid { path: PathBuf, when: String },
     #[error("cannot make a self-signed certificate in {dir}: {reason}")]
     SelfSigned { dir: PathBuf, reason: String },
+    #[error("--acme: {0}")]
+    Acme(String),
 }
 
 /// A certificate ready to serve, with what the logs say of it.
@@ -96,21 +107,30 @@ pub struct Loaded {
     pub fingerprint: String,
     /// The names and addresses it is for.
     pub names: Vec<String>,
+    /// Seconds since the Unix epoch from which it is valid.
+    pub not_before: i64,
     /// Seconds since the Unix epoch at which it expires.
     pub not_after: i64,
 }
 
-fn provider() -> Arc<CryptoProvider> {
+impl Loaded {
+    /// Whether it is for every one of `names`.
+    pub fn covers(&self, names: &[String]) -> bool {
+        names.iter().all(|n| self.names.iter().any(|m| m.eq_ignore_ascii_case(n)))
+    }
+}
+
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     // Explicit: more than one rustls provider may be compiled in (str0m brings aws-lc-rs),
     // and rustls refuses to guess a process-wide default then.
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-fn unix_now(now: SystemTime) -> i64 {
+pub(crate) fn unix_now(now: SystemTime) -> i64 {
     now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn date(secs: i64) -> String {
+pub(crate) fn date(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
         .unwrap_or_else(|_| secs.to_string())
@@ -125,13 +145,19 @@ pub fn fingerprint(der: &[u8]) -> String {
 pub fn load_pair(cert: &Path, key: &Path, now: SystemTime) -> Result<Loaded, CertError> {
     let cert_pem = std::fs::read(cert).map_err(|source| CertError::Read { path: cert.into(), source })?;
     let key_pem = std::fs::read(key).map_err(|source| CertError::Read { path: key.into(), source })?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+    parse_pair(&cert_pem, &key_pem, cert, key, now)
+}
+
+/// Check a PEM certificate chain and its PEM key, as of `now`; the paths are what errors
+/// name them (where they were read from, or are about to be written to).
+pub fn parse_pair(cert_pem: &[u8], key_pem: &[u8], cert: &Path, key: &Path, now: SystemTime) -> Result<Loaded, CertError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| CertError::NoCertificate { path: cert.into(), reason: e.to_string() })?;
     if chain.is_empty() {
         return Err(CertError::NoCertificate { path: cert.into(), reason: "the file holds no CERTIFICATE block".into() });
     }
-    let private = PrivateKeyDer::from_pem_slice(&key_pem)
+    let private = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| CertError::NoKey { path: key.into(), reason: e.to_string() })?;
     let signer = provider()
         .key_provider
@@ -150,7 +176,7 @@ pub fn load_pair(cert: &Path, key: &Path, now: SystemTime) -> Result<Loaded, Cer
         return Err(CertError::NotYetValid { path: cert.into(), when: date(not_before) });
     }
     let fingerprint = fingerprint(certified.end_entity_cert().map(|c| c.as_ref()).unwrap_or_default());
-    Ok(Loaded { key: Arc::new(certified), fingerprint, names, not_after })
+    Ok(Loaded { key: Arc::new(certified), fingerprint, names, not_before, not_after })
 }
 
 /// A certificate's validity (Unix seconds) and the names and addresses it covers.
@@ -193,23 +219,39 @@ pub fn self_signed(dir: &Path, names: &[String], now: SystemTime) -> Result<Load
         }
     }
     let fail = |reason: String| CertError::SelfSigned { dir: dir.into(), reason };
-    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(|e| fail(e.to_string()))?;
-    let start = time::OffsetDateTime::from_unix_timestamp(unix_now(now)).map_err(|e| fail(e.to_string()))?;
+    let (cert_pem, key_pem) = make_self_signed(names, now, SELF_SIGNED_DAYS).map_err(fail)?;
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    write_private(&key, key_pem.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    write_private(&cert, cert_pem.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    load_pair(&cert, &key, now)
+}
+
+/// A self-signed certificate for `names`, valid from a day before `now` for `days`: PEM
+/// certificate and PEM key.
+fn make_self_signed(names: &[String], now: SystemTime, days: i64) -> Result<(String, String), String> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(|e| e.to_string())?;
+    let start = time::OffsetDateTime::from_unix_timestamp(unix_now(now)).map_err(|e| e.to_string())?;
     params.not_before = start - time::Duration::days(1);
-    params.not_after = start + time::Duration::days(SELF_SIGNED_DAYS);
+    params.not_after = start + time::Duration::days(days);
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(rcgen::DnType::CommonName, "Noom (self-signed)");
-    let pair = rcgen::KeyPair::generate().map_err(|e| fail(e.to_string()))?;
-    let made = params.self_signed(&pair).map_err(|e| fail(e.to_string()))?;
-    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    write_private(&key, pair.serialize_pem().as_bytes()).map_err(|e| fail(e.to_string()))?;
-    write_private(&cert, made.pem().as_bytes()).map_err(|e| fail(e.to_string()))?;
-    load_pair(&cert, &key, now)
+    let pair = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let made = params.self_signed(&pair).map_err(|e| e.to_string())?;
+    Ok((made.pem(), pair.serialize_pem()))
+}
+
+/// A self-signed certificate for `names` that lives in memory only: what an ACME server
+/// serves until the CA has issued its first certificate (browsers warn meanwhile).
+pub fn temporary_self_signed(names: &[String], now: SystemTime) -> Result<Loaded, CertError> {
+    let fail = |reason: String| CertError::Acme(format!("cannot make a temporary self-signed certificate: {reason}"));
+    let (cert_pem, key_pem) = make_self_signed(names, now, 7).map_err(fail)?;
+    let here = Path::new("(temporary, in memory)");
+    parse_pair(cert_pem.as_bytes(), key_pem.as_bytes(), here, here, now)
 }
 
 /// Write a file readable by its owner only, replacing any old one whole (a reader never
 /// sees half of it).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -252,6 +294,8 @@ struct Watched {
 pub struct Certificates {
     current: RwLock<Arc<CertifiedKey>>,
     watched: Option<Watched>,
+    /// With ACME: the TLS-ALPN-01 challenge certificates being asked for.
+    challenges: Option<Arc<Challenges>>,
 }
 
 impl std::fmt::Debug for Certificates {
@@ -262,12 +306,25 @@ impl std::fmt::Debug for Certificates {
 
 impl Certificates {
     fn fixed(loaded: &Loaded) -> Certificates {
-        Certificates { current: RwLock::new(loaded.key.clone()), watched: None }
+        expiry_metric(loaded);
+        Certificates { current: RwLock::new(loaded.key.clone()), watched: None, challenges: None }
     }
 
     fn files(loaded: &Loaded, cert: PathBuf, key: PathBuf) -> Certificates {
         let seen = Mutex::new((stamp(&cert), stamp(&key)));
-        Certificates { current: RwLock::new(loaded.key.clone()), watched: Some(Watched { cert, key, seen }) }
+        expiry_metric(loaded);
+        Certificates { current: RwLock::new(loaded.key.clone()), watched: Some(Watched { cert, key, seen }), challenges: None }
+    }
+
+    fn acme(loaded: &Loaded, challenges: Arc<Challenges>) -> Certificates {
+        expiry_metric(loaded);
+        Certificates { current: RwLock::new(loaded.key.clone()), watched: None, challenges: Some(challenges) }
+    }
+
+    /// Serve `loaded` from the next handshake on (a certificate the ACME CA just issued).
+    pub fn install(&self, loaded: &Loaded) {
+        expiry_metric(loaded);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded.key.clone();
     }
 
     /// If the certificate files changed since they were last read, load them; the
@@ -285,15 +342,29 @@ impl Certificates {
         match load_pair(&w.cert, &w.key, SystemTime::now()) {
             Ok(loaded) => {
                 tracing::info!(fingerprint = %loaded.fingerprint, expires = %date(loaded.not_after), "new certificate loaded from {}", w.cert.display());
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded.key;
+                self.install(&loaded);
             }
             Err(e) => tracing::warn!("certificate files changed but cannot be used yet, keeping the current one: {e}"),
         }
     }
 }
 
+/// The expiry of the certificate being served, for `/metrics` (alert on it).
+fn expiry_metric(loaded: &Loaded) {
+    metrics::gauge!("noom_tls_certificate_expiry_timestamp_seconds").set(loaded.not_after as f64);
+}
+
 impl ResolvesServerCert for Certificates {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // An ACME CA validating TLS-ALPN-01 offers `acme-tls/1` and nothing else (RFC 8737):
+        // it gets the challenge certificate for the name it asks for, or no handshake.
+        // Browsers never offer `acme-tls/1`, so they always get the certificate in use.
+        if let Some(challenges) = &self.challenges {
+            let mut offered = hello.alpn().into_iter().flatten();
+            if offered.next() == Some(ACME_TLS_ALPN) && offered.next().is_none() {
+                return challenges.tls_alpn(hello.server_name());
+            }
+        }
         Some(self.current.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }
@@ -304,13 +375,27 @@ pub struct Tls {
     certificates: Arc<Certificates>,
     /// What the certificate is: the logs and HSTS depend on it.
     pub loaded: Loaded,
-    /// A certificate browsers trust by themselves (not self-signed): send HSTS.
+    /// A certificate browsers trust by themselves (not self-signed): send HSTS. ACME
+    /// certificates are, even while a temporary self-signed one stands in at first
+    /// (browsers ignore HSTS from a connection whose certificate they do not trust).
     pub trusted: bool,
+    /// With ACME: what the certificate manager starts from ([`Tls::start_acme`]).
+    pub acme: Option<AcmeStart>,
+}
+
+/// What an ACME server starts with.
+pub struct AcmeStart {
+    pub settings: AcmeSettings,
+    pub challenges: Arc<Challenges>,
+    /// The certificate kept in the data dir, if it was still usable (else a temporary
+    /// self-signed one is being served).
+    pub kept: Option<Loaded>,
 }
 
 impl Tls {
     /// TLS for `mode` (`None` for plain HTTP). The error stops start-up.
     pub fn new(mode: &TlsMode, now: SystemTime) -> Result<Option<Tls>, CertError> {
+        let mut acme_start = None;
         let (certificates, loaded, trusted) = match mode {
             TlsMode::Plain => return Ok(None),
             TlsMode::Files { cert, key } => {
@@ -321,6 +406,18 @@ impl Tls {
                 let loaded = self_signed(dir, names, now)?;
                 (Certificates::fixed(&loaded), loaded, false)
             }
+            TlsMode::Acme(settings) => {
+                let settings = settings.checked().map_err(CertError::Acme)?;
+                let kept = acme::kept(&settings, now);
+                let loaded = match &kept {
+                    Some(kept) => kept.clone(),
+                    None => temporary_self_signed(&settings.names, now)?,
+                };
+                let challenges = Arc::new(Challenges::default());
+                let certificates = Certificates::acme(&loaded, challenges.clone());
+                acme_start = Some(AcmeStart { settings, challenges, kept });
+                (certificates, loaded, true)
+            }
         };
         let certificates = Arc::new(certificates);
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
@@ -328,8 +425,22 @@ impl Tls {
             .expect("the aws-lc-rs provider supports the default TLS versions")
             .with_no_client_auth()
             .with_cert_resolver(certificates.clone());
+        // rustls takes the first of these the client also offers: browsers get h2 or
+        // http/1.1, and only a client offering `acme-tls/1` alone (a CA validating) gets it.
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Some(Tls { acceptor: TlsAcceptor::from(Arc::new(config)), certificates, loaded, trusted }))
+        if acme_start.is_some() {
+            config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+        }
+        Ok(Some(Tls { acceptor: TlsAcceptor::from(Arc::new(config)), certificates, loaded, trusted, acme: acme_start }))
+    }
+
+    /// With ACME: start the task that obtains and renews the certificate (it ends when
+    /// `shutdown` turns true).
+    pub fn start_acme(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
+        if let Some(start) = &self.acme {
+            let manager = acme::Manager::new(start.settings.clone(), self.certificates.clone(), start.challenges.clone(), start.kept.clone());
+            tokio::spawn(manager.run(shutdown));
+        }
     }
 
     /// The TLS settings (certificate resolver included), for TURN over TLS.
@@ -374,6 +485,11 @@ pub fn listener(tcp: TcpListener, tls: Arc<Tls>, tune: fn(&mut TcpStream)) -> st
             tokio::spawn(async move {
                 let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                    Ok(Ok(mut stream)) if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) => {
+                        // A CA validating TLS-ALPN-01 only looks at the certificate: done.
+                        tracing::debug!(%peer, "TLS-ALPN-01 validation handshake answered");
+                        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio::io::AsyncWriteExt::shutdown(&mut stream)).await;
+                    }
                     Ok(Ok(stream)) => {
                         let _ = tx.send((stream, peer)).await;
                     }

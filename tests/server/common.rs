@@ -24,6 +24,11 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub async fn start_with(config: Config) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(listener, config).await
+}
+
+/// Start the server on a listener bound beforehand (its port had to be known first).
+pub async fn start_on(listener: tokio::net::TcpListener, config: Config) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let options = LeptosOptions::builder().output_name("noom").site_root("target/site").build();
     tokio::spawn(serve(listener, config, options, std::future::pending()));

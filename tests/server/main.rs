@@ -4,6 +4,7 @@
 
 #![allow(unused_imports)] // `common` re-exports what any test module may use
 
+mod acme;
 mod call;
 mod chat;
 mod common;

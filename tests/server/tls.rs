@@ -11,25 +11,28 @@ use tokio_rustls::client::TlsStream;
 use crate::common::*;
 
 /// A test CA and leaf certificates it issues, as PEM files in `dir`.
-struct Ca {
+pub struct Ca {
     params: rcgen::CertificateParams,
     key: rcgen::KeyPair,
     der: CertificateDer<'static>,
+    /// The CA certificate, PEM.
+    pub pem: String,
 }
 
 impl Ca {
-    fn new() -> Ca {
+    pub fn new() -> Ca {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.distinguished_name.push(rcgen::DnType::CommonName, "Noom test CA");
         let key = rcgen::KeyPair::generate().unwrap();
-        let der = params.self_signed(&key).unwrap().der().clone();
-        Ca { params, key, der }
+        let made = params.self_signed(&key).unwrap();
+        let (der, pem) = (made.der().clone(), made.pem());
+        Ca { params, key, der, pem }
     }
 
     /// A certificate for `names` valid from `from_days` to `to_days` from now, written as
     /// `<name>.crt`/`<name>.key`.
-    fn issue(&self, dir: &Path, name: &str, names: &[&str], (from_days, to_days): (i64, i64)) -> (std::path::PathBuf, std::path::PathBuf) {
+    pub fn issue(&self, dir: &Path, name: &str, names: &[&str], (from_days, to_days): (i64, i64)) -> (std::path::PathBuf, std::path::PathBuf) {
         let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now + time::Duration::days(from_days);
@@ -43,19 +46,19 @@ impl Ca {
         (c, k)
     }
 
-    fn roots(&self) -> rustls::RootCertStore {
+    pub fn roots(&self) -> rustls::RootCertStore {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.der.clone()).unwrap();
         roots
     }
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// A TLS connection to `addr` as `name`, verified against `roots`, offering `alpn`.
-async fn tls_connect(addr: SocketAddr, roots: rustls::RootCertStore, name: &str, alpn: &[&str]) -> TlsStream<TcpStream> {
+pub async fn tls_connect(addr: SocketAddr, roots: rustls::RootCertStore, name: &str, alpn: &[&str]) -> TlsStream<TcpStream> {
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -69,13 +72,13 @@ async fn tls_connect(addr: SocketAddr, roots: rustls::RootCertStore, name: &str,
 }
 
 /// The fingerprint of the certificate the server showed.
-fn served_fingerprint(stream: &TlsStream<TcpStream>) -> String {
+pub fn served_fingerprint(stream: &TlsStream<TcpStream>) -> String {
     let certs = stream.get_ref().1.peer_certificates().unwrap();
     noom::server::tls::fingerprint(&certs[0])
 }
 
 /// An HTTP/1.1 GET over `stream`: status line and lower-cased head, body.
-async fn get_over(mut stream: TlsStream<TcpStream>, path: &str) -> (String, String) {
+pub async fn get_over(mut stream: TlsStream<TcpStream>, path: &str) -> (String, String) {
     let request = format!("GET {path} HTTP/1.1\r\nHost: noom.test\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
@@ -86,7 +89,7 @@ async fn get_over(mut stream: TlsStream<TcpStream>, path: &str) -> (String, Stri
 }
 
 /// A chat round trip over `wss://`: the welcome, a room, a message sent and acked.
-async fn chat_round_trip(stream: TlsStream<TcpStream>) {
+pub async fn chat_round_trip(stream: TlsStream<TcpStream>) {
     let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async("wss://noom.test/ws", stream))
         .await
         .unwrap()
