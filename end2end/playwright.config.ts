@@ -37,6 +37,21 @@ export default defineConfig({
   projects: [
     { name: 'chat', testMatch: /(home|room|history|meeting|i18n)\.spec\.ts/ },
     { name: 'calls', testMatch: /(call|sfu)\.spec\.ts/, workers: 1, dependencies: ['chat'] },
+    // The same server reached by a name (noom.test → 127.0.0.1) over plain http: not a
+    // secure context, so the browser gives no camera or microphone (as for someone opening
+    // http://server:3000 from another machine).
+    {
+      name: 'insecure',
+      testMatch: /insecure\.spec\.ts/,
+      dependencies: ['chat'],
+      use: {
+        baseURL: `http://noom.test:${port}`,
+        launchOptions: {
+          executablePath: '/usr/bin/chromium',
+          args: [...chromiumArgs, '--host-resolver-rules=MAP noom.test 127.0.0.1'],
+        },
+      },
+    },
   ],
   use: {
     baseURL: `http://127.0.0.1:${port}`,
