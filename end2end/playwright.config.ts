@@ -41,10 +41,23 @@ export default defineConfig({
   projects: [
     { name: 'chat', testMatch: /(home|room|history|meeting|i18n)\.spec\.ts/ },
     { name: 'calls', testMatch: /(call|sfu)\.spec\.ts/, workers: 1, dependencies: ['chat'] },
-    // The browser resolves noom.test to loopback and trusts the server's self-signed
-    // certificate (as a person does who checked its fingerprint).
-    // Drops packets with nft in the suite's namespace: after everything else, alone.
-    { name: 'reach', testMatch: /reach\.spec\.ts/, workers: 1, dependencies: ['https'] },
+    // The same server reached by a name (noom.test → 127.0.0.1) over plain http: not a
+    // secure context, so the browser gives no camera or microphone (as for someone opening
+    // http://server:3000 from another machine).
+    {
+      name: 'insecure',
+      testMatch: /insecure\.spec\.ts/,
+      dependencies: ['chat'],
+      use: {
+        baseURL: `http://noom.test:${port}`,
+        launchOptions: {
+          executablePath: '/usr/bin/chromium',
+          args: [...chromiumArgs, '--host-resolver-rules=MAP noom.test 127.0.0.1'],
+        },
+      },
+    },
+    // The second server over HTTPS: the browser resolves noom.test to loopback and trusts
+    // the server's self-signed certificate (as a person does who checked its fingerprint).
     {
       name: 'https',
       testMatch: /https\.spec\.ts/,
@@ -59,6 +72,8 @@ export default defineConfig({
         },
       },
     },
+    // Drops packets with nft in the suite's namespace: after everything else, alone.
+    { name: 'reach', testMatch: /reach\.spec\.ts/, workers: 1, dependencies: ['https', 'insecure'] },
   ],
   use: {
     baseURL: `http://127.0.0.1:${port}`,

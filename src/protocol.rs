@@ -482,6 +482,9 @@ pub enum ErrorCode {
     /// The SFU could not use an offer or lost this participant's media; the client starts
     /// a fresh peer connection to it.
     MediaFailed,
+    /// An SDP answer sent to the SFU, which never offers: nothing asked for it, so it was
+    /// not used.
+    UnexpectedAnswer,
     /// The chat store could not save (or read) this now; the message was not acked and
     /// the client sends it again later.
     StoreUnavailable,

@@ -218,6 +218,7 @@ pub fn refusal(l: Locale, code: ErrorCode, message: &str) -> String {
         ErrorCode::StoreUnavailable | ErrorCode::Overloaded => td_string!(l, err_busy).to_string(),
         ErrorCode::RateLimited => td_string!(l, err_rate_limited).to_string(),
         ErrorCode::CallFull => td_string!(l, err_call_full).to_string(),
+        ErrorCode::UnexpectedAnswer => td_string!(l, err_unexpected_answer).to_string(),
         _ => message.to_string(),
     }
 }

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use crate::i18n::{t, t_string, use_i18n};
 
 use super::media;
-use super::session::{Device, Session};
+use super::session::{Device, MediaAccess, Session};
 use super::tile::{use_stream, StreamOf, Tile};
 use crate::protocol::{CallMode, CallParticipant, ConnId, TrackKind};
 use crate::strings;
@@ -126,9 +126,11 @@ fn Lobby() -> impl IntoView {
     let video_ref = NodeRef::<Video>::new();
     use_stream(video_ref, || StreamOf::Local);
     let names = move || session.call.with(|c| c.iter().map(|p| p.nickname.clone()).collect::<Vec<_>>());
+    // No camera can open on this page: no black preview either.
+    let no_media = move || session.media_access.get() != MediaAccess::Available;
     view! {
-        <div class="lobby">
-            <video class="preview" node_ref=video_ref autoplay=true playsinline=true muted=true aria-label=move || t_string!(i18n, preview_label)></video>
+        <div class="lobby" class:no-media=no_media>
+            <video class="preview" node_ref=video_ref autoplay=true playsinline=true muted=true hidden=no_media aria-label=move || t_string!(i18n, preview_label)></video>
             <p class="muted in-call">
                 {move || {
                     let names = names();
@@ -212,10 +214,19 @@ fn Controls() -> impl IntoView {
     let toggle_mic = move |_| media::toggle_sending(session, TrackKind::Audio);
     let toggle_cam = move |_| media::toggle_sending(session, TrackKind::Video);
     let toggle_screen = move |_| media::toggle_screen(session);
+    // Where calls cannot work (an insecure page), the explanation takes the pickers' place
+    // and Join call stays disabled; chat is not affected.
+    let no_media = move || session.media_access.get() != MediaAccess::Available;
+    let why_no_media = move || match session.media_access.get() {
+        MediaAccess::Available => String::new(),
+        MediaAccess::Insecure => t_string!(i18n, calls_need_https).to_string(),
+        MediaAccess::Unsupported => t_string!(i18n, calls_unsupported).to_string(),
+    };
 
     view! {
         <div class="call-controls">
-            <div class="pickers">
+            <p class="call-unavailable" role="note">{why_no_media}</p>
+            <div class="pickers" hidden=no_media>
                 <DevicePicker id="camera" label=Signal::derive(move || t_string!(i18n, camera_label)) devices=session.cameras chosen=session.camera_id kind=TrackKind::Video/>
                 <DevicePicker id="microphone" label=Signal::derive(move || t_string!(i18n, microphone_label)) devices=session.microphones chosen=session.microphone_id kind=TrackKind::Audio/>
             </div>
@@ -225,7 +236,7 @@ fn Controls() -> impl IntoView {
                     // Not before I am in the room (choosing a name, or in its waiting room): the
                     // preview and the pickers are there to get ready meanwhile.
                     fallback=move || view! {
-                        <button type="button" class="primary" on:click=join hidden=move || session.at_the_door()>
+                        <button type="button" class="primary" on:click=join hidden=move || session.at_the_door() disabled=no_media>
                             {t!(i18n, join_call)}
                         </button>
                     }

@@ -8,7 +8,7 @@
 //! the browser build does the work, the server build nothing — so components carry no
 //! `cfg` of their own (as leptos's `hackernews_axum` example does for its API).
 
-use super::session::Session;
+use super::session::{MediaAccess, Session};
 use crate::protocol::TrackKind;
 
 #[cfg(feature = "hydrate")]
@@ -16,30 +16,62 @@ mod imp {
     use super::*;
     use crate::client::call_queue::{send, CallEvent};
     use crate::client::media;
+    use wasm_bindgen::JsValue;
+
+    /// Whether this page may use a camera and microphone: found once, then kept.
+    pub fn access() -> MediaAccess {
+        thread_local! {
+            static ACCESS: MediaAccess = detect_access();
+        }
+        ACCESS.with(|a| *a)
+    }
+
+    /// Read with `Reflect`, not web-sys's getters: on an insecure page `mediaDevices` is
+    /// `undefined`, which web-sys would hand back as a `MediaDevices` all the same.
+    fn detect_access() -> MediaAccess {
+        let Some(window) = leptos::web_sys::window() else { return MediaAccess::Unsupported };
+        let secure = js_sys::Reflect::get(&window, &JsValue::from_str("isSecureContext")).ok().and_then(|v| v.as_bool());
+        if secure == Some(false) {
+            return MediaAccess::Insecure;
+        }
+        let devices = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("mediaDevices"));
+        match devices {
+            Ok(d) if !d.is_undefined() && !d.is_null() => MediaAccess::Available,
+            _ => MediaAccess::Unsupported,
+        }
+    }
+
+    /// Send `event` to the call engine, unless this page cannot have calls: then the
+    /// engine is not asked to open devices or connections that could never work.
+    fn send_if_possible(event: CallEvent) {
+        if access() == MediaAccess::Available {
+            send(event);
+        }
+    }
 
     pub fn start_preview(_: Session) {
-        send(CallEvent::StartPreview);
+        send_if_possible(CallEvent::StartPreview);
     }
     pub fn stop_everything(_: Session) {
-        send(CallEvent::StopEverything);
+        send_if_possible(CallEvent::StopEverything);
     }
     pub fn switch_device(_: Session, kind: TrackKind) {
-        send(CallEvent::SwitchDevice(kind));
+        send_if_possible(CallEvent::SwitchDevice(kind));
     }
     pub fn join_call(_: Session) {
-        send(CallEvent::JoinCall);
+        send_if_possible(CallEvent::JoinCall);
     }
     pub fn prepare_sfu(_: Session) {
-        send(CallEvent::PrepareSfu);
+        send_if_possible(CallEvent::PrepareSfu);
     }
     pub fn leave_call(_: Session) {
         send(CallEvent::LeaveCall);
     }
     pub fn toggle_sending(_: Session, kind: TrackKind) {
-        send(CallEvent::ToggleSending(kind));
+        send_if_possible(CallEvent::ToggleSending(kind));
     }
     pub fn toggle_screen(_: Session) {
-        send(CallEvent::ToggleScreen);
+        send_if_possible(CallEvent::ToggleScreen);
     }
     /// Show `which` in `video`, re-attaching only when the stream changed.
     pub fn attach(video: &leptos::web_sys::HtmlVideoElement, which: super::super::tile::StreamOf) {
@@ -59,6 +91,13 @@ mod imp {
 #[cfg(not(feature = "hydrate"))]
 mod imp {
     use super::*;
+
+    /// The server cannot know what the browser allows: it renders calls as available, and
+    /// the browser says otherwise once it has started (only the browser build asks).
+    #[allow(dead_code)]
+    pub fn access() -> MediaAccess {
+        MediaAccess::Available
+    }
 
     pub fn start_preview(_: Session) {}
     pub fn stop_everything(_: Session) {}

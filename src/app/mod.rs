@@ -1,7 +1,7 @@
 //! The UI: the HTML shell, the router and one component per file.
 
 mod call;
-mod media;
+pub(crate) mod media;
 mod persist;
 mod chat;
 mod field;

@@ -24,6 +24,21 @@ pub struct Device {
     pub label: String,
 }
 
+/// Whether this page may use a camera, microphone and screen capture at all. Browsers give
+/// them only to a secure context (`https://`, or `http://localhost`): opened over plain
+/// HTTP from another machine, `navigator.mediaDevices` does not exist, so calls cannot
+/// work there, and the call panel says why instead of offering them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MediaAccess {
+    /// As far as is known: the server's render, and a secure page with `mediaDevices`.
+    #[default]
+    Available,
+    /// The page is not a secure context (plain `http://` to a name other than localhost).
+    Insecure,
+    /// A secure page whose browser has no `navigator.mediaDevices` anyway.
+    Unsupported,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnStatus {
     Connecting,
@@ -143,6 +158,8 @@ pub struct Session {
     pub microphone_id: RwSignal<Option<String>>,
     /// What is wrong with the devices ("no camera", "permission denied"), if anything.
     pub device_note: RwSignal<Option<String>>,
+    /// Whether calls can work on this page at all (found once when the client starts).
+    pub media_access: RwSignal<MediaAccess>,
     /// The language the person reads (kept in step with the i18n context by the app):
     /// notices and refusals are written in it.
     pub locale: RwSignal<Locale>,
@@ -197,6 +214,7 @@ impl Session {
             camera_id: RwSignal::new(None),
             microphone_id: RwSignal::new(None),
             device_note: RwSignal::new(None),
+            media_access: RwSignal::new(MediaAccess::Available),
             locale: RwSignal::new(Locale::en),
             next_key: StoredValue::new(1),
             link: StoredValue::new(None),

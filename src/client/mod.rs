@@ -23,6 +23,8 @@ pub fn start(session: Session) {
             storage::save_nickname(&session.nickname.get());
         }
     });
+    // Calls need a secure page; say so (the call panel) rather than offer what cannot work.
+    session.media_access.set(crate::app::media::access());
     call_queue::start(session);
     leptos::task::spawn_local(socket::run(session));
     // Messages the server could not take a moment ago (busy, store failing) go again.

@@ -372,3 +372,101 @@ async fn the_sfu_offers_ice_over_tcp_and_garbage_or_silence_on_that_port_leaves_
         assert!(closed.is_ok(), "the SFU closed a connection that sent nothing it accepts");
     }
 }
+
+/// An offer as a hostile client might write it: `count` video m-lines that all send
+/// (`a=sendonly`), made by a real str0m peer (VP8 only) and trimmed to what str0m needs, so
+/// that 300 of them fit in a `signal` (the ICE credentials and fingerprint of the first
+/// m-line serve for all of them).
+fn offer_sending_on(count: usize) -> String {
+    use str0m::media::{Direction, MediaKind};
+    let mut rtc = str0m::Rtc::builder().clear_codecs().enable_vp8(true).clear_extension_map().build(std::time::Instant::now());
+    let mut change = rtc.sdp_api();
+    for _ in 0..count {
+        change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    }
+    let (offer, _pending) = change.apply().expect("an offer");
+    let sdp = offer.to_sdp_string();
+    let mut out = String::new();
+    let mut sections = 0;
+    for line in sdp.split("\r\n").filter(|l| !l.is_empty()) {
+        sections += usize::from(line.starts_with("m="));
+        let repeated = ["a=ice-", "a=fingerprint", "a=setup", "a=rtcp:", "a=rtcp-fb", "a=ssrc", "a=msid"];
+        if sections > 1 && repeated.iter().any(|p| line.starts_with(p)) {
+            continue;
+        }
+        out += line;
+        out += "\r\n";
+    }
+    assert_eq!(out.matches("\r\na=sendonly").count(), count);
+    assert!(out.len() < MAX_SDP_BYTES, "the offer fits in a signal ({} bytes)", out.len());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_sending_on_300_m_lines_is_refused_unanswered_and_the_call_goes_on() {
+    let addr = start_sfu().await;
+    let (mut publisher, video) = publisher(addr).await;
+    let pub_id = video.from;
+    let mut viewer = viewer(addr, "Viewer", video).await;
+    viewer.show(&[(pub_id, 400)]).await;
+    connect(&mut [&mut publisher, &mut viewer]).await;
+
+    // Its `tracks` claim nothing is published; its SDP sends on 300 m-lines.
+    let mut hostile = Person::join(addr, "Hostile", "r", true).await;
+    viewer.ws.drain().await;
+    viewer.inbox.clear();
+    let payload = json!({"kind": "description", "sdp_type": "offer", "sdp": offer_sending_on(300), "tracks": []});
+    hostile.ws.send(json!({"type": "signal", "to": 0, "payload": payload})).await;
+    let err = hostile.wait("error").await;
+    assert_eq!(err["code"], "media_failed", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("at most 4 tracks"), "{err}");
+    hostile.inbox.extend(hostile.ws.drain().await);
+    assert!(
+        !hostile.inbox.iter().any(|v| v["type"] == "signal"),
+        "the SFU answered the offer: {:?}",
+        hostile.inbox.iter().map(|v| v["type"].clone()).collect::<Vec<_>>()
+    );
+    // Nothing of it reached the others: no track was announced to them.
+    viewer.inbox.extend(viewer.ws.drain().await);
+    assert!(!viewer.inbox.iter().any(|v| v["type"] == "call_tracks"), "{:?}", viewer.inbox);
+
+    stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
+    let seen = viewer.seen(pub_id);
+    assert!(seen.len() > 20, "the others' call went on ({} frames)", seen.len());
+    assert_gapless(&seen);
+
+    // Four sending m-lines (microphone, camera, screen, its sound) are still fine.
+    let payload = json!({"kind": "description", "sdp_type": "offer", "sdp": offer_sending_on(4), "tracks": []});
+    hostile.ws.send(json!({"type": "signal", "to": 0, "payload": payload})).await;
+    let answer = hostile.wait("signal").await;
+    assert_eq!(answer["payload"]["sdp_type"], "answer", "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_nobody_asked_for_is_refused_and_changes_nothing() {
+    let addr = start_sfu().await;
+    let (mut publisher, video) = publisher(addr).await;
+    let pub_id = video.from;
+    let mut viewer = viewer(addr, "Viewer", video).await;
+    viewer.show(&[(pub_id, 80)]).await;
+    connect(&mut [&mut publisher, &mut viewer]).await;
+
+    // The SFU never offers: an answer to it is stray, from a connection in its call …
+    let stray = json!({"kind": "description", "sdp_type": "answer", "sdp": offer_sending_on(1)});
+    viewer.ws.send(json!({"type": "signal", "to": 0, "payload": stray})).await;
+    let err = viewer.wait("error").await;
+    assert_eq!(err["code"], "unexpected_answer", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("never offers"), "{err}");
+    assert!(err.get("req_id").is_none(), "{err}");
+    // … or from one only in the room (its prepared connection).
+    let mut early = Client::in_room(addr, "Early", "r").await;
+    early.send(json!({"type": "signal", "to": 0, "payload": stray})).await;
+    assert_eq!(early.recv_type("error").await["code"], "unexpected_answer");
+
+    // The viewer's media was not touched.
+    stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
+    let seen = viewer.seen(pub_id);
+    assert!(seen.len() > 20, "media still flows to the one who sent it ({} frames)", seen.len());
+    assert_gapless(&seen);
+    assert_eq!(viewer.bot.connects, 1, "its connection was kept");
+}

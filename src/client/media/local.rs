@@ -18,8 +18,16 @@ use crate::app::session::{Device, Session};
 use crate::protocol::{CallMode, MediaState, TrackKind};
 use crate::strings;
 
+/// `navigator.mediaDevices`, if the page has it: not on an insecure page (plain http to a
+/// name other than localhost), where web-sys's own getter would return `undefined` cast
+/// to `MediaDevices` and the first use of it would throw.
 pub(super) fn media_devices() -> Option<web_sys::MediaDevices> {
-    web_sys::window()?.navigator().media_devices().ok()
+    let navigator = web_sys::window()?.navigator();
+    let devices = js_sys::Reflect::get(&navigator, &JsValue::from_str("mediaDevices")).ok()?;
+    if devices.is_undefined() || devices.is_null() {
+        return None;
+    }
+    Some(devices.unchecked_into())
 }
 
 fn constraint(device: Option<String>) -> JsValue {

@@ -44,7 +44,7 @@ use tokio::net::UdpSocket;
 use transport::{Net, TcpEvent};
 use tokio::sync::mpsc;
 
-use crate::protocol::{ConnId, RemoteTrack, SdpType, SignalPayload, TileView};
+use crate::protocol::{ConnId, ErrorCode, RemoteTrack, SdpType, SignalPayload, TileView};
 use crate::server::hub::Outgoing;
 use peer::Peer;
 use simulcast::{choose_layer, vp8_keyframe_size, Decision, LayerInfo};
@@ -370,8 +370,13 @@ impl Sfu {
                 }
             }
             SignalPayload::Description { sdp_type: SdpType::Answer, .. } => {
-                // The SFU never offers, so there is nothing to answer.
-                tracing::debug!(conn_id, "unexpected answer to the SFU ignored");
+                // The SFU never offers, so nothing asked for this: say so (a client that
+                // sends one is broken or probing), and leave the media as it was.
+                tracing::warn!(conn_id, "SDP answer to the SFU refused: the SFU never offers");
+                peer.tell_error(
+                    ErrorCode::UnexpectedAnswer,
+                    "The media server never offers, so it takes no answer; send it offers",
+                );
             }
             SignalPayload::Candidate { candidate, .. } => {
                 if catch_unwind(AssertUnwindSafe(|| peer.add_candidate(&candidate))).is_err() {

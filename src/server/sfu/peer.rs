@@ -23,7 +23,7 @@ use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
 use super::simulcast::{Forwarding, LayerInfo, TimeRewrite};
-use crate::limits::MAX_PUBLISHED_TRACKS;
+use crate::limits::{MAX_PUBLISHED_TRACKS, MAX_TRACKS_PER_OFFER};
 use crate::protocol::{
     ConnId, ErrorCode, RemoteTrack, SdpType, ServerMsg, SignalPayload, TileView, TrackKind, TrackMid, SFU_PEER,
 };
@@ -83,6 +83,99 @@ pub enum OfferError {
     Rejected(String),
     #[error("an offer may publish at most {MAX_PUBLISHED_TRACKS} tracks")]
     TooManyTracks,
+    #[error("an offer may have at most {MAX_TRACKS_PER_OFFER} m-lines (this one has {0})")]
+    TooManyMLines(usize),
+}
+
+/// What an offer's SDP asks of the SFU, counted from its text alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferShape {
+    /// Every m-line: audio, video, the data channel, rejected ones.
+    pub m_lines: usize,
+    /// Audio and video m-lines the browser would send on: `a=sendonly` or `a=sendrecv`,
+    /// or no direction at all (SDP's default is `sendrecv`, also through a session-level
+    /// direction). Rejected m-lines (port 0 outside the BUNDLE group) carry nothing.
+    pub sending: usize,
+}
+
+/// Count what `sdp` describes, without parsing more than its `m=`, direction, `mid` and
+/// BUNDLE lines. Malformed SDP is str0m's to refuse later; this only needs to be right
+/// about the offers it lets through.
+pub fn offer_shape(sdp: &str) -> OfferShape {
+    #[derive(Default)]
+    struct Section<'a> {
+        av: bool,
+        port_zero: bool,
+        mid: Option<&'a str>,
+        /// The first direction attribute (what str0m reads), or none.
+        direction: Option<&'a str>,
+        /// Whether any direction attribute says it sends (a second, contradicting one
+        /// counts too: refusing is the safe side).
+        any_send: bool,
+    }
+    fn is_direction(a: &str) -> bool {
+        matches!(a, "sendonly" | "sendrecv" | "recvonly" | "inactive")
+    }
+    fn sends(a: &str) -> bool {
+        matches!(a, "sendonly" | "sendrecv")
+    }
+    let mut session_direction: Option<&str> = None;
+    let mut bundle: Vec<&str> = Vec::new();
+    let mut sections: Vec<Section> = Vec::new();
+    for line in sdp.split('\n').map(|l| l.trim_end_matches('\r')) {
+        if let Some(m) = line.strip_prefix("m=") {
+            let mut words = m.split_whitespace();
+            let kind = words.next().unwrap_or("");
+            let port = words.next().unwrap_or("").split('/').next().unwrap_or("");
+            sections.push(Section {
+                av: kind.eq_ignore_ascii_case("audio") || kind.eq_ignore_ascii_case("video"),
+                port_zero: port == "0",
+                ..Section::default()
+            });
+            continue;
+        }
+        let Some(attr) = line.strip_prefix("a=") else { continue };
+        let attr = attr.trim();
+        match sections.last_mut() {
+            None => {
+                if is_direction(attr) {
+                    session_direction.get_or_insert(attr);
+                } else if let Some(group) = attr.strip_prefix("group:BUNDLE") {
+                    bundle.extend(group.split_whitespace());
+                }
+            }
+            Some(section) => {
+                if is_direction(attr) {
+                    section.direction.get_or_insert(attr);
+                    section.any_send |= sends(attr);
+                } else if let Some(mid) = attr.strip_prefix("mid:") {
+                    section.mid = Some(mid.trim());
+                }
+            }
+        }
+    }
+    let sending = sections
+        .iter()
+        .filter(|s| s.av)
+        .filter(|s| !(s.port_zero && !s.mid.is_some_and(|mid| bundle.contains(&mid))))
+        .filter(|s| s.any_send || (s.direction.is_none() && session_direction.is_none_or(sends)))
+        .count();
+    OfferShape { m_lines: sections.len(), sending }
+}
+
+/// Whether the SFU takes on an offer of this shape at all: at most
+/// [`MAX_PUBLISHED_TRACKS`] m-lines that send and [`MAX_TRACKS_PER_OFFER`] in all. Checked
+/// on the SDP text before str0m reads it, so a refused offer costs no `Rtc` state, whatever
+/// its `tracks` list claims.
+pub fn check_offer(sdp: &str) -> Result<OfferShape, OfferError> {
+    let shape = offer_shape(sdp);
+    if shape.sending > MAX_PUBLISHED_TRACKS {
+        return Err(OfferError::TooManyTracks);
+    }
+    if shape.m_lines > MAX_TRACKS_PER_OFFER {
+        return Err(OfferError::TooManyMLines(shape.m_lines));
+    }
+    Ok(shape)
 }
 
 impl Peer {
@@ -124,12 +217,10 @@ impl Peer {
         if self.limit_told.is_none_or(|t| now.saturating_duration_since(t) >= LIMIT_NOTICE_EVERY) {
             self.limit_told = Some(now);
             tracing::warn!(conn_id = self.conn_id, "publisher over the SFU's bitrate limit: video frames dropped");
-            self.tell(&ServerMsg::Error {
-                req_id: None,
-                code: ErrorCode::RateLimited,
-                message: "You are sending more video than this server allows; others see it at a lower frame rate"
-                    .to_string(),
-            });
+            self.tell_error(
+                ErrorCode::RateLimited,
+                "You are sending more video than this server allows; others see it at a lower frame rate",
+            );
         }
         false
     }
@@ -142,8 +233,14 @@ impl Peer {
         }
     }
 
+    /// Send an `error` frame (counted in `/metrics` like the hub's).
+    pub fn tell_error(&self, code: ErrorCode, message: &str) {
+        crate::server::metrics::error_sent(code);
+        self.tell(&ServerMsg::Error { req_id: None, code, message: message.to_string() });
+    }
+
     pub fn tell_failed(&self, why: &str) {
-        self.tell(&ServerMsg::Error { req_id: None, code: ErrorCode::MediaFailed, message: why.to_string() });
+        self.tell_error(ErrorCode::MediaFailed, why);
     }
 
     /// The kinds this participant publishes now, as others see them.
@@ -163,6 +260,8 @@ impl Peer {
         if tracks.iter().filter(|t| t.from.is_none()).count() > MAX_PUBLISHED_TRACKS {
             return Err(OfferError::TooManyTracks);
         }
+        // The SDP itself, not only what the browser says of it, before str0m builds anything.
+        check_offer(sdp)?;
         let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| OfferError::Sdp(e.to_string()))?;
         let rtc = self.rtc.get_or_insert_with(|| new_rtc(candidates, now));
         let answer = rtc.sdp_api().accept_offer(offer).map_err(|e| OfferError::Rejected(e.to_string()))?;
@@ -262,6 +361,99 @@ pub fn local_candidates(addrs: &[SocketAddr], tcp_port: Option<u16>) -> Vec<Cand
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An offer as a browser in an SFU call makes it: the data channel of the prepared
+    /// connection, microphone and camera sent, two remote tracks received, a stopped one.
+    fn browser_offer(extra: &str) -> String {
+        let mut sdp = String::from(
+            "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1 2 3 4\r\na=msid-semantic: WMS\r\n",
+        );
+        let sections = [
+            ("application", "9", "0", None),
+            ("audio", "9", "1", Some("sendonly")),
+            ("video", "9", "2", Some("sendonly")),
+            ("video", "9", "3", Some("recvonly")),
+            ("audio", "9", "4", Some("recvonly")),
+            ("video", "0", "5", Some("inactive")),
+        ];
+        for (kind, port, mid, direction) in sections {
+            sdp += &format!("m={kind} {port} UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\n");
+            if let Some(d) = direction {
+                sdp += &format!("a={d}\r\n");
+            }
+            sdp += "a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n";
+        }
+        sdp + extra
+    }
+
+    fn video(mid: usize, direction: &str) -> String {
+        format!("m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:{mid}\r\n{direction}a=rtpmap:96 VP8/90000\r\n")
+    }
+
+    #[test]
+    fn a_browsers_offer_sends_on_its_own_tracks_only() {
+        let shape = check_offer(&browser_offer("")).expect("a browser's offer is taken");
+        assert_eq!(shape, OfferShape { m_lines: 6, sending: 2 });
+        // Microphone, camera, screen and its sound: four, the most there may be.
+        let four = browser_offer(&(video(6, "a=sendonly\r\n") + &video(7, "a=sendrecv\r\n")));
+        assert_eq!(check_offer(&four).unwrap().sending, 4);
+        // Without `\r`, too.
+        assert_eq!(offer_shape(&browser_offer("").replace("\r\n", "\n")), shape);
+    }
+
+    #[test]
+    fn sending_m_lines_beyond_four_are_refused_whatever_the_track_list_says() {
+        let hostile: String =
+            "v=0\r\ns=-\r\nt=0 0\r\n".to_string() + &(0..300).map(|i| video(i, "a=sendonly\r\n")).collect::<String>();
+        assert_eq!(offer_shape(&hostile), OfferShape { m_lines: 300, sending: 300 });
+        assert!(matches!(check_offer(&hostile), Err(OfferError::TooManyTracks)));
+        // A fifth: one too many.
+        let five = browser_offer(&(0..3).map(|i| video(10 + i, "a=sendonly\r\n")).collect::<String>());
+        assert!(matches!(check_offer(&five), Err(OfferError::TooManyTracks)));
+        // No direction means sendrecv; so does a session-level one the section keeps.
+        let bare = browser_offer(&(0..3).map(|i| video(10 + i, "")).collect::<String>());
+        assert!(matches!(check_offer(&bare), Err(OfferError::TooManyTracks)));
+        let session_level = (0..5).map(|i| video(i, "")).collect::<String>();
+        let recv = format!("v=0\r\ns=-\r\nt=0 0\r\na=recvonly\r\n{session_level}");
+        assert_eq!(offer_shape(&recv).sending, 0, "a session-level recvonly is every section's default");
+        let send = format!("v=0\r\ns=-\r\nt=0 0\r\na=sendonly\r\n{session_level}");
+        assert_eq!(offer_shape(&send).sending, 5);
+        // A contradicting second direction does not hide a sending one.
+        let both = browser_offer(&(0..3).map(|i| video(10 + i, "a=recvonly\r\na=sendonly\r\n")).collect::<String>());
+        assert!(matches!(check_offer(&both), Err(OfferError::TooManyTracks)));
+    }
+
+    #[test]
+    fn rejected_m_lines_send_nothing_but_bundled_port_zero_ones_do() {
+        // Port 0 outside BUNDLE: rejected (a stopped transceiver), whatever its direction.
+        let stopped = browser_offer(&(0..5).map(|i| video(10 + i, "a=sendonly\r\n").replace(" 9 ", " 0 ")).collect::<String>());
+        assert_eq!(offer_shape(&stopped).sending, 2);
+        // Port 0 inside BUNDLE (max-bundle): a live m-line that str0m would use.
+        let bundled = (0..5).map(|i| video(i, "a=sendonly\r\n").replace(" 9 ", " 0 ")).collect::<String>();
+        let sdp = format!("v=0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1 2 3 4\r\n{bundled}");
+        assert!(matches!(check_offer(&sdp), Err(OfferError::TooManyTracks)));
+    }
+
+    #[test]
+    fn more_m_lines_than_an_offer_may_have_are_refused() {
+        let many = |n: usize| {
+            "v=0\r\ns=-\r\nt=0 0\r\n".to_string() + &(0..n).map(|i| video(i, "a=recvonly\r\n")).collect::<String>()
+        };
+        assert!(check_offer(&many(MAX_TRACKS_PER_OFFER)).is_ok());
+        let err = check_offer(&many(MAX_TRACKS_PER_OFFER + 1)).unwrap_err();
+        assert!(matches!(err, OfferError::TooManyMLines(n) if n == MAX_TRACKS_PER_OFFER + 1), "{err}");
+    }
+
+    #[test]
+    fn a_refused_offer_leaves_no_rtc_behind() {
+        let (tx, _rx) = mpsc::channel(8);
+        let mut peer = Peer::new(1, None, tx, Instant::now(), 0);
+        let hostile: String =
+            "v=0\r\ns=-\r\nt=0 0\r\n".to_string() + &(0..300).map(|i| video(i, "a=sendonly\r\n")).collect::<String>();
+        let err = peer.accept_offer(&hostile, &[], &[], Instant::now()).unwrap_err();
+        assert!(matches!(err, OfferError::TooManyTracks), "{err}");
+        assert!(peer.rtc.is_none(), "nothing was built for it");
+    }
 
     #[test]
     fn video_over_the_publish_limit_is_refused_audio_never_and_the_sender_is_told_once() {
