@@ -24,7 +24,7 @@ start_server() { # cpus, extra flags...
   export NOOM_BENCH_CA=$data/tls/self-signed.crt
 }
 stop_server() { kill -TERM "$server"; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
-trap '[[ -n $server ]] && kill $server 2>/dev/null' EXIT
+trap '[[ -n $server ]] && kill $server 2>/dev/null || true' EXIT
 
 echo "== full TLS handshakes (server on core 0, clients on core 1)"
 start_server 0 --self-signed
