@@ -484,6 +484,14 @@ pub fn listener(tcp: TcpListener, tls: Arc<Tls>, tune: fn(&mut TcpStream)) -> st
             let (tx, tls) = (tx.clone(), tls.clone());
             tokio::spawn(async move {
                 let _permit = permit;
+                // Someone typed http:// for this HTTPS port: send them to https:// instead
+                // of closing on them (a TLS ClientHello starts with 0x16).
+                let mut first = [0u8; 8];
+                if let Ok(Ok(n)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+                    if looks_like_http(&first[..n]) {
+                        return redirect_plain_http(stream, local_addr.port()).await;
+                    }
+                }
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                     Ok(Ok(mut stream)) if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) => {
                         // A CA validating TLS-ALPN-01 only looks at the certificate: done.
@@ -506,6 +514,51 @@ pub fn listener(tcp: TcpListener, tls: Arc<Tls>, tune: fn(&mut TcpStream)) -> st
         }
     });
     Ok(TlsListener { ready, local_addr })
+}
+
+/// Whether the first bytes of a connection are an HTTP request line (a method and a space)
+/// rather than a TLS ClientHello.
+fn looks_like_http(first: &[u8]) -> bool {
+    const METHODS: [&[u8]; 8] = [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT "];
+    METHODS.iter().any(|m| first.starts_with(m) || (m.len() > first.len() && m.starts_with(first) && first.len() >= 4))
+}
+
+/// Answer a plain HTTP request on the HTTPS port with a redirect to the same host and path
+/// over HTTPS, then close. Anything unreadable within the handshake deadline is dropped.
+async fn redirect_plain_http(mut stream: TcpStream, https_port: u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::with_capacity(1024);
+    let read = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        let mut chunk = [0u8; 1024];
+        while head.len() < 8 * 1024 {
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            head.extend_from_slice(&chunk[..n]);
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut request = httparse::Request::new(&mut headers);
+            match request.parse(&head) {
+                Ok(httparse::Status::Complete(_)) => {
+                    let host = request.headers.iter().find(|h| h.name.eq_ignore_ascii_case("host")).and_then(|h| std::str::from_utf8(h.value).ok())?;
+                    let host = super::host_without_port(host)?.to_string();
+                    let path = request.path.filter(|p| p.starts_with('/')).unwrap_or("/").to_string();
+                    return Some((host, path));
+                }
+                Ok(httparse::Status::Partial) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await;
+    metrics::counter!("noom_tls_handshake_failures_total", "reason" => "plain_http").increment(1);
+    let Ok(Some((host, path))) = read else { return };
+    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let answer = format!(
+        "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://{host}{port}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.write_all(answer.as_bytes())).await;
 }
 
 impl axum::serve::Listener for TlsListener {
@@ -647,6 +700,16 @@ mod tests {
         certs.refresh();
         let second = load_pair(&c2, &k2, SystemTime::now()).unwrap();
         assert_eq!(current(), second.fingerprint);
+    }
+
+    #[test]
+    fn plain_http_is_told_from_tls_and_garbage_by_its_request_line() {
+        assert!(looks_like_http(b"GET / HT"));
+        assert!(looks_like_http(b"OPTIONS "));
+        assert!(looks_like_http(b"DELE"), "a request line still arriving");
+        assert!(!looks_like_http(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01]));
+        assert!(!looks_like_http(b"BBBBBBBB"));
+        assert!(!looks_like_http(b"GE"));
     }
 
     #[test]

@@ -134,12 +134,14 @@ async fn https_serves_pages_and_the_websocket_with_certificate_files_and_sends_h
 
     chat_round_trip(tls_connect(addr, ca.roots(), "noom.test", &["http/1.1"]).await).await;
 
-    // Plain HTTP on the HTTPS port gets no page.
+    // Plain HTTP on the HTTPS port (someone typed http://) is sent to https://, no page.
     let mut plain = TcpStream::connect(addr).await.unwrap();
-    plain.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    plain.write_all(b"GET /room/a?b=1 HTTP/1.1\r\nHost: noom.test:9\r\n\r\n").await.unwrap();
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(WAIT, plain.read_to_end(&mut raw)).await.expect("closed");
-    assert!(!String::from_utf8_lossy(&raw).contains("200 OK"));
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 308"), "{raw}");
+    assert!(raw.contains(&format!("Location: https://noom.test:{}/room/a?b=1\r\n", addr.port())), "{raw}");
 }
 
 #[tokio::test]
