@@ -32,6 +32,31 @@ impl Link {
         }
     }
 
+    /// Send a request and return its answer. Over UDP it is sent again every 500 ms until
+    /// answered, as STUN clients do (RFC 8489 §6.2.1): a datagram may be lost, here to a
+    /// receive buffer full of the garbage a test throws at the server.
+    async fn request(&mut self, data: &[u8]) -> Vec<u8> {
+        let transaction = data[8..20].to_vec();
+        if matches!(self, Link::Tcp(..)) {
+            self.send(data).await;
+            return self.recv().await;
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "no answer from the TURN server");
+            self.send(data).await;
+            let Link::Udp(s, _) = self else { unreachable!() };
+            let mut buf = vec![0u8; 2048];
+            let until = tokio::time::Instant::now() + Duration::from_millis(500);
+            while let Ok(Ok((n, _))) = tokio::time::timeout_at(until, s.recv_from(&mut buf)).await {
+                if n >= 20 && buf[8..20] == transaction[..] {
+                    buf.truncate(n);
+                    return buf;
+                }
+            }
+        }
+    }
+
     /// The next STUN message from the server.
     async fn recv(&mut self) -> Vec<u8> {
         tokio::time::timeout(WAIT, async {
@@ -104,15 +129,13 @@ impl TurnClient {
     async fn ask(&mut self, method: turn_types::stun::message::Method, attrs: &[A]) -> (Option<u16>, Vec<u8>) {
         if self.nonce.is_empty() {
             let probe = self.build(MessageClass::Request, method, attrs, false);
-            self.link.send(&probe).await;
-            let answer = self.link.recv().await;
+            let answer = self.link.request(&probe).await;
             let msg = Message::from_bytes(&answer).unwrap();
             assert_eq!(msg.attribute::<ErrorCode>().unwrap().code(), 401, "an unsigned request is challenged");
             self.nonce = msg.attribute::<Nonce>().unwrap().nonce().to_string();
         }
         let request = self.build(MessageClass::Request, method, attrs, true);
-        self.link.send(&request).await;
-        let answer = self.link.recv().await;
+        let answer = self.link.request(&request).await;
         let msg = Message::from_bytes(&answer).unwrap();
         (msg.attribute::<ErrorCode>().ok().map(|e| e.code()), answer)
     }

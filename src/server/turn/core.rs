@@ -132,6 +132,10 @@ pub fn is_public(ip: IpAddr) -> bool {
 struct Allocation {
     /// The relay socket's bound address (the loop's key) and the address announced.
     bound: SocketAddr,
+    announced: SocketAddr,
+    /// The Allocate that made it: a retransmission of it (its answer was lost) gets the
+    /// same answer, not 437.
+    transaction: TransactionId,
     username: String,
     expires: Instant,
     permissions: HashMap<IpAddr, Instant>,
@@ -219,6 +223,12 @@ impl TurnCore {
             Err(answer) => return out.push(reply(client, answer)),
         };
         let signed = Some(&credentials);
+        let retransmitted = self.allocations.get(&client).filter(|a| a.transaction == msg.transaction_id() && a.username == username);
+        if let (true, Some(a)) = (msg.has_method(ALLOCATE), retransmitted) {
+            let lifetime = a.expires.saturating_duration_since(clock.now).as_secs() as u32;
+            let attrs = vec![Attr::Relayed(a.announced), Attr::Mapped(client.addr), Attr::Lifetime(lifetime)];
+            return out.push(reply(client, success(&msg, attrs, &credentials)));
+        }
         let result = if msg.has_method(ALLOCATE) {
             match self.allocate(clock, client, &msg, username, credentials.clone(), out) {
                 Ok(()) => return,
@@ -262,6 +272,8 @@ impl TurnCore {
             client,
             Allocation {
                 bound,
+                announced,
+                transaction: p.transaction,
                 username: p.username,
                 expires: clock.now + lifetime,
                 permissions: HashMap::new(),
@@ -581,6 +593,8 @@ mod tests {
         user: String,
         pass: String,
         nonce: Option<String>,
+        /// The signed Allocate of the last `allocate()`.
+        last_allocate: Option<Vec<u8>>,
     }
 
     enum A {
@@ -597,7 +611,7 @@ mod tests {
             let clock = Clock { now, unix: 1_000_000 };
             let core = TurnCore::new(SECRET.to_vec(), [7; 32], Policy { allow_private: false, own: vec!["198.51.100.1".parse().unwrap()] }, 100, now);
             let (user, pass) = credentials::issue(SECRET, "1", clock.unix, 3600);
-            Lab { core, clock, user, pass, nonce: None }
+            Lab { core, clock, user, pass, nonce: None, last_allocate: None }
         }
 
         fn build(&self, class: MessageClass, method: turn_types::stun::message::Method, attrs: &[A], sign: bool) -> Vec<u8> {
@@ -658,8 +672,10 @@ mod tests {
         /// A full allocation; returns the relay's bound address.
         fn allocate(&mut self) -> SocketAddr {
             self.learn_nonce();
-            let (answer, out) = self.ask(ALLOCATE, &[A::Transport(RequestedTransport::UDP)]);
-            assert!(answer.is_empty(), "answered once the relay is bound");
+            let request = self.build(MessageClass::Request, ALLOCATE, &[A::Transport(RequestedTransport::UDP)], true);
+            self.last_allocate = Some(request.clone());
+            let mut out = Vec::new();
+            self.core.from_client(self.clock, CLIENT, &request, &mut out);
             assert_eq!(out, [Out::Allocate { client: CLIENT }]);
             let bound: SocketAddr = "10.9.9.9:50000".parse().unwrap();
             let announced: SocketAddr = "198.51.100.1:50000".parse().unwrap();
@@ -709,6 +725,14 @@ mod tests {
         assert_eq!(lab.core.allocations(), 1);
         let (answer, _) = lab.ask(ALLOCATE, &[A::Transport(RequestedTransport::UDP)]);
         assert_eq!(Lab::code(&answer), Some(437), "one allocation per 5-tuple");
+        // The Allocate that made it, sent again (its answer was lost): the same answer.
+        let first = lab.last_allocate.clone().unwrap();
+        let mut out = Vec::new();
+        lab.core.from_client(lab.clock, CLIENT, &first, &mut out);
+        let Some(Out::ToClient { data, .. }) = out.pop() else { panic!("no answer to the retransmission") };
+        let msg = Message::from_bytes(&data).unwrap();
+        assert!(msg.has_class(MessageClass::Success));
+        assert_eq!(msg.attribute::<XorRelayedAddress>().unwrap().addr(msg.transaction_id()), "198.51.100.1:50000".parse().unwrap());
     }
 
     #[test]
