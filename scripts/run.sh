@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up this machine, build Noom in release mode and run it at http://localhost:3000.
-# Flags after -- go to the server, e.g. scripts/run.sh -- --addr 0.0.0.0:3000 (see --help).
+# Flags after -- go to the server, e.g. scripts/run.sh -- --addr 0.0.0.0:3000 (see --help):
+# beyond loopback Noom serves HTTPS (a self-signed certificate unless given one; README "Deploy").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -111,13 +111,30 @@ fn start_turn(config: &Config, sfu: &SfuHandle, tls: Option<&tls::Tls>, secret: 
         }
         (None, _) => None,
     };
-    let own: Vec<std::net::IpAddr> = sfu.candidates.iter().map(|a| a.ip()).chain(config.rtc_public_ip.iter().copied()).collect();
+    // The SFU's own sockets, by exact address: relays may reach them and nothing else
+    // private (see `turn/core.rs`).
+    let own: Vec<std::net::SocketAddr> = sfu.candidates.clone();
     // The relay address browsers are told: the public one if given, the TURN address if it
-    // names one, else the first the SFU announces.
+    // names one, else the first the SFU announces that others can reach (not loopback or
+    // link-local unless nothing else exists).
     let announced = config.rtc_public_ip.first().copied().or_else(|| {
         let ip = config.turn_addr.ip();
-        if ip.is_unspecified() { sfu.candidates.first().map(|a| a.ip()) } else { Some(ip) }
+        if !ip.is_unspecified() {
+            return Some(ip);
+        }
+        let reachable = |ip: &std::net::IpAddr| {
+            !ip.is_loopback() && !matches!(ip, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+        };
+        let ips: Vec<std::net::IpAddr> = sfu.candidates.iter().map(|a| a.ip()).collect();
+        ips.iter().find(|ip| reachable(ip) && turn::core::is_public(**ip)).or_else(|| ips.iter().find(|ip| reachable(ip))).or(ips.first()).copied()
     });
+    match announced {
+        Some(ip) if !turn::core::is_public(ip) => tracing::warn!(
+            %ip,
+            "TURN relays are announced at a private address: browsers beyond this network cannot use them (set --rtc-public-ip)"
+        ),
+        _ => {}
+    }
     let settings = turn::TurnConfig {
         udp: Some(config.turn_addr),
         tcp: Some(config.turn_addr),

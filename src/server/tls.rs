@@ -478,7 +478,7 @@ pub fn listener(tcp: TcpListener, tls: Arc<Tls>, tune: fn(&mut TcpStream)) -> st
             tune(&mut stream);
             let Ok(permit) = pending.clone().try_acquire_owned() else {
                 metrics::counter!("noom_tls_handshake_failures_total", "reason" => "too_many").increment(1);
-                tracing::warn!(%peer, "{MAX_PENDING_HANDSHAKES} TLS handshakes in flight: connection closed");
+                tracing::debug!(%peer, "{MAX_PENDING_HANDSHAKES} TLS handshakes in flight: connection closed");
                 continue;
             };
             let (tx, tls) = (tx.clone(), tls.clone());
@@ -486,13 +486,15 @@ pub fn listener(tcp: TcpListener, tls: Arc<Tls>, tune: fn(&mut TcpStream)) -> st
                 let _permit = permit;
                 // Someone typed http:// for this HTTPS port: send them to https:// instead
                 // of closing on them (a TLS ClientHello starts with 0x16).
+                // One deadline for the whole handshake, the first bytes included.
+                let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
                 let mut first = [0u8; 8];
-                if let Ok(Ok(n)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+                if let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
                     if looks_like_http(&first[..n]) {
                         return redirect_plain_http(stream, local_addr.port()).await;
                     }
                 }
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
                     Ok(Ok(mut stream)) if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) => {
                         // A CA validating TLS-ALPN-01 only looks at the certificate: done.
                         tracing::debug!(%peer, "TLS-ALPN-01 validation handshake answered");

@@ -152,11 +152,16 @@ impl TurnClient {
 }
 
 /// A server with TURN on an ephemeral loopback port (UDP and TCP), and its address.
-async fn start_turn() -> (SocketAddr, SocketAddr) {
+/// `allow_private`: `--turn-allow-private`, so that a peer on loopback can be reached.
+async fn start_turn_with(allow_private: bool) -> (SocketAddr, SocketAddr) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let turn: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let addr = start_with(Config { turn_addr: turn, turn_secret: Some(SECRET.into()), ..config() }).await;
-    (addr, turn)
+    let config = Config { turn_addr: turn, turn_secret: Some(SECRET.into()), turn_allow_private: allow_private, ..config() };
+    (start_with(config).await, turn)
+}
+
+async fn start_turn() -> (SocketAddr, SocketAddr) {
+    start_turn_with(false).await
 }
 
 /// The TURN credential and URLs a browser is handed when it joins a call.
@@ -176,7 +181,8 @@ async fn udp_client(turn: SocketAddr, user: &str, pass: &str) -> TurnClient {
 
 #[tokio::test]
 async fn a_browser_credential_opens_a_relay_that_carries_data_both_ways_over_udp_and_tcp() {
-    let (addr, turn) = start_turn().await;
+    // The peer is a socket on loopback, as everything here is: --turn-allow-private.
+    let (addr, turn) = start_turn_with(true).await;
     let (user, pass, urls) = credential_from_call(addr).await;
     // Named by the host the client reached Noom by.
     assert_eq!(urls, [format!("turn:127.0.0.1:{}?transport=udp", turn.port()), format!("turn:127.0.0.1:{}?transport=tcp", turn.port())]);
@@ -184,7 +190,7 @@ async fn a_browser_credential_opens_a_relay_that_carries_data_both_ways_over_udp
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(expiry > now && expiry <= now + 3600, "short-lived: {user}");
 
-    // A peer the relay may reach: Noom's own address (the SFU's, 127.0.0.1 here).
+    // A peer on loopback (allowed here by --turn-allow-private).
     let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let peer_addr = peer.local_addr().unwrap();
     for tcp in [false, true] {
@@ -230,6 +236,18 @@ async fn wrong_or_expired_credentials_and_relays_into_private_networks_are_refus
         let (code, _) = c.ask(CREATE_PERMISSION, &[A::Peer(private.parse().unwrap())]).await;
         assert_eq!(code, Some(403), "relay to {private}");
     }
+    // 127.0.0.1 is the SFU's address here: a permission for it is given, but it opens the
+    // SFU's port only, never another service on the machine.
+    let service = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (code, _) = c.ask(CREATE_PERMISSION, &[A::Peer(service.local_addr().unwrap())]).await;
+    assert_eq!(code, None);
+    let send = c.build(MessageClass::Indication, SEND, &[A::Peer(service.local_addr().unwrap()), A::Data(b"probe".to_vec())], false);
+    for _ in 0..5 {
+        c.link.send(&send).await;
+    }
+    let mut buf = [0u8; 64];
+    let got = tokio::time::timeout(Duration::from_millis(500), service.recv_from(&mut buf)).await;
+    assert!(got.is_err(), "a local service was reached through the relay");
 }
 
 #[tokio::test]

@@ -64,6 +64,20 @@ struct Engine {
     preview_seq: u32,
 }
 
+impl Engine {
+    /// New ICE servers (fresh TURN credentials, with every `joined` and `call_joined`):
+    /// kept for new connections and given to the open ones.
+    fn set_ice(&mut self, ice: peer::IceSetup) {
+        for p in self.peers.values() {
+            peer::refresh_ice(&p.pc, &ice);
+        }
+        if let Some(sfu) = &self.sfu {
+            peer::refresh_ice(&sfu.peer.pc, &ice);
+        }
+        self.ice = ice;
+    }
+}
+
 thread_local! {
     static ENGINE: RefCell<Engine> = RefCell::new(Engine::default());
 }
@@ -178,11 +192,11 @@ fn on_message(session: Session, msg: &ServerMsg) {
     match msg {
         // The room's ICE servers, for the SFU connection prepared before joining the call.
         ServerMsg::Joined { ice_servers, relay_only, .. } => {
-            with_engine(|e| e.ice = peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only })
+            with_engine(|e| e.set_ice(peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only }))
         }
         ServerMsg::CallJoined { ice_servers, relay_only, participants, mode, .. } => {
             with_engine(|e| {
-                e.ice = peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only };
+                e.set_ice(peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only });
                 e.mode = *mode;
             });
             // A prepared SFU connection is kept: joining only adds the tracks to it (and the

@@ -76,6 +76,14 @@ pub struct IceSetup {
     pub relay_only: bool,
 }
 
+/// Give an open connection fresh ICE servers: TURN credentials expire, and an ICE restart
+/// later in a long call must not present stale ones.
+pub fn refresh_ice(pc: &RtcPeerConnection, ice: &IceSetup) {
+    if let Err(e) = pc.set_configuration_with_configuration(&ice_config(ice)) {
+        leptos::logging::warn!("setConfiguration: {e:?}");
+    }
+}
+
 fn ice_config(ice: &IceSetup) -> RtcConfiguration {
     let config = RtcConfiguration::new();
     if let Ok(list) = js_sys::JSON::parse(&serde_json::to_string(&ice.servers).unwrap_or_else(|_| "[]".into())) {

@@ -29,7 +29,7 @@ use crate::protocol::{RemoteTrack, SignalPayload, TileView, TrackKind, TrackMid,
 const LAYOUT_EVERY_MS: i32 = 150;
 
 pub struct SfuLink {
-    peer: Peer,
+    pub(super) peer: Peer,
     audio: Option<RtcRtpTransceiver>,
     camera: Option<RtcRtpTransceiver>,
     screen: Option<RtcRtpTransceiver>,

@@ -12,9 +12,12 @@
 //!
 //! Why peers are checked: a relay is a way into the network the server sits in. Unless
 //! told otherwise (`allow_private`), a permission or channel to a loopback, private,
-//! link-local, shared (CGNAT), multicast or unspecified address is refused with 403, except
-//! the addresses of Noom itself (its SFU, and its own relays, which two browsers that both
-//! relay must reach).
+//! link-local, shared (CGNAT), multicast or unspecified address is refused with 403. The
+//! one exception is Noom's own sockets, by exact address and port: the SFU's UDP candidates
+//! and the relays of this server (two browsers that both relay must reach each other). A
+//! permission is per IP (RFC 8656), so for such an address every datagram is checked again
+//! against the exact list: a permission for the SFU's 127.0.0.1 opens 127.0.0.1:3479, not
+//! another service on that machine.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -87,15 +90,24 @@ pub enum Out {
 pub struct Policy {
     /// Relay to loopback and private addresses too (tests on one machine, a LAN-only server).
     pub allow_private: bool,
-    /// Noom's own addresses (the SFU's, the relays'): always allowed.
-    pub own: Vec<IpAddr>,
+    /// Noom's own sockets (the SFU's UDP candidates): always allowed, by exact address.
+    pub own: Vec<SocketAddr>,
 }
 
 impl Policy {
-    pub fn allows(&self, ip: IpAddr) -> bool {
-        self.allow_private || self.own.contains(&ip) || is_public(ip)
+    /// Whether a permission for `ip` may be installed.
+    fn allows_ip(&self, ip: IpAddr, announced: &[SocketAddr]) -> bool {
+        self.allow_private || is_public(ip) || self.own.iter().any(|a| a.ip() == ip) || announced.iter().any(|a| a.ip() == ip)
+    }
+
+    /// Whether a datagram may go to (or come from) `peer`.
+    fn allows(&self, peer: SocketAddr, announced: &[SocketAddr]) -> bool {
+        self.allow_private || is_public(peer.ip()) || self.own.contains(&peer) || announced.contains(&peer)
     }
 }
+
+/// Permissions one allocation may hold (a browser needs one per remote candidate address).
+pub const MAX_PERMISSIONS: usize = 256;
 
 /// An address on the public internet: not loopback, private, link-local, shared (CGNAT),
 /// multicast, broadcast, unspecified or documentation.
@@ -159,6 +171,8 @@ pub struct TurnCore {
     allocations: HashMap<Client, Allocation>,
     by_relay: HashMap<SocketAddr, Client>,
     pending: HashMap<Client, Pending>,
+    /// The addresses announced for this server's relays (a peer may be another relay).
+    announced: Vec<SocketAddr>,
 }
 
 /// An error answer: code and reason.
@@ -176,6 +190,7 @@ impl TurnCore {
             allocations: HashMap::new(),
             by_relay: HashMap::new(),
             pending: HashMap::new(),
+            announced: Vec::new(),
         }
     }
 
@@ -183,10 +198,10 @@ impl TurnCore {
         self.allocations.len()
     }
 
-    /// Add an address of Noom's own that relays may always reach.
-    pub fn allow_own(&mut self, ip: IpAddr) {
-        if !self.policy.own.contains(&ip) {
-            self.policy.own.push(ip);
+    /// Add a socket of Noom's own that relays may always reach.
+    pub fn allow_own(&mut self, addr: SocketAddr) {
+        if !self.policy.own.contains(&addr) {
+            self.policy.own.push(addr);
         }
     }
 
@@ -266,7 +281,7 @@ impl TurnCore {
                 return out.push(reply(client, answer));
             }
         };
-        self.allow_own(announced.ip());
+        self.announced.push(announced);
         let lifetime = p.lifetime;
         self.allocations.insert(
             client,
@@ -293,6 +308,9 @@ impl TurnCore {
     /// A datagram that arrived on the relay socket bound at `relay` from `peer`.
     pub fn from_peer(&mut self, clock: Clock, relay: SocketAddr, peer: SocketAddr, data: &[u8], out: &mut Vec<Out>) {
         let Some(client) = self.by_relay.get(&relay).copied() else { return };
+        if !self.policy.allows(peer, &self.announced) {
+            return;
+        }
         let Some(a) = self.allocations.get(&client) else { return };
         if a.expires <= clock.now || !a.permissions.get(&peer.ip()).is_some_and(|t| *t > clock.now) {
             return;
@@ -317,6 +335,7 @@ impl TurnCore {
         self.pending.remove(&client);
         if let Some(a) = self.allocations.remove(&client) {
             self.by_relay.remove(&a.bound);
+            self.announced.retain(|x| *x != a.announced);
             out.push(Out::Release { relay: a.bound });
         }
     }
@@ -339,7 +358,7 @@ impl TurnCore {
     fn channel_from_client(&mut self, clock: Clock, client: Client, number: u16, data: &[u8], out: &mut Vec<Out>) {
         let Some(a) = self.allocations.get(&client) else { return };
         let Some((peer, until)) = a.channels.get(&number) else { return };
-        if *until > clock.now && a.expires > clock.now {
+        if *until > clock.now && a.expires > clock.now && self.policy.allows(*peer, &self.announced) {
             out.push(Out::ToPeer { relay: a.bound, peer: *peer, data: data.to_vec() });
         }
     }
@@ -348,7 +367,8 @@ impl TurnCore {
         let Some(a) = self.allocations.get(&client) else { return };
         let (Ok(peer), Ok(data)) = (msg.attribute::<XorPeerAddress>(), msg.attribute::<Data>()) else { return };
         let peer = peer.addr(msg.transaction_id());
-        if a.expires > clock.now && a.permissions.get(&peer.ip()).is_some_and(|t| *t > clock.now) {
+        let allowed = self.policy.allows(peer, &self.announced);
+        if allowed && a.expires > clock.now && a.permissions.get(&peer.ip()).is_some_and(|t| *t > clock.now) {
             out.push(Out::ToPeer { relay: a.bound, peer, data: data.data().to_vec() });
         }
     }
@@ -463,8 +483,12 @@ impl TurnCore {
         if peers.is_empty() {
             return Err((400, "Bad Request"));
         }
-        self.check_peers(&peers)?;
+        self.check_peers(&peers, false)?;
         let a = self.owned(client, username)?;
+        let new = peers.iter().filter(|p| !a.permissions.contains_key(&p.ip())).count();
+        if a.permissions.len() + new > MAX_PERMISSIONS {
+            return Err((508, "Insufficient Capacity"));
+        }
         for peer in peers {
             a.permissions.insert(peer.ip(), clock.now + PERMISSION_LIFETIME);
         }
@@ -479,8 +503,11 @@ impl TurnCore {
         if !(0x4000..=0x4fff).contains(&number) {
             return Err((400, "Bad Request"));
         }
-        self.check_peers(&[peer])?;
+        self.check_peers(&[peer], true)?;
         let a = self.owned(client, username)?;
+        if !a.permissions.contains_key(&peer.ip()) && a.permissions.len() >= MAX_PERMISSIONS {
+            return Err((508, "Insufficient Capacity"));
+        }
         let clash = a.channels.iter().any(|(n, (addr, _))| (*n == number) != (*addr == peer));
         if clash {
             return Err((400, "Bad Request"));
@@ -490,9 +517,18 @@ impl TurnCore {
         Ok(Vec::new())
     }
 
-    fn check_peers(&self, peers: &[SocketAddr]) -> Result<(), Refusal> {
-        if let Some(p) = peers.iter().find(|p| !self.policy.allows(p.ip())) {
-            tracing::info!(peer = %p, "TURN: relay to a private or loopback address refused");
+    /// Refuse peers the policy does not allow: by IP for a permission, by exact address
+    /// for a channel (which names one).
+    fn check_peers(&self, peers: &[SocketAddr], exact: bool) -> Result<(), Refusal> {
+        let allowed = |p: &SocketAddr| {
+            if exact {
+                self.policy.allows(*p, &self.announced)
+            } else {
+                self.policy.allows_ip(p.ip(), &self.announced)
+            }
+        };
+        if let Some(p) = peers.iter().find(|p| !allowed(p)) {
+            tracing::debug!(peer = %p, "TURN: relay to a private or loopback address refused");
             metrics::counter!("noom_turn_refused_total", "reason" => "peer").increment(1);
             return Err((403, "Forbidden"));
         }
@@ -609,7 +645,7 @@ mod tests {
         fn new() -> Lab {
             let now = Instant::now();
             let clock = Clock { now, unix: 1_000_000 };
-            let core = TurnCore::new(SECRET.to_vec(), [7; 32], Policy { allow_private: false, own: vec!["198.51.100.1".parse().unwrap()] }, 100, now);
+            let core = TurnCore::new(SECRET.to_vec(), [7; 32], Policy { allow_private: false, own: vec!["127.0.0.1:3479".parse().unwrap()] }, 100, now);
             let (user, pass) = credentials::issue(SECRET, "1", clock.unix, 3600);
             Lab { core, clock, user, pass, nonce: None, last_allocate: None }
         }
@@ -739,19 +775,45 @@ mod tests {
     fn relays_to_loopback_private_and_link_local_peers_are_refused_public_and_own_ones_allowed() {
         let mut lab = Lab::new();
         lab.allocate();
-        for peer in ["127.0.0.1:9", "10.1.2.3:9", "192.168.1.1:9", "172.16.0.1:9", "169.254.1.1:9", "100.64.0.1:9", "[::1]:9", "[fd00::1]:9", "[::ffff:10.0.0.1]:9", "0.0.0.0:9", "224.0.0.1:9"] {
+        for peer in ["127.0.0.2:9", "10.1.2.3:9", "192.168.1.1:9", "172.16.0.1:9", "169.254.1.1:9", "100.64.0.1:9", "[::1]:9", "[fd00::1]:9", "[::ffff:10.0.0.1]:9", "0.0.0.0:9", "224.0.0.1:9"] {
             let (answer, _) = lab.ask(CREATE_PERMISSION, &[A::Peer(peer.parse().unwrap())]);
             assert_eq!(Lab::code(&answer), Some(403), "{peer}");
             let (answer, _) = lab.ask(CHANNEL_BIND, &[A::Channel(0x4001), A::Peer(peer.parse().unwrap())]);
             assert_eq!(Lab::code(&answer), Some(403), "{peer}");
         }
-        for peer in ["8.8.8.8:9", "198.51.100.1:7"] {
+        for peer in ["8.8.8.8:9", "198.51.100.1:50000"] {
             let (answer, _) = lab.ask(CREATE_PERMISSION, &[A::Peer(peer.parse().unwrap())]);
             assert_eq!(Lab::code(&answer), None, "{peer} allowed");
         }
+        // The SFU's own loopback socket: a permission for its IP, but only its port passes.
+        let relay = lab.core.allocations.get(&CLIENT).unwrap().bound;
+        let (answer, _) = lab.ask(CREATE_PERMISSION, &[A::Peer("127.0.0.1:3479".parse().unwrap())]);
+        assert_eq!(Lab::code(&answer), None, "the SFU");
+        let mut out = Vec::new();
+        for (port, passes) in [(3479u16, true), (53, false), (3478, false)] {
+            let peer = SocketAddr::new([127, 0, 0, 1].into(), port);
+            let send = lab.build(MessageClass::Indication, SEND, &[A::Peer(peer), A::Data(b"x".to_vec())], false);
+            lab.core.from_client(lab.clock, CLIENT, &send, &mut out);
+            assert_eq!(out.pop().is_some(), passes, "to 127.0.0.1:{port}");
+            lab.core.from_peer(lab.clock, relay, peer, b"y", &mut out);
+            assert_eq!(out.pop().is_some(), passes, "from 127.0.0.1:{port}");
+        }
+        let (answer, _) = lab.ask(CHANNEL_BIND, &[A::Channel(0x4005), A::Peer("127.0.0.1:53".parse().unwrap())]);
+        assert_eq!(Lab::code(&answer), Some(403), "a channel names its port");
         lab.core.policy.allow_private = true;
         let (answer, _) = lab.ask(CREATE_PERMISSION, &[A::Peer("127.0.0.1:9".parse().unwrap())]);
         assert_eq!(Lab::code(&answer), None, "--turn-allow-private");
+    }
+
+    #[test]
+    fn an_allocation_holds_a_bounded_number_of_permissions() {
+        let mut lab = Lab::new();
+        lab.allocate();
+        let peers: Vec<A> = (0..MAX_PERMISSIONS as u32).map(|i| A::Peer(SocketAddr::new(std::net::Ipv4Addr::from(0x0808_0000 + i).into(), 9))).collect();
+        let (answer, _) = lab.ask(CREATE_PERMISSION, &peers);
+        assert_eq!(Lab::code(&answer), None);
+        let (answer, _) = lab.ask(CREATE_PERMISSION, &[A::Peer("9.9.9.9:9".parse().unwrap())]);
+        assert_eq!(Lab::code(&answer), Some(508));
     }
 
     #[test]

@@ -113,7 +113,10 @@ fn clock() -> Clock {
 }
 
 struct Relay {
-    socket: Arc<UdpSocket>,
+    /// Sends go through the std socket: a syscall each time. (tokio's `try_send_to` on a
+    /// socket registered a moment ago may answer "would block" before its reactor has
+    /// seen it writable, and the first datagrams of a new relay would be lost.)
+    sender: std::net::UdpSocket,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -173,14 +176,14 @@ async fn run(config: TurnConfig, udp: Option<Arc<UdpSocket>>, mut events: mpsc::
                 },
                 Out::ToPeer { relay, peer, data } => {
                     if let Some(r) = relays.get(&relay) {
-                        let _ = r.socket.try_send_to(&data, peer);
+                        let _ = r.sender.send_to(&data, peer);
                     }
                 }
                 Out::Allocate { client } => {
                     let bound = bind_relay(config.relay_ip, &events_tx).await;
-                    let result = bound.map(|(socket, task)| {
-                        let addr = socket.local_addr().unwrap_or_else(|_| SocketAddr::new(config.relay_ip, 0));
-                        relays.insert(addr, Relay { socket, task });
+                    let result = bound.map(|(sender, task)| {
+                        let addr = sender.local_addr().unwrap_or_else(|_| SocketAddr::new(config.relay_ip, 0));
+                        relays.insert(addr, Relay { sender, task });
                         (addr, SocketAddr::new(config.announced_ip.unwrap_or(addr.ip()), addr.port()))
                     });
                     let mut answer = Vec::new();
@@ -222,12 +225,16 @@ async fn run(config: TurnConfig, udp: Option<Arc<UdpSocket>>, mut events: mpsc::
 }
 
 /// A relay socket on `ip` and the task that hands what peers send it to the loop.
-async fn bind_relay(ip: IpAddr, events: &mpsc::Sender<Event>) -> std::io::Result<(Arc<UdpSocket>, tokio::task::JoinHandle<()>)> {
-    let socket = Arc::new(UdpSocket::bind(SocketAddr::new(ip, 0)).await?);
-    let relay = socket.local_addr()?;
-    let (reader, events) = (socket.clone(), events.clone());
+async fn bind_relay(ip: IpAddr, events: &mpsc::Sender<Event>) -> std::io::Result<(std::net::UdpSocket, tokio::task::JoinHandle<()>)> {
+    let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
+    socket.set_nonblocking(true)?;
+    let sender = socket.try_clone()?;
+    let reader = UdpSocket::from_std(socket)?;
+    let relay = reader.local_addr()?;
+    let events = events.clone();
     let task = tokio::spawn(async move {
-        let mut buf = vec![0u8; 65_536];
+        // Media datagrams fit in 2 KiB (browsers keep under the path MTU); larger ones are cut.
+        let mut buf = vec![0u8; 2048];
         loop {
             match reader.recv_from(&mut buf).await {
                 Ok((n, peer)) => {
@@ -238,7 +245,7 @@ async fn bind_relay(ip: IpAddr, events: &mpsc::Sender<Event>) -> std::io::Result
             }
         }
     });
-    Ok((socket, task))
+    Ok((sender, task))
 }
 
 async fn accept_streams(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, events: mpsc::Sender<Event>) {
