@@ -16,17 +16,26 @@ async fn main() -> std::process::ExitCode {
         LogFormat::Json => logs.json().flatten_event(true).init(),
     }
     // Every WebSocket is a file descriptor, and Debian's default soft limit is 1024: raise it
-    // towards the hard limit, enough for --max-connections plus the database, the SFU's
-    // socket and some slack. Where the hard limit is lower, say so instead of failing later.
-    let wanted = config.max_connections as u64 + 256;
+    // towards the hard limit, enough for --max-connections plus what the other listeners may
+    // hold at their caps (TLS handshakes, ICE-TCP connections, TURN streams and relays), the
+    // database and some slack. Where the hard limit is lower, serve fewer WebSockets rather
+    // than fail accepts, and say so.
+    let others = 256
+        + noom::server::tls::MAX_PENDING_HANDSHAKES as u64
+        + noom::server::sfu::MAX_TCP_CONNECTIONS as u64
+        + 2 * noom::server::turn::MAX_STREAMS as u64
+        + config.turn_max_allocations as u64;
+    let wanted = config.max_connections as u64 + others;
     match rlimit::increase_nofile_limit(wanted) {
         Ok(got) if got < wanted => {
             // Better to refuse the connection beyond it cleanly (1013) than to fail accepts.
-            config.max_connections = got.saturating_sub(256).max(1) as usize;
+            // The other listeners get what they would use at their caps, but at most a
+            // quarter of the limit: WebSockets (the people) come first.
+            config.max_connections = got.saturating_sub(others.min(got / 4)).max(1) as usize;
             tracing::warn!(
                 limit = got,
                 max_connections = config.max_connections,
-                "open-files limit below --max-connections + 256: serving fewer (raise it with ulimit -Hn / LimitNOFILE)"
+                "open-files limit below --max-connections + {others} (other sockets): serving fewer (raise it with ulimit -Hn / LimitNOFILE)"
             );
         }
         Ok(got) => tracing::debug!(limit = got, "open-files limit"),
