@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 
+echo; echo "== repository shape (scripts/check-tree.sh)"
+scripts/check-tree.sh
+
 echo; echo "== cargo test"
 cargo test --features ssr
 

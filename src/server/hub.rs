@@ -30,7 +30,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -41,6 +41,7 @@ use crate::protocol::{
     ServerMsg,
 };
 use crate::server::password::{PasswordHashString, Passwords};
+use crate::server::wire::{encode, now_ms, Frame};
 use crate::server::store::{Appended, NewMessage, StoreCmd, StoreHandle, StoreReply};
 
 mod call;
@@ -58,15 +59,12 @@ const CATCH_UP_EVERY: Duration = Duration::from_millis(100);
 /// Commands that may wait for the hub before connections feel back-pressure.
 const INBOX_CAPACITY: usize = 4096;
 
-/// A frame on its way to one connection. Serialized once; clones share the bytes, so a
-/// broadcast to a room of 100 costs one serialization and 100 reference-count bumps.
-pub type Outgoing = axum::extract::ws::Utf8Bytes;
 
 /// What connections ask of the hub. Text fields are already validated by the connection.
 #[derive(Debug)]
 pub enum Command {
     /// `host`: the name or address the browser reached Noom by (empty if unknown).
-    Connect { conn_id: ConnId, outbox: mpsc::Sender<Outgoing>, host: Arc<str> },
+    Connect { conn_id: ConnId, outbox: mpsc::Sender<Frame>, host: Arc<str> },
     Request { conn_id: ConnId, msg: ClientMsg },
     Disconnect { conn_id: ConnId },
 }
@@ -152,7 +150,7 @@ struct Conn {
     host: Arc<str>,
     nickname: String,
     room: Option<String>,
-    outbox: mpsc::Sender<Outgoing>,
+    outbox: mpsc::Sender<Frame>,
     /// Entered a room whose history the store is still reading: what the room sends
     /// meanwhile waits here, so `joined` (with the history) always comes first.
     joining: Option<Joining>,
@@ -180,7 +178,7 @@ struct Joining {
     req_id: Option<ReqId>,
     /// Frames held back, with the seq of the chat messages among them (those the history
     /// already holds are not sent twice).
-    held: Vec<(Option<u64>, Outgoing)>,
+    held: Vec<(Option<u64>, Frame)>,
     /// More came than is held: after `joined`, the connection is caught up like one that
     /// fell behind.
     overflowed: bool,
@@ -257,14 +255,6 @@ impl HubMetrics {
             command_seconds: metrics::histogram!("noom_hub_command_seconds"),
         }
     }
-}
-
-fn encode(msg: &ServerMsg) -> Outgoing {
-    serde_json::to_string(msg).expect("server messages always serialize").into()
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Hub {
@@ -780,19 +770,19 @@ impl Hub {
         self.send(conn_id, encode(&frame));
     }
 
-    fn broadcast(&mut self, room: &str, frame: &Outgoing, except: Option<ConnId>) {
+    fn broadcast(&mut self, room: &str, frame: &Frame, except: Option<ConnId>) {
         self.broadcast_inner(room, None, frame, except);
     }
 
     /// Broadcast chat message `seq`: someone still waiting for `joined` may find it in
     /// their history and must not get it twice.
-    fn broadcast_message(&mut self, room: &str, seq: u64, frame: &Outgoing, except: Option<ConnId>) {
+    fn broadcast_message(&mut self, room: &str, seq: u64, frame: &Frame, except: Option<ConnId>) {
         let members = self.rooms.get(room).map_or(0, |r| r.members.len());
         self.metrics.deliveries.increment(members.saturating_sub(usize::from(except.is_some())) as u64);
         self.broadcast_inner(room, Some(seq), frame, except);
     }
 
-    fn broadcast_inner(&mut self, room: &str, seq: Option<u64>, frame: &Outgoing, except: Option<ConnId>) {
+    fn broadcast_inner(&mut self, room: &str, seq: Option<u64>, frame: &Frame, except: Option<ConnId>) {
         let Some(room) = self.rooms.get(room) else { return };
         let members: Vec<ConnId> = room.members.iter().copied().filter(|id| Some(*id) != except).collect();
         for conn_id in members {
@@ -800,11 +790,11 @@ impl Hub {
         }
     }
 
-    fn send(&mut self, conn_id: ConnId, frame: Outgoing) {
+    fn send(&mut self, conn_id: ConnId, frame: Frame) {
         self.deliver(conn_id, None, frame);
     }
 
-    fn deliver(&mut self, conn_id: ConnId, seq: Option<u64>, frame: Outgoing) {
+    fn deliver(&mut self, conn_id: ConnId, seq: Option<u64>, frame: Frame) {
         let Some(conn) = self.conns.get_mut(&conn_id) else { return };
         if let Some(joining) = &mut conn.joining {
             if joining.held.len() < OUTBOX_CAPACITY {
@@ -910,13 +900,13 @@ mod tests {
     use super::*;
     use crate::limits::HISTORY_LEN;
 
-    fn connect(hub: &mut Hub, conn_id: ConnId, capacity: usize) -> mpsc::Receiver<Outgoing> {
+    fn connect(hub: &mut Hub, conn_id: ConnId, capacity: usize) -> mpsc::Receiver<Frame> {
         let (tx, rx) = mpsc::channel(capacity);
         hub.handle(Command::Connect { conn_id, outbox: tx, host: "localhost".into() });
         rx
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<ServerMsg> {
+    fn drain(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerMsg> {
         let mut out = Vec::new();
         while let Ok(frame) = rx.try_recv() {
             out.push(serde_json::from_str(frame.as_str()).unwrap());

@@ -11,6 +11,7 @@ pub mod sfu;
 pub mod store;
 pub mod tls;
 pub mod turn;
+pub mod wire;
 pub mod ws;
 
 use std::future::Future;

@@ -223,7 +223,7 @@ impl Throttle {
 fn error_frame(req_id: Option<ReqId>, code: ErrorCode, message: impl Into<String>) -> Reply {
     super::metrics::error_sent(code);
     let msg = ServerMsg::Error { req_id, code, message: message.into() };
-    Reply::Frame(serde_json::to_string(&msg).expect("serializes").into())
+    Reply::Frame(super::wire::encode(&msg))
 }
 
 async fn read_loop<R, E>(conn_id: ConnId, mut stream: R, hub: HubHandle, mut replies: replies::Sender<Reply>)

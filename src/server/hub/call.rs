@@ -232,7 +232,8 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::super::testing::TestHub;
-    use super::super::{Command, Outgoing};
+    use super::super::Command;
+    use crate::server::wire::Frame;
     use super::*;
     use crate::protocol::{ClientMsg, SdpType};
     use tokio::sync::mpsc;
@@ -248,7 +249,7 @@ mod tests {
     }
 
     /// Connect and enter `room` (its `joined` delivered).
-    async fn connect_to(hub: &mut TestHub, conn_id: ConnId, room: &str) -> mpsc::Receiver<Outgoing> {
+    async fn connect_to(hub: &mut TestHub, conn_id: ConnId, room: &str) -> mpsc::Receiver<Frame> {
         let (tx, rx) = mpsc::channel(256);
         hub.handle(Command::Connect { conn_id, outbox: tx, host: "localhost".into() });
         let join = ClientMsg::Join { req_id: None, room: room.into(), since: None, epoch: None, device: None, password: None };
@@ -257,7 +258,7 @@ mod tests {
         rx
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Outgoing>) -> Vec<ServerMsg> {
+    fn drain(rx: &mut mpsc::Receiver<Frame>) -> Vec<ServerMsg> {
         std::iter::from_fn(|| rx.try_recv().ok()).map(|f| serde_json::from_str(f.as_str()).unwrap()).collect()
     }
 

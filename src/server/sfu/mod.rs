@@ -45,7 +45,7 @@ use transport::{Net, TcpEvent};
 use tokio::sync::mpsc;
 
 use crate::protocol::{ConnId, ErrorCode, RemoteTrack, SdpType, SignalPayload, TileView};
-use crate::server::hub::Outgoing;
+use crate::server::wire::Frame;
 use peer::Peer;
 use simulcast::{choose_layer, vp8_keyframe_size, Decision, LayerInfo};
 
@@ -63,11 +63,11 @@ const INBOX_CAPACITY: usize = 4096;
 pub enum SfuCmd {
     /// `conn_id` is in `call`'s SFU now; the browser will offer (or already has: a
     /// prepared connection is kept).
-    Join { conn_id: ConnId, call: String, outbox: mpsc::Sender<Outgoing> },
+    Join { conn_id: ConnId, call: String, outbox: mpsc::Sender<Frame> },
     /// `conn_id` is in a room and connects to the SFU ahead of joining a call, so that
     /// joining only starts the media (ICE and DTLS are done by then). Nothing is forwarded
     /// to or from it until it joins.
-    Prepare { conn_id: ConnId, outbox: mpsc::Sender<Outgoing> },
+    Prepare { conn_id: ConnId, outbox: mpsc::Sender<Frame> },
     /// `conn_id` left its call (or its connection ended).
     Leave { conn_id: ConnId },
     /// WebRTC signalling from `conn_id`'s browser to the SFU.
@@ -238,7 +238,7 @@ impl Sfu {
         }
     }
 
-    fn new_peer(&self, conn_id: ConnId, outbox: mpsc::Sender<Outgoing>) -> Peer {
+    fn new_peer(&self, conn_id: ConnId, outbox: mpsc::Sender<Frame>) -> Peer {
         Peer::new(conn_id, None, outbox, Instant::now(), self.max_publish_kbps)
     }
 

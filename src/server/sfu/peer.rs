@@ -27,7 +27,7 @@ use crate::limits::{MAX_PUBLISHED_TRACKS, MAX_TRACKS_PER_OFFER};
 use crate::protocol::{
     ConnId, ErrorCode, RemoteTrack, SdpType, ServerMsg, SignalPayload, TileView, TrackKind, TrackMid, SFU_PEER,
 };
-use crate::server::hub::Outgoing;
+use crate::server::wire::Frame;
 
 /// A track this participant sends to the SFU.
 pub struct Published {
@@ -54,7 +54,7 @@ pub struct Peer {
     pub call: Option<Arc<str>>,
     /// `None` until the first offer, and again after the media failed.
     pub rtc: Option<Rtc>,
-    pub outbox: mpsc::Sender<Outgoing>,
+    pub outbox: mpsc::Sender<Frame>,
     pub published: HashMap<Mid, Published>,
     pub receiving: HashMap<Mid, Receiving>,
     /// The video tiles the browser shows now (`call_layout`).
@@ -182,7 +182,7 @@ impl Peer {
     pub fn new(
         conn_id: ConnId,
         call: Option<Arc<str>>,
-        outbox: mpsc::Sender<Outgoing>,
+        outbox: mpsc::Sender<Frame>,
         now: Instant,
         max_publish_kbps: u32,
     ) -> Peer {
@@ -228,9 +228,7 @@ impl Peer {
     /// Send a message to this participant's browser (never waits; a full outbox means the
     /// hub is about to drop the connection anyway).
     pub fn tell(&self, msg: &ServerMsg) {
-        if let Ok(json) = serde_json::to_string(msg) {
-            let _ = self.outbox.try_send(json.into());
-        }
+        let _ = self.outbox.try_send(crate::server::wire::encode(msg));
     }
 
     /// Send an `error` frame (counted in `/metrics` like the hub's).

@@ -289,7 +289,7 @@ async fn run<S: ChatStore>(
                 }
             }
             _ = prune.tick() => {
-                let now = crate::server::hub::now_ms();
+                let now = crate::server::wire::now_ms();
                 let keep_after = (retention.days > 0).then(|| now.saturating_sub(retention.days as u64 * 24 * 3600 * 1000));
                 let max = (retention.max_per_room > 0).then_some(retention.max_per_room);
                 match store.prune(keep_after, max, now.saturating_sub(DEDUP_KEEP_MS)).await {

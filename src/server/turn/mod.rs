@@ -24,7 +24,7 @@ pub mod credentials;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -108,7 +108,7 @@ pub fn spawn(config: TurnConfig) -> std::io::Result<TurnHandle> {
 }
 
 fn clock() -> Clock {
-    let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let unix = crate::server::wire::now_ms() / 1000;
     Clock { now: Instant::now(), unix }
 }
 
