@@ -43,12 +43,7 @@ src/server/hub.rs
 src/app/session.rs
 src/server/ws.rs
 src/server/mod.rs
-src/server/acme.rs
-src/server/config.rs
 src/server/sfu/mod.rs
-src/server/sfu/peer.rs
-src/server/tls.rs
-src/server/turn/core.rs
 "
 max=400
 while IFS= read -r f; do

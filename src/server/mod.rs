@@ -407,7 +407,7 @@ async fn redirect_to_https(State(PlainHttp { https_port, .. }): State<PlainHttp>
 
 /// The host of a `Host` header without its port, if it is a plausible name or address
 /// (nothing that could smuggle another URL into the redirect).
-fn host_without_port(host: &str) -> Option<&str> {
+pub(crate) fn host_without_port(host: &str) -> Option<&str> {
     let name = if host.starts_with('[') {
         &host[..=host.find(']')?] // [v6]:port
     } else {

@@ -19,6 +19,8 @@
 //! relays at once; unauthenticated requests get a challenge and cost one small answer.
 
 pub mod core;
+mod policy;
+mod requests;
 pub mod credentials;
 
 use std::collections::HashMap;
