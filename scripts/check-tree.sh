@@ -43,7 +43,6 @@ src/server/hub.rs
 src/app/session.rs
 src/server/ws.rs
 src/server/mod.rs
-src/server/sfu/mod.rs
 "
 max=400
 while IFS= read -r f; do

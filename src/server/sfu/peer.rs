@@ -10,7 +10,7 @@
 //! lists what every m-line is for (`tracks`), so nothing is guessed from the SDP.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -354,6 +354,30 @@ pub fn local_candidates(addrs: &[SocketAddr], tcp_port: Option<u16>) -> Vec<Cand
         }
     }
     out
+}
+
+/// The addresses announced as host candidates: the configured public ones, else the bound
+/// address, else (bound to 0.0.0.0) every address of the machine's interfaces.
+pub(super) fn candidate_addrs(bound: SocketAddr, public_ips: &[IpAddr]) -> Vec<SocketAddr> {
+    let port = bound.port();
+    if !public_ips.is_empty() {
+        return public_ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+    }
+    if !bound.ip().is_unspecified() {
+        return vec![bound];
+    }
+    let mut addrs: Vec<SocketAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| ip.is_ipv4() == bound.is_ipv4())
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect();
+    if addrs.is_empty() {
+        addrs.push(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port));
+    }
+    addrs
 }
 
 #[cfg(test)]
