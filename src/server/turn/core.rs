@@ -34,10 +34,9 @@ use turn_types::stun::message::{
 use turn_types::stun::prelude::{MessageWrite, MessageWriteExt};
 
 pub use super::policy::{is_public, Policy, MAX_PERMISSIONS};
-use super::requests::*;
+use super::stun::*;
 
-/// The realm in every challenge.
-pub const REALM: &str = "noom";
+pub use super::stun::REALM;
 /// An allocation lives this long unless refreshed; at most [`MAX_LIFETIME`].
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
 pub const MAX_LIFETIME: Duration = Duration::from_secs(3600);
@@ -118,8 +117,6 @@ pub struct TurnCore {
     pub(super) announced: Vec<SocketAddr>,
 }
 
-/// An error answer: code and reason.
-pub(super) type Refusal = (u16, &'static str);
 
 impl TurnCore {
     /// `secret` checks credentials; `nonce_key` (random) makes nonces nobody can forge.
@@ -316,6 +313,11 @@ impl TurnCore {
         }
     }
 
+}
+
+/// An answer to `client`.
+pub(super) fn reply(client: Client, data: Vec<u8>) -> Out {
+    Out::ToClient { client, data }
 }
 
 /// ChannelData for `transport`: over TCP and TLS padded to a multiple of four bytes

@@ -21,6 +21,7 @@
 pub mod core;
 mod policy;
 mod requests;
+mod stun;
 pub mod credentials;
 
 use std::collections::HashMap;
