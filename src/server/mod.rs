@@ -1,6 +1,7 @@
 //! The server: HTTP routes, the WebSocket endpoint and graceful shutdown (feature `ssr`).
 
 pub mod acme;
+pub mod certs;
 pub mod config;
 pub mod headers;
 pub mod ice;

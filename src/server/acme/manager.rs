@@ -17,7 +17,8 @@ struct Ari {
 /// The task that obtains the certificate and renews it (see the module doc).
 pub struct Manager {
     settings: AcmeSettings,
-    certificates: Arc<Certificates>,
+    /// Puts a new certificate in service (the HTTPS listener's resolver).
+    install: Install,
     challenges: Arc<Challenges>,
     /// The certificate being served, unless it is the temporary self-signed one.
     current: Option<Loaded>,
@@ -28,8 +29,8 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(settings: AcmeSettings, certificates: Arc<Certificates>, challenges: Arc<Challenges>, kept: Option<Loaded>) -> Manager {
-        Manager { settings, certificates, challenges, current: kept, account: None, ari: None, ari_supported: false }
+    pub fn new(settings: AcmeSettings, install: Install, challenges: Arc<Challenges>, kept: Option<Loaded>) -> Manager {
+        Manager { settings, install, challenges, current: kept, account: None, ari: None, ari_supported: false }
     }
 
     /// Obtain, then renew, until `shutdown` turns true.
@@ -82,7 +83,7 @@ impl Manager {
                         fingerprint = %loaded.fingerprint,
                         "ACME: certificate obtained and served from now on"
                     );
-                    self.certificates.install(&loaded);
+                    (self.install)(&loaded);
                     self.current = Some(loaded);
                     failures = 0;
                 }

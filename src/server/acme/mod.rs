@@ -54,7 +54,11 @@ mod manager;
 pub use challenges::Challenges;
 pub use manager::Manager;
 
-use super::tls::{date, parse_pair, provider, unix_now, write_private, Certificates, Loaded};
+use super::certs::{date, parse_pair, provider, unix_now, write_private, Loaded};
+
+/// How the manager puts a certificate in service: given by the HTTPS listener, so ACME
+/// needs nothing of it.
+pub type Install = Arc<dyn Fn(&Loaded) + Send + Sync>;
 
 /// Let's Encrypt's production directory, the default of `--acme-directory`.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -229,7 +233,7 @@ pub fn kept(settings: &AcmeSettings, now: SystemTime) -> Option<Loaded> {
     if !cert.exists() && !key.exists() {
         return None;
     }
-    match super::tls::load_pair(&cert, &key, now) {
+    match super::certs::load_pair(&cert, &key, now) {
         Ok(kept) => Some(kept),
         Err(e) => {
             tracing::warn!("ACME: the kept certificate cannot be served ({e}): ordering a new one");

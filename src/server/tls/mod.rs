@@ -42,9 +42,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::acme::{self, AcmeSettings, Challenges, ACME_TLS_ALPN};
 
-mod certs;
 mod listener;
-pub use certs::*;
+pub use super::certs::*;
 pub use listener::{listener, TlsListener};
 
 /// How long a client may take to finish its TLS handshake.
@@ -241,9 +240,16 @@ impl Tls {
     /// `shutdown` turns true).
     pub fn start_acme(&self, shutdown: tokio::sync::watch::Receiver<bool>) {
         if let Some(start) = &self.acme {
-            let manager = acme::Manager::new(start.settings.clone(), self.certificates.clone(), start.challenges.clone(), start.kept.clone());
+            let manager = acme::Manager::new(start.settings.clone(), self.installer(), start.challenges.clone(), start.kept.clone());
             tokio::spawn(manager.run(shutdown));
         }
+    }
+
+    /// What ACME calls with each certificate it obtains: the resolver serves it from the
+    /// next handshake on.
+    fn installer(&self) -> acme::Install {
+        let certificates = self.certificates.clone();
+        Arc::new(move |loaded| certificates.install(loaded))
     }
 
     /// The TLS settings (certificate resolver included), for TURN over TLS.

@@ -1,4 +1,4 @@
-use super::certs::SELF_SIGNED_DAYS;
+use crate::server::certs::SELF_SIGNED_DAYS;
 use super::listener::looks_like_http;
 use super::*;
 

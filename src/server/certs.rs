@@ -2,8 +2,10 @@
 //! the file and what is wrong), the self-signed certificate kept in the data dir, and the
 //! names and addresses it is made for.
 //!
-//! Why apart from the listener: this is all decisions about bytes and dates (`now` comes in
-//! as an argument), tested without a socket; the handshakes live in `listener.rs`.
+//! Why a module of its own: both the HTTPS listener (`tls/`) and the ACME manager (`acme/`)
+//! need it, and neither needs the other's internals (ACME is handed a function that puts a
+//! certificate in service). It is all decisions about bytes and dates (`now` comes in as an
+//! argument), tested without a socket.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use sha2::Digest;
 
 /// A self-signed certificate lives this long: 825 days is the most Apple's systems accept
 /// for a TLS server certificate, even one the user trusted by hand.
-pub(super) const SELF_SIGNED_DAYS: i64 = 825;
+pub(crate) const SELF_SIGNED_DAYS: i64 = 825;
 
 /// A self-signed certificate this close to its end is made anew at start-up.
 const RENEW_BEFORE_DAYS: i64 = 30;
