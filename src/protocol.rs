@@ -667,6 +667,47 @@ pub enum ServerMsg {
     },
 }
 
+impl ServerMsg {
+    /// Every `type` the server sends, in declaration order (tests check that the list, the
+    /// enum and `docs/PROTOCOL.md` agree, and the client's reducer has a case for each).
+    pub const TYPES: &'static [&'static str] = &["welcome", "ack", "joined", "member_joined", "member_left", "hosts", "locked", "hands", "removed", "mute_request", "reaction", "waiting", "lobby", "lobby_changed", "password_changed", "nick_changed", "message", "history", "lagged", "rooms", "call_joined", "call_mode_changed", "call_tracks", "call_participant_joined", "call_participant_left", "call_participant_state", "signal", "error"];
+
+    /// This message's `type` on the wire. An exhaustive match: a new variant does not
+    /// compile until it is named here (and then the tests ask for it in `TYPES`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ServerMsg::Welcome { .. } => "welcome",
+            ServerMsg::Ack { .. } => "ack",
+            ServerMsg::Joined { .. } => "joined",
+            ServerMsg::MemberJoined { .. } => "member_joined",
+            ServerMsg::MemberLeft { .. } => "member_left",
+            ServerMsg::Hosts { .. } => "hosts",
+            ServerMsg::Locked { .. } => "locked",
+            ServerMsg::Hands { .. } => "hands",
+            ServerMsg::Removed { .. } => "removed",
+            ServerMsg::MuteRequest { .. } => "mute_request",
+            ServerMsg::Reaction { .. } => "reaction",
+            ServerMsg::Waiting { .. } => "waiting",
+            ServerMsg::Lobby { .. } => "lobby",
+            ServerMsg::LobbyChanged { .. } => "lobby_changed",
+            ServerMsg::PasswordChanged { .. } => "password_changed",
+            ServerMsg::NickChanged { .. } => "nick_changed",
+            ServerMsg::Message { .. } => "message",
+            ServerMsg::History { .. } => "history",
+            ServerMsg::Lagged { .. } => "lagged",
+            ServerMsg::Rooms { .. } => "rooms",
+            ServerMsg::CallJoined { .. } => "call_joined",
+            ServerMsg::CallModeChanged { .. } => "call_mode_changed",
+            ServerMsg::CallTracks { .. } => "call_tracks",
+            ServerMsg::CallParticipantJoined { .. } => "call_participant_joined",
+            ServerMsg::CallParticipantLeft { .. } => "call_participant_left",
+            ServerMsg::CallParticipantState { .. } => "call_participant_state",
+            ServerMsg::Signal { .. } => "signal",
+            ServerMsg::Error { .. } => "error",
+        }
+    }
+}
+
 /// WebSocket close codes the server uses (RFC 6455 §7.4.1).
 pub mod close {
     /// Server shutting down.
@@ -826,6 +867,27 @@ mod tests {
         .unwrap();
         assert_eq!(json["code"], "rate_limited");
         assert!(json.get("req_id").is_none());
+    }
+
+    /// `ServerMsg::TYPES`, `type_name` and the docs agree: every server message has an
+    /// example in docs/PROTOCOL.md, and each example's `type` is what `type_name` says.
+    #[test]
+    fn every_server_message_type_is_listed_named_and_documented() {
+        let doc = include_str!("../docs/PROTOCOL.md");
+        let mut seen = std::collections::BTreeSet::new();
+        for block in doc.split("```json").skip(1) {
+            let json = block.split("```").next().unwrap().trim();
+            let value: serde_json::Value = serde_json::from_str(json).unwrap();
+            if let Ok(msg) = serde_json::from_value::<ServerMsg>(value.clone()) {
+                assert_eq!(value["type"], msg.type_name(), "{json}");
+                seen.insert(msg.type_name());
+            }
+        }
+        let listed: std::collections::BTreeSet<_> = ServerMsg::TYPES.iter().copied().collect();
+        assert_eq!(listed.len(), ServerMsg::TYPES.len(), "a type is listed twice");
+        let undocumented: Vec<_> = listed.difference(&seen).collect();
+        assert!(undocumented.is_empty(), "server messages without an example in docs/PROTOCOL.md: {undocumented:?}");
+        assert_eq!(seen, listed);
     }
 
     /// Every JSON example in docs/PROTOCOL.md must parse as the message it documents.
