@@ -170,3 +170,72 @@ impl Delivery {
         ready
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &str) -> Frame {
+        text.to_string().into()
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Frame>) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv().ok()).map(|f| f.as_str().to_string()).collect()
+    }
+
+    #[test]
+    fn joined_goes_first_then_what_was_held_less_what_the_history_holds() {
+        let mut d = Delivery::default();
+        let (tx, mut rx) = mpsc::channel(16);
+        d.connect(1, tx);
+        d.hold(1, true);
+        d.send(&[1], Some(3), frame("message 3"));
+        d.send(&[1], None, frame("notice"));
+        d.send(&[1], Some(4), frame("message 4"));
+        assert!(drain(&mut rx).is_empty(), "held");
+        d.release(1, frame("joined up to 3"), Some(3));
+        assert_eq!(drain(&mut rx), ["joined up to 3", "notice", "message 4"]);
+        d.send(&[1], None, frame("live"));
+        assert_eq!(drain(&mut rx), ["live"]);
+    }
+
+    #[test]
+    fn a_full_outbox_is_skipped_until_half_empty_then_reported_with_its_last_message() {
+        let mut d = Delivery::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        d.connect(1, tx);
+        for seq in 1..=6 {
+            d.send(&[1], Some(seq), frame("m"));
+        }
+        assert!(d.has_lagging());
+        assert!(d.ready().is_empty(), "still full");
+        rx.try_recv().unwrap();
+        assert!(d.ready().is_empty(), "three of four still queued");
+        rx.try_recv().unwrap();
+        assert_eq!(d.ready(), [(1, Some(4))], "half empty: caught up after the fourth");
+        assert!(!d.has_lagging());
+    }
+
+    #[test]
+    fn more_held_than_an_outbox_holds_is_caught_up_after_joined() {
+        let mut d = Delivery::default();
+        let (tx, _rx) = mpsc::channel(OUTBOX_CAPACITY * 2);
+        d.connect(1, tx);
+        d.hold(1, true);
+        for _ in 0..=OUTBOX_CAPACITY {
+            d.send(&[1], None, frame("m"));
+        }
+        d.release(1, frame("joined"), None);
+        assert!(d.has_lagging(), "the overflow is caught up like falling behind");
+    }
+
+    #[test]
+    fn a_closed_connection_gets_nothing_and_its_writer_sees_the_end() {
+        let mut d = Delivery::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        d.connect(1, tx);
+        d.close(1);
+        d.send(&[1], None, frame("late"));
+        assert!(matches!(rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+    }
+}

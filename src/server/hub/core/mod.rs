@@ -9,8 +9,9 @@
 //! (other nodes, bandwidth estimates) plug in as new inputs and effects.
 //!
 //! Why the core owns its effects buffer: `handle` clears and refills one [`Effects`] and
-//! returns it, so a warm hub allocates nothing for it per input (`handle(&mut self, clock,
-//! input, &mut Effects)` measured the same and read worse).
+//! returns it, so a warm hub allocates nothing for it per input (the list and the
+//! broadcasts' recipients keep their capacity). Taking the buffer from the caller would
+//! cost the same; owning it keeps every handler's signature free of it.
 //!
 //! Why a panic costs one connection, not every meeting: `handle` runs each input under
 //! `catch_unwind`; if it panics, its effects are dropped unapplied (no half-sent fan-out)

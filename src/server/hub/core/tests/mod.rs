@@ -14,6 +14,7 @@ use crate::server::hub::delivery::Delivery;
 use crate::server::store::Appended;
 use crate::server::wire::{encode, Frame};
 
+mod allowance;
 mod call;
 mod moderation;
 mod password;
