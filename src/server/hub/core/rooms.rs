@@ -158,7 +158,6 @@ impl Core {
     /// hosts, removals) with it, and whoever waited to come in starts the next one.
     pub(super) fn take_out(&mut self, name: &str, conn_id: ConnId, removed_by: Option<ConnId>) {
         let Some(room) = self.rooms.get_mut(name) else { return };
-        let host = room.hosts.contains(&conn_id);
         let gone = room.remove(conn_id);
         if !gone.anything() {
             return;
@@ -180,7 +179,7 @@ impl Core {
         }
         if gone.member {
             let nickname = self.conns.get(&conn_id).map_or_else(|| DEFAULT_NICKNAME.to_string(), |c| c.nickname.clone());
-            let member = crate::protocol::Member { conn_id, nickname, host };
+            let member = crate::protocol::Member { conn_id, nickname, host: gone.host };
             self.broadcast(name, ServerMsg::MemberLeft { room: name.to_string(), member, removed_by }, None);
             self.room_list_changed();
         }
