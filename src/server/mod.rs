@@ -3,6 +3,7 @@
 pub mod acme;
 pub mod certs;
 pub mod config;
+pub(crate) mod edge;
 pub mod headers;
 pub mod ice;
 pub mod hub;
@@ -18,14 +19,12 @@ pub mod ws;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{FromRef, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 use axum::serve::ListenerExt;
 use axum::Router;
-use futures::{SinkExt, StreamExt};
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::sync::{watch, Semaphore};
@@ -35,9 +34,8 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
-use crate::limits::MAX_SIGNAL_FRAME_BYTES;
-use crate::protocol::close;
 pub use config::{Config, StoreKind};
+use edge::{acme_http_challenge, redirect_to_https, ws_upgrade, PlainHttp};
 use hub::{CallSettings, HubHandle};
 use sfu::SfuHandle;
 use store::{MemoryStore, SqliteStore, StoreHandle};
@@ -377,162 +375,5 @@ where
     Ok(())
 }
 
-/// What the plain-HTTP port (`--http-redirect-addr`) needs.
-#[derive(Clone)]
-struct PlainHttp {
-    /// Where `redirect_to_https` sends people.
-    https_port: u16,
-    /// With ACME: the HTTP-01 answers.
-    acme: Option<Arc<acme::Challenges>>,
-}
-
-/// `/.well-known/acme-challenge/{token}` on the plain-HTTP port: the key authorization of
-/// an HTTP-01 challenge being validated (RFC 8555 §8.3), 404 for any other token.
-async fn acme_http_challenge(State(plain): State<PlainHttp>, axum::extract::Path(token): axum::extract::Path<String>) -> Response {
-    match plain.acme.as_ref().and_then(|c| c.http(&token)) {
-        Some(answer) => ([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response(),
-        None => (StatusCode::NOT_FOUND, "no such challenge").into_response(),
-    }
-}
-
-/// `--http-redirect-addr`: the same host and path over HTTPS on port `https_port`.
-async fn redirect_to_https(State(PlainHttp { https_port, .. }): State<PlainHttp>, headers: HeaderMap, uri: Uri) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).and_then(host_without_port);
-    let Some(host) = host else {
-        return (StatusCode::BAD_REQUEST, "a Host header naming this server is needed").into_response();
-    };
-    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    Redirect::permanent(&format!("https://{host}{port}{path}")).into_response()
-}
-
-/// The host of a `Host` header without its port, if it is a plausible name or address
-/// (nothing that could smuggle another URL into the redirect).
-pub(crate) fn host_without_port(host: &str) -> Option<&str> {
-    let name = if host.starts_with('[') {
-        &host[..=host.find(']')?] // [v6]:port
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name)
-    };
-    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':');
-    (!name.is_empty() && name.chars().all(fine)).then_some(name)
-}
-
-/// The host the request was sent to: `Host` (HTTP/1.1) or the URI's authority (HTTP/2).
-fn request_host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> &'a str {
-    headers.get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| uri.authority().map(|a| a.as_str())).unwrap_or("")
-}
-
-/// Whether a browser page at `origin` may open the socket: same host, or allow-listed.
-/// Requests without `Origin` are not from a browser page and cannot be cross-site attacks.
-fn origin_allowed(headers: &HeaderMap, host: &str, config: &Config) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    if config.allowed_origins.iter().any(|o| o.trim_end_matches('/') == origin) {
-        return true;
-    }
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
-    !host.is_empty() && origin_host == host
-}
-
-async fn ws_upgrade(ws: WebSocketUpgrade, headers: HeaderMap, uri: Uri, State(state): State<AppState>) -> Response {
-    if !origin_allowed(&headers, request_host(&headers, &uri), &state.config) {
-        tracing::warn!(origin = ?headers.get(header::ORIGIN), "websocket from a foreign origin refused");
-        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
-    }
-    let permit = state.connections.clone().try_acquire_owned();
-    // The name or address the browser reached Noom by: where it can reach the TURN server.
-    let host: Arc<str> = host_without_port(request_host(&headers, &uri)).unwrap_or("").into();
-    // Frames a little above our own limit still reach the reader, which closes with 1009;
-    // far bigger ones are stopped by the WebSocket layer before they are buffered.
-    ws.max_message_size(2 * MAX_SIGNAL_FRAME_BYTES)
-        .max_frame_size(2 * MAX_SIGNAL_FRAME_BYTES)
-        // tungstenite's defaults (128 KiB read and write buffers) are made for bulk
-        // transfer; chat frames are small, and these buffers were most of the memory a
-        // connection cost (146 KiB -> see BENCHMARKS.md).
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(ws::WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(1024 * 1024)
-        .on_upgrade(move |socket| async move {
-            let (mut sink, stream) = socket.split();
-            let Ok(_permit) = permit else {
-                tracing::warn!("connection limit reached");
-                let frame = CloseFrame { code: close::TRY_AGAIN_LATER, reason: "server is full".into() };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                return;
-            };
-            let write_timeout = std::time::Duration::from_secs_f64(state.config.slow_client_secs);
-            ws::serve_socket(sink, stream, state.hub, state.shutdown, write_timeout, host).await;
-        })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn allowed(origin: Option<&str>, host: &str, config: &Config) -> bool {
-        let mut h = HeaderMap::new();
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, o.parse().unwrap());
-        }
-        origin_allowed(&h, host, config)
-    }
-
-    #[test]
-    fn origins() {
-        let mut config = Config::default();
-        assert!(allowed(Some("http://localhost:3000"), "localhost:3000", &config));
-        assert!(allowed(Some("https://noom.test:3443"), "noom.test:3443", &config));
-        assert!(allowed(None, "localhost:3000", &config));
-        assert!(!allowed(Some("http://evil.example"), "localhost:3000", &config));
-        assert!(!allowed(Some("http://localhost:3001"), "localhost:3000", &config));
-        assert!(!allowed(Some("http://localhost:3000"), "", &config));
-        config.allowed_origins = vec!["https://meet.example.com/".into()];
-        assert!(allowed(Some("https://meet.example.com"), "10.0.0.5:3000", &config));
-    }
-
-    #[test]
-    fn the_host_is_read_from_the_host_header_or_the_http2_authority() {
-        let uri: Uri = "https://noom.test:3443/ws".parse().unwrap();
-        assert_eq!(request_host(&HeaderMap::new(), &uri), "noom.test:3443");
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, "a.example:1".parse().unwrap());
-        assert_eq!(request_host(&h, &"/ws".parse().unwrap()), "a.example:1");
-    }
-
-    #[test]
-    fn redirects_keep_the_host_and_refuse_what_is_not_a_host() {
-        assert_eq!(host_without_port("meet.example.com:80"), Some("meet.example.com"));
-        assert_eq!(host_without_port("meet.example.com"), Some("meet.example.com"));
-        assert_eq!(host_without_port("203.0.113.9:8080"), Some("203.0.113.9"));
-        assert_eq!(host_without_port("[2001:db8::1]:80"), Some("[2001:db8::1]"));
-        assert_eq!(host_without_port("evil.example/x?"), None);
-        assert_eq!(host_without_port("a@b"), None);
-        assert_eq!(host_without_port(""), None);
-    }
-
-    #[tokio::test]
-    async fn health_says_503_once_the_hub_has_stopped() {
-        let (hub, inbox) = HubHandle::unserved(4);
-        let (store, _replies) = StoreHandle::in_memory();
-        let (_tx, shutdown) = watch::channel(false);
-        let state = AppState {
-            leptos_options: LeptosOptions::builder().output_name("noom").build(),
-            hub,
-            store,
-            config: Arc::new(Config::default()),
-            connections: Arc::new(Semaphore::new(1)),
-            shutdown,
-            sfu_stats: None,
-            hsts: false,
-        };
-        let status = |r: Response| r.status();
-        assert_eq!(status(healthz(State(state.clone())).await), StatusCode::OK);
-        drop(inbox); // the hub's thread ended
-        let down = healthz(State(state)).await;
-        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let body = axum::body::to_bytes(down.into_body(), 1024).await.unwrap();
-        assert_eq!(&body[..], b"hub stopped");
-    }
-}
+mod tests;

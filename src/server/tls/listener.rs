@@ -98,7 +98,7 @@ async fn redirect_plain_http(mut stream: TcpStream, https_port: u16) {
             match request.parse(&head) {
                 Ok(httparse::Status::Complete(_)) => {
                     let host = request.headers.iter().find(|h| h.name.eq_ignore_ascii_case("host")).and_then(|h| std::str::from_utf8(h.value).ok())?;
-                    let host = crate::server::host_without_port(host)?.to_string();
+                    let host = crate::server::edge::host_without_port(host)?.to_string();
                     let path = request.path.filter(|p| p.starts_with('/')).unwrap_or("/").to_string();
                     return Some((host, path));
                 }

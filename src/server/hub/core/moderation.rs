@@ -19,18 +19,18 @@
 //! back in past the lock, the password and the waiting room, which are for newcomers;
 //! never past a removal.
 
-use std::num::NonZeroU32;
+use std::time::Duration;
 
-use governor::Quota;
-
-use super::{encode, Hub, PasswordHashString};
+use super::allowance::Allowance;
+use super::{Core, PasswordHashString};
 use crate::protocol::{ConnId, ErrorCode, Member, ReqId, ServerMsg};
 
 /// Reactions one person may send: a burst of 5, then one a second.
 const REACTION_BURST: u32 = 5;
+const REACTION_EVERY: Duration = Duration::from_secs(1);
 
 /// What may happen to someone asking to enter a room.
-pub(super) enum Entry {
+pub enum Entry {
     Enter,
     /// The waiting room is on: wait for a host.
     Wait,
@@ -50,13 +50,14 @@ pub(crate) struct JoinRequest {
 }
 
 /// Someone in a waiting room, with what their `join` asked.
-pub(super) struct Waiter {
+#[derive(Debug)]
+pub struct Waiter {
     pub conn_id: ConnId,
     pub req_id: Option<ReqId>,
     pub since: Option<u64>,
 }
 
-impl Hub {
+impl Core {
     /// Someone asks to enter a room: in they go, or to the waiting room, or their
     /// password is checked first, or they are told why not.
     pub(super) fn join_request(&mut self, conn_id: ConnId, req: JoinRequest) {
@@ -114,37 +115,32 @@ impl Hub {
     /// Put `conn_id` in `name`'s waiting room (out of any room it was in) and tell the hosts.
     pub(super) fn wait(&mut self, conn_id: ConnId, req_id: Option<ReqId>, name: String, since: Option<u64>) {
         self.stop_waiting(conn_id);
-        self.leave_room(conn_id);
+        self.leave_room(conn_id, None);
         self.watchers.remove(&conn_id);
         // Leaving its room cannot have emptied this one: it was not a member of it.
         let room = self.rooms.get_mut(&name).expect("checked by entry()");
         room.waiting.push(Waiter { conn_id, req_id, since });
         self.conns.get_mut(&conn_id).expect("checked by request()").waiting_in = Some(name.clone());
-        self.send(conn_id, encode(&ServerMsg::Waiting { room: name.clone() }));
+        self.send(conn_id, ServerMsg::Waiting { room: name.clone() });
         self.tell_hosts_lobby(&name);
     }
 
     /// `conn_id` no longer waits (it went elsewhere, or away): the hosts' list shrinks.
     pub(super) fn stop_waiting(&mut self, conn_id: ConnId) {
         let Some(name) = self.conns.get_mut(&conn_id).and_then(|c| c.waiting_in.take()) else { return };
-        if let Some(room) = self.rooms.get_mut(&name) {
-            room.waiting.retain(|w| w.conn_id != conn_id);
-            self.tell_hosts_lobby(&name);
-        }
+        self.take_out(&name, conn_id, None);
     }
 
     /// Send the room's hosts who is waiting.
-    fn tell_hosts_lobby(&mut self, name: &str) {
+    pub(super) fn tell_hosts_lobby(&mut self, name: &str) {
         let Some(room) = self.rooms.get(name) else { return };
         let waiting = room
             .waiting
             .iter()
             .filter_map(|w| self.conns.get(&w.conn_id).map(|c| Member { conn_id: w.conn_id, nickname: c.nickname.clone(), host: false }))
             .collect();
-        let frame = encode(&ServerMsg::Lobby { room: name.to_string(), waiting });
-        for host in room.hosts.clone() {
-            self.send(host, frame.clone());
-        }
+        let msg = ServerMsg::Lobby { room: name.to_string(), waiting };
+        self.fx.send_many(room.hosts.iter().copied(), msg, None);
     }
 
     pub(super) fn set_lobby(&mut self, by: ConnId, req_id: Option<ReqId>, enabled: bool) {
@@ -153,8 +149,8 @@ impl Hub {
         if room.lobby != enabled {
             room.lobby = enabled;
             let waiting = if enabled { Vec::new() } else { std::mem::take(&mut room.waiting) };
-            let notice = encode(&ServerMsg::LobbyChanged { room: name.clone(), enabled, by });
-            self.broadcast(&name, &notice, None);
+            let notice = ServerMsg::LobbyChanged { room: name.clone(), enabled, by };
+            self.broadcast(&name, notice, None);
             // Off: whoever was waiting comes in.
             for w in waiting {
                 self.conns.get_mut(&w.conn_id).expect("waiters are connected").waiting_in = None;
@@ -228,8 +224,8 @@ impl Hub {
         let room = self.rooms.get_mut(&name).expect("checked");
         if !room.hosts.contains(&who) {
             room.hosts.push(who);
-            let notice = encode(&ServerMsg::Hosts { room: name.clone(), hosts: room.hosts.clone(), by: Some(by) });
-            self.broadcast(&name, &notice, None);
+            let notice = ServerMsg::Hosts { room: name.clone(), hosts: room.hosts.clone(), by: Some(by) };
+            self.broadcast(&name, notice, None);
             if !self.rooms[&name].waiting.is_empty() {
                 self.tell_hosts_lobby(&name);
             }
@@ -242,8 +238,8 @@ impl Hub {
         let room = self.rooms.get_mut(&name).expect("checked");
         if room.locked != locked {
             room.locked = locked;
-            let notice = encode(&ServerMsg::Locked { room: name.clone(), locked, by });
-            self.broadcast(&name, &notice, None);
+            let notice = ServerMsg::Locked { room: name.clone(), locked, by };
+            self.broadcast(&name, notice, None);
             self.room_list_changed();
         }
         self.ack(by, req_id, None);
@@ -265,8 +261,8 @@ impl Hub {
         room.removed.insert(who);
         room.removed_devices.extend(device);
         let nickname = self.conns[&by].nickname.clone();
-        self.send(who, encode(&ServerMsg::Removed { room: name.clone(), by, nickname }));
-        self.leave_room_by(who, Some(by));
+        self.send(who, ServerMsg::Removed { room: name.clone(), by, nickname });
+        self.leave_room(who, Some(by));
         self.ack(by, req_id, None);
     }
 
@@ -278,13 +274,13 @@ impl Hub {
             return;
         }
         let nickname = self.conns[&by].nickname.clone();
-        self.send(who, encode(&ServerMsg::MuteRequest { by, nickname, force }));
+        self.send(who, ServerMsg::MuteRequest { by, nickname, force });
         if force {
             let room = self.rooms.get_mut(&name).expect("checked");
             if let Some((_, media)) = room.call.iter_mut().find(|(id, m)| *id == who && m.audio) {
                 media.audio = false;
-                let notice = encode(&ServerMsg::CallParticipantState { conn_id: who, media: *media });
-                self.broadcast(&name, &notice, None);
+                let notice = ServerMsg::CallParticipantState { conn_id: who, media: *media };
+                self.broadcast(&name, notice, None);
             }
         }
         self.ack(by, req_id, None);
@@ -319,8 +315,8 @@ impl Hub {
                 room.hands.retain(|id| *id != who);
             }
             let by = (who != conn_id).then_some(conn_id);
-            let notice = encode(&ServerMsg::Hands { room: name.clone(), hands: room.hands.clone(), by });
-            self.broadcast(&name, &notice, None);
+            let notice = ServerMsg::Hands { room: name.clone(), hands: room.hands.clone(), by };
+            self.broadcast(&name, notice, None);
         }
         self.ack(conn_id, req_id, None);
     }
@@ -332,37 +328,12 @@ impl Hub {
             self.error(conn_id, None, ErrorCode::NotInRoom, "you are not in a room");
             return;
         };
-        let burst = NonZeroU32::new(REACTION_BURST).expect("non-zero");
-        let limiter = conn
-            .reactions
-            .get_or_insert_with(|| crate::server::rate_limiter(Quota::per_second(NonZeroU32::MIN).allow_burst(burst)));
-        if limiter.check().is_err() {
+        let now = self.now.mono;
+        let allowance = conn.reactions.get_or_insert_with(|| Allowance::new(now));
+        if !allowance.take(now, REACTION_BURST, REACTION_EVERY) {
             self.error(conn_id, None, ErrorCode::RateLimited, "Too many reactions; wait a moment.");
             return;
         }
-        self.broadcast(&name, &encode(&ServerMsg::Reaction { conn_id, emoji }), None);
-    }
-
-    /// `left` is out of `room` (which still has members): its hand goes down, and if it
-    /// was the last host, the longest-present member takes over.
-    pub(super) fn after_leaving(&mut self, name: &str, left: ConnId) {
-        let room = self.rooms.get_mut(name).expect("the room still has members");
-        if room.hands.contains(&left) {
-            room.hands.retain(|id| *id != left);
-            let notice = encode(&ServerMsg::Hands { room: name.to_string(), hands: room.hands.clone(), by: None });
-            self.broadcast(name, &notice, None);
-        }
-        let room = self.rooms.get_mut(name).expect("the room still has members");
-        if room.hosts.contains(&left) {
-            room.hosts.retain(|id| *id != left);
-            if room.hosts.is_empty() {
-                room.hosts.push(room.members[0]);
-            }
-            let notice = encode(&ServerMsg::Hosts { room: name.to_string(), hosts: room.hosts.clone(), by: None });
-            self.broadcast(name, &notice, None);
-            if !self.rooms[name].waiting.is_empty() {
-                self.tell_hosts_lobby(name);
-            }
-        }
+        self.broadcast(&name, ServerMsg::Reaction { conn_id, emoji }, None);
     }
 }

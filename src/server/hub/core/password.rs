@@ -7,10 +7,11 @@
 //! few and small; the store keeps them for good (`rooms.password_hash`).
 //!
 //! Why a check goes away and comes back: Argon2 takes tens of milliseconds of a core on
-//! purpose. The hub hands the check to [`Passwords`](crate::server::password::Passwords)
-//! and goes on; the outcome ([`Done`]) comes back through its run loop, and the `join` is
-//! then decided again from the start (the room may have been locked, or its password
-//! changed, meanwhile).
+//! purpose. The core asks for it (`Effect::Password`), the loop hands it to
+//! [`Passwords`](crate::server::password::Passwords), and the outcome ([`Done`]) comes back
+//! as an input; the `join` is then decided again from the start (the room may have been
+//! locked, or its password changed, meanwhile). So the core never runs Argon2, and its
+//! tests feed the outcome they want.
 //!
 //! Why wrong guesses wait: one connection gets [`FREE_TRIES`] wrong passwords, then waits
 //! 1 s, 2 s, 4 s … up to [`MAX_WAIT`] between tries (`too_many_tries`), and has at most one
@@ -20,12 +21,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::moderation::JoinRequest;
-use super::{encode, Hub, PasswordHashString};
+use super::{Core, Effect, PasswordHashString, PasswordJob};
 use crate::protocol::{ConnId, ErrorCode, ReqId, ServerMsg};
-use crate::server::password;
 use crate::server::store::StoreCmd;
 
 /// Every protected room, by name, with its password's hash.
@@ -37,7 +35,8 @@ pub const FREE_TRIES: u32 = 3;
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Password work that finished off the hub's thread.
-pub(crate) enum Done {
+#[derive(Debug)]
+pub enum Done {
     /// `request`'s password was checked against `hash`.
     Checked { conn_id: ConnId, check: u64, request: JoinRequest, hash: PasswordHashString, ok: bool },
     /// A host's new password is hashed (None: hashing failed).
@@ -46,7 +45,7 @@ pub(crate) enum Done {
 
 impl Done {
     /// The connection the work was for.
-    pub(crate) fn conn_id(&self) -> ConnId {
+    pub fn conn_id(&self) -> ConnId {
         match self {
             Done::Checked { conn_id, .. } => *conn_id,
             Done::Hashed { by, .. } => *by,
@@ -60,20 +59,21 @@ fn wait_after(wrong: u32) -> Option<Duration> {
     Some(Duration::from_secs(1u64 << over.min(6)).min(MAX_WAIT))
 }
 
-impl Hub {
+impl Core {
     /// `req` is for a room with this password: check the one it gave, off the hub's thread.
     pub(super) fn check_password(&mut self, conn_id: ConnId, req: JoinRequest, hash: PasswordHashString) {
-        let Some(given) = req.password.clone() else {
+        if req.password.is_none() {
             self.error(conn_id, req.req_id, ErrorCode::PasswordRequired, "This room has a password.");
             return;
-        };
+        }
         let conn = self.conns.get_mut(&conn_id).expect("checked by request()");
         if conn.password_check.is_some() {
             self.error(conn_id, req.req_id, ErrorCode::RateLimited, "Still checking your last password.");
             return;
         }
-        if let Some(at) = conn.retry_at.filter(|at| *at > Instant::now()) {
-            let secs = (at - Instant::now()).as_secs_f64().ceil() as u64;
+        let now = self.now.mono;
+        if let Some(at) = conn.retry_at.filter(|at| *at > now) {
+            let secs = (at - now).as_secs_f64().ceil() as u64;
             let why = format!("Too many wrong passwords: try again in {secs} s.");
             self.error(conn_id, req.req_id, ErrorCode::TooManyTries, &why);
             return;
@@ -81,18 +81,11 @@ impl Hub {
         self.checks += 1;
         let check = self.checks;
         conn.password_check = Some(check);
-        let done = self.done_tx.clone();
-        let against = hash.clone();
-        self.password_work.run(
-            move || password::verify(&against, &given),
-            move |ok| {
-                let _ = done.send(Done::Checked { conn_id, check, request: req, hash, ok });
-            },
-        );
+        self.fx.push(Effect::Password(PasswordJob::Check { conn_id, check, request: req, hash }));
     }
 
     /// Password work finished: go on with what was waiting for it.
-    pub(crate) fn password_done(&mut self, done: Done) {
+    pub(super) fn password_done(&mut self, done: Done) {
         match done {
             Done::Checked { conn_id, check, request, hash, ok } => self.password_checked(conn_id, check, request, hash, ok),
             Done::Hashed { by, req_id, room, hash } => self.password_hashed(by, req_id, room, hash),
@@ -107,7 +100,7 @@ impl Hub {
             conn.retry_at = None;
         } else {
             conn.wrong_tries += 1;
-            conn.retry_at = wait_after(conn.wrong_tries).map(|d| Instant::now() + d);
+            conn.retry_at = wait_after(conn.wrong_tries).map(|d| self.now.mono + d);
             tracing::info!(conn_id, room = %req.room, tries = conn.wrong_tries, "wrong room password");
         }
         if conn.password_check != Some(check) {
@@ -128,15 +121,7 @@ impl Hub {
         let Some(room) = self.hosted_room(by, req_id) else { return };
         match new {
             None => self.save_password(by, req_id, room, None),
-            Some(new) => {
-                let done = self.done_tx.clone();
-                let hashing = move || {
-                    password::hash(&new).map_err(|e| tracing::error!("cannot hash a room password: {e}")).ok()
-                };
-                self.password_work.run(hashing, move |hash| {
-                    let _ = done.send(Done::Hashed { by, req_id, room, hash });
-                });
-            }
+            Some(password) => self.fx.push(Effect::Password(PasswordJob::Hash { by, req_id, room, password })),
         }
     }
 
@@ -154,9 +139,7 @@ impl Hub {
 
     /// Write it down first: a password the host was told is set must survive a restart.
     fn save_password(&mut self, by: ConnId, req_id: Option<ReqId>, room: String, hash: Option<PasswordHashString>) {
-        if self.store.try_send(StoreCmd::SetPassword { by, req_id, room, hash }).is_err() {
-            self.error(by, req_id, ErrorCode::StoreUnavailable, "The server is too busy to save the password; try again.");
-        }
+        self.fx.push(Effect::Store(StoreCmd::SetPassword { by, req_id, room, hash }));
     }
 
     /// The store wrote a password change: it holds from now on, and the room is told.
@@ -178,8 +161,7 @@ impl Hub {
             None => self.passwords.remove(&room),
         };
         tracing::info!(%room, protected, "room password changed");
-        let notice = encode(&ServerMsg::PasswordChanged { room: room.clone(), protected, by });
-        self.broadcast(&room, &notice, None);
+        self.broadcast(&room, ServerMsg::PasswordChanged { room: room.clone(), protected, by }, None);
         self.room_list_changed();
         self.ack(by, req_id, None);
     }
