@@ -113,7 +113,7 @@ impl HubHandle {
     ) -> HubHandle {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let hub = run::Hub::new(calls, store, passwords).run(rx, replies);
-        if let Err(e) = crate::server::spawn_thread("noom-hub", hub) {
+        if let Err(e) = crate::server::runtime::spawn_thread("noom-hub", hub) {
             // Without a hub there is no server: the handle's sends fail and connections close.
             tracing::error!("hub thread: {e}");
         }

@@ -35,17 +35,13 @@
 //! | `noom_acme_orders_total{result}` | counter | ACME orders: `ok`, `failed` (each failure is retried with a back-off) |
 //! | `noom_sfu_frames_forwarded_total`, `noom_sfu_frames_policed_total`, `noom_sfu_keyframe_requests_total`, `noom_sfu_media_failures_total` | counter | SFU frame work |
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::sfu::SfuStats;
-use super::AppState;
 use crate::protocol::ErrorCode;
 
 /// Buckets for latencies in seconds: 10 µs to 2.5 s.
@@ -80,28 +76,14 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let open = state.config.max_connections.saturating_sub(state.connections.available_permits());
-    metrics::gauge!("noom_connections_open").set(open as f64);
-    metrics::gauge!("noom_hub_queue_depth").set(state.hub.queue_depth() as f64);
-    if let Some(sfu) = &state.sfu_stats {
-        publish_sfu(sfu);
-    }
+/// `GET /metrics`, with the figures read at scrape time: WebSockets open, commands waiting
+/// for the hub (the SFU's counters are published by `SfuStats::publish` just before).
+pub fn render(connections_open: usize, hub_queue_depth: usize) -> impl IntoResponse {
+    metrics::gauge!("noom_connections_open").set(connections_open as f64);
+    metrics::gauge!("noom_hub_queue_depth").set(hub_queue_depth as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render())
 }
 
-fn publish_sfu(stats: &Arc<SfuStats>) {
-    let read = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    metrics::counter!("noom_sfu_packets_in_total").absolute(read(&stats.packets_in));
-    metrics::counter!("noom_sfu_packets_out_total").absolute(read(&stats.packets_out));
-    metrics::counter!("noom_sfu_send_errors_total").absolute(read(&stats.send_errors));
-    metrics::counter!("noom_sfu_frames_forwarded_total").absolute(read(&stats.frames_forwarded));
-    metrics::counter!("noom_sfu_frames_policed_total").absolute(read(&stats.frames_policed));
-    metrics::counter!("noom_sfu_keyframe_requests_total").absolute(read(&stats.keyframe_requests));
-    metrics::counter!("noom_sfu_media_failures_total").absolute(read(&stats.media_failures));
-    metrics::gauge!("noom_sfu_tcp_connections").set(read(&stats.tcp_connections) as f64);
-}
 
 /// The hub's view of the rooms, once a second.
 pub fn publish_rooms(rooms: usize, members: usize, in_calls: usize, waiting: usize) {

@@ -9,6 +9,7 @@ pub mod ice;
 pub mod hub;
 pub mod metrics;
 pub mod password;
+pub mod runtime;
 pub mod sfu;
 pub mod store;
 pub mod tls;
@@ -78,7 +79,7 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     // With --metrics-addr, /metrics is served there only (see `serve`).
     if state.config.metrics_addr.is_none() {
-        router = router.route("/metrics", get(metrics::metrics));
+        router = router.route("/metrics", get(metrics_page));
     }
     // HSTS only where browsers trust the certificate by themselves: pinning a self-signed
     // one would leave people unable to click through its warning.
@@ -266,7 +267,7 @@ pub async fn serve(
     if let Some(addr) = state.config.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!("metrics on http://{addr}/metrics");
-        let metrics_only = Router::new().route("/metrics", get(metrics::metrics)).with_state(state.clone());
+        let metrics_only = Router::new().route("/metrics", get(metrics_page)).with_state(state.clone());
         let mut down = state.shutdown.clone();
         tokio::spawn(async move {
             let stop = async move {
@@ -352,27 +353,13 @@ fn tune_socket(tcp: &mut tokio::net::TcpStream) {
     }
 }
 
-/// A rate limiter on the process's one clock. governor's default makes a new clock per
-/// limiter, and calibrating it was 6 % of the server's time in a join storm (two limiters
-/// per connection).
-pub fn rate_limiter(quota: governor::Quota) -> governor::DefaultDirectRateLimiter {
-    static CLOCK: std::sync::LazyLock<governor::clock::DefaultClock> = std::sync::LazyLock::new(Default::default);
-    governor::RateLimiter::direct_with_clock(quota, CLOCK.clone())
-}
-
-/// Run `task` on a thread of its own (named `name`), with its own single-threaded runtime.
-///
-/// Why: under load the server's runtime has thousands of connection tasks ready to run, and
-/// a task that every message passes through (the hub, the store) would wait behind all of
-/// them each time it is woken. On its own thread the OS schedules it beside them, and it
-/// reacts within a scheduler tick (measured in BENCHMARKS.md, "Chat fan-out").
-pub fn spawn_thread<F>(name: &str, task: F) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name(name.into()).spawn(move || runtime.block_on(task))?;
-    Ok(())
+/// `GET /metrics` (see `metrics.rs`).
+async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(sfu) = &state.sfu_stats {
+        sfu.publish();
+    }
+    let open = state.config.max_connections.saturating_sub(state.connections.available_permits());
+    metrics::render(open, state.hub.queue_depth())
 }
 
 #[cfg(test)]

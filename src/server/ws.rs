@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::hub::{Command, HubHandle, OUTBOX_CAPACITY};
-use super::rate_limiter;
+use super::runtime::rate_limiter;
 use crate::limits::{
     MAX_FRAME_BYTES, MAX_SIGNAL_FRAME_BYTES, RATE_BURST, RATE_PER_SECOND, RATE_STRIKES_BEFORE_CLOSE,
     SIGNAL_RATE_BURST, SIGNAL_RATE_PER_SECOND,

@@ -28,15 +28,17 @@
 
 pub mod bot;
 mod packets;
+mod stats;
 mod peer;
 pub mod simulcast;
 mod transport;
+pub use stats::SfuStats;
 pub use transport::{FIRST_FRAME_WITHIN, MAX_TCP_CONNECTIONS, MAX_UNROUTED_FRAMES};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,23 +81,6 @@ pub enum SfuCmd {
     Layout { conn_id: ConnId, tiles: Vec<TileView> },
 }
 
-/// Counters, readable from any thread (tests, benchmarks, later `/metrics`).
-#[derive(Debug, Default)]
-pub struct SfuStats {
-    pub packets_in: AtomicU64,
-    pub packets_out: AtomicU64,
-    /// UDP sends that failed (socket buffer full): loss caused by the SFU itself.
-    pub send_errors: AtomicU64,
-    pub frames_in: AtomicU64,
-    pub frames_forwarded: AtomicU64,
-    pub keyframe_requests: AtomicU64,
-    /// Participants whose media failed and was reset.
-    pub media_failures: AtomicU64,
-    /// Video frames dropped because their publisher went over `--max-publish-kbps`.
-    pub frames_policed: AtomicU64,
-    /// ICE-TCP connections open now.
-    pub tcp_connections: AtomicU64,
-}
 
 /// Where the SFU listens and what it announces.
 #[derive(Debug, Clone)]

@@ -198,7 +198,7 @@ impl Peer {
             announced: Vec::new(),
             timeout: now,
             budget_bps: None,
-            publish_limit: bytes_per_second.map(|b| crate::server::rate_limiter(Quota::per_second(b))),
+            publish_limit: bytes_per_second.map(|b| crate::server::runtime::rate_limiter(Quota::per_second(b))),
             limit_told: None,
         }
     }

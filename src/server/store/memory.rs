@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{Appended, ChatStore, NewMessage, Page, StoreError};
+use super::backend::{Appended, ChatStore, NewMessage, Page, StoreError};
 use crate::protocol::ChatMessage;
 
 #[derive(Default)]

@@ -2,8 +2,8 @@
 //! exists.
 //!
 //! # Layout
-//! - `mod.rs` (here): [`ChatStore`], the small interface a backend implements; the store
-//!   task that owns the backend ([`StoreHandle::spawn`]): group commit, reads in order with
+//! - `backend.rs`: [`ChatStore`], the small interface a backend implements, and its data.
+//! - `mod.rs` (here): the store task that owns the backend ([`StoreHandle::spawn`]): group commit, reads in order with
 //!   the writes, retention; and the commands and replies it exchanges with the hub.
 //! - `sqlite.rs`: the default backend, embedded SQLite (sqlx) in `--data-dir`.
 //! - `memory.rs`: the same interface in memory (`--store memory`): for benchmarks that
@@ -25,11 +25,11 @@
 //! The same id in the same room, from any connection, finds the stored message and is
 //! answered with it again (same id, seq and ts) instead of being stored twice.
 
+mod backend;
 mod memory;
 mod recent;
 mod sqlite;
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{ChatMessage, ConnId, ReqId};
+pub use backend::{Appended, ChatStore, NewMessage, Page, Retention, StoreError};
 pub use memory::MemoryStore;
 use recent::Recent;
 pub use sqlite::SqliteStore;
@@ -50,81 +51,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Messages younger than this are never pruned by the per-room cap, so a client's resend
 /// within a day always finds its message (the dedup promise).
 const DEDUP_KEEP_MS: u64 = 24 * 3600 * 1000;
-
-/// Why the store could not do something.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("schema migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// A chat message on its way into the store.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    pub room: String,
-    pub from: ConnId,
-    pub nickname: String,
-    pub text: String,
-    pub client_msg_id: Option<String>,
-    /// Server time when the hub accepted it, ms since the Unix epoch.
-    pub ts: u64,
-}
-
-/// A stored message, and whether it was stored earlier (a resend of the same
-/// `client_msg_id`) rather than now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Appended {
-    pub message: ChatMessage,
-    pub duplicate: bool,
-}
-
-/// Some of a room's messages, oldest first, and whether more lie beyond them in the
-/// direction read.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Page {
-    pub messages: Vec<ChatMessage>,
-    pub more: bool,
-}
-
-/// How long history is kept (`--history-days`, `--history-max-per-room`; 0 keeps all).
-#[derive(Debug, Clone, Copy)]
-pub struct Retention {
-    pub days: u32,
-    pub max_per_room: u64,
-}
-
-/// What a chat store backend does. Every method is one unit of work the store task
-/// awaits before the next, so a backend needs no locking of its own.
-pub trait ChatStore: Send + 'static {
-    /// Random, made when the database was created: a client that kept sequence numbers
-    /// from another database (replaced, restored) must not trust them.
-    fn epoch(&self) -> &str;
-    /// Store `batch` in one transaction, in order, numbering each room's messages; a
-    /// message whose `client_msg_id` is stored already comes back as that message.
-    fn append(&mut self, batch: &[NewMessage]) -> impl Future<Output = Result<Vec<Appended>, StoreError>> + Send;
-    /// Up to `limit` messages of `room` after `seq`, oldest first.
-    fn after(&mut self, room: &str, seq: u64, limit: usize) -> impl Future<Output = Result<Page, StoreError>> + Send;
-    /// The newest `limit` messages of `room` before `seq`, oldest first; `more` if older
-    /// ones exist.
-    fn before(&mut self, room: &str, seq: u64, limit: usize) -> impl Future<Output = Result<Page, StoreError>> + Send;
-    /// Give `room` this password hash, or (None) take its password away. Kept with the
-    /// room for good: retention deletes messages, never this.
-    fn set_password(&mut self, room: &str, hash: Option<&str>) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Every room that has a password, with its hash (read once, at start-up).
-    fn passwords(&mut self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
-    /// Delete what retention says to (older than `keep_after_ms`, or beyond `max_per_room`
-    /// in a room but not younger than `protect_after_ms`). Returns how many went.
-    fn prune(
-        &mut self,
-        keep_after_ms: Option<u64>,
-        max_per_room: Option<u64>,
-        protect_after_ms: u64,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-}
 
 /// What the hub asks of the store.
 #[derive(Debug)]
@@ -193,7 +119,7 @@ impl StoreHandle {
         // connection tasks queued, and a store task among them would wait behind all of
         // them at every `.await` of a batch (measured: a third less throughput).
         let task = run(backend, rx, replies, retention, healthy.clone());
-        if let Err(e) = crate::server::spawn_thread("noom-store", task) {
+        if let Err(e) = crate::server::runtime::spawn_thread("noom-store", task) {
             tracing::error!("chat store thread: {e}");
             healthy.store(false, Ordering::Relaxed);
         }

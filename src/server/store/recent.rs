@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::Appended;
+use super::backend::Appended;
 use crate::limits::HISTORY_LEN;
 use crate::protocol::ChatMessage;
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{Appended, ChatStore, NewMessage, Page, StoreError};
+use super::backend::{Appended, ChatStore, NewMessage, Page, StoreError};
 use crate::protocol::ChatMessage;
 
 /// The database file inside the data directory.

@@ -96,7 +96,7 @@ pub fn spawn(config: TurnConfig) -> std::io::Result<TurnHandle> {
     };
     tracing::info!(udp = ?handle.udp, tcp = ?handle.tcp, tls = ?handle.tls, "TURN server listening");
     let tls_config = config.tls.as_ref().map(|(_, c)| c.clone());
-    crate::server::spawn_thread("noom-turn", async move {
+    crate::server::runtime::spawn_thread("noom-turn", async move {
         let (events_tx, events) = mpsc::channel(4096);
         if let Some(l) = bind_tcp.and_then(|l| TcpListener::from_std(l).ok()) {
             tokio::spawn(accept_streams(l, None, events_tx.clone()));
