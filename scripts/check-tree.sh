@@ -40,7 +40,6 @@ fi
 # file that is split must leave it too.
 debt="
 src/server/hub.rs
-src/app/session.rs
 src/server/ws.rs
 src/server/mod.rs
 src/server/acme.rs

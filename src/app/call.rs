@@ -111,8 +111,8 @@ pub fn CallPanel() -> impl IntoView {
             <Show when=in_call fallback=move || view! { <Lobby/> }>
                 <CallGrid/>
             </Show>
-            <p class="call-error" role="alert">{move || session.call_error.get()}</p>
-            <p class="muted device-note" role="status">{move || session.device_note.get()}</p>
+            <p class="call-error" role="alert">{move || session.call_error.get().map(|e| strings::call_error(i18n.get_locale(), &e))}</p>
+            <p class="muted device-note" role="status">{move || session.device_note.get().map(|n| strings::device_note(i18n.get_locale(), &n))}</p>
             <Controls/>
         </section>
     }
@@ -178,7 +178,7 @@ fn DevicePicker(
 ) -> impl IntoView {
     let session = expect_context::<Session>();
     let on_change = move |ev: leptos::ev::Event| {
-        chosen.set(Some(event_target_value(&ev)));
+        session.intend(crate::model::Intent::ChooseDevice(kind, event_target_value(&ev)));
         media::switch_device(session, kind);
     };
     view! {

@@ -16,29 +16,10 @@ mod imp {
     use super::*;
     use crate::client::call_queue::{send, CallEvent};
     use crate::client::media;
-    use wasm_bindgen::JsValue;
 
-    /// Whether this page may use a camera and microphone: found once, then kept.
+    /// Whether this page may use a camera and microphone (found once by the shell).
     pub fn access() -> MediaAccess {
-        thread_local! {
-            static ACCESS: MediaAccess = detect_access();
-        }
-        ACCESS.with(|a| *a)
-    }
-
-    /// Read with `Reflect`, not web-sys's getters: on an insecure page `mediaDevices` is
-    /// `undefined`, which web-sys would hand back as a `MediaDevices` all the same.
-    fn detect_access() -> MediaAccess {
-        let Some(window) = leptos::web_sys::window() else { return MediaAccess::Unsupported };
-        let secure = js_sys::Reflect::get(&window, &JsValue::from_str("isSecureContext")).ok().and_then(|v| v.as_bool());
-        if secure == Some(false) {
-            return MediaAccess::Insecure;
-        }
-        let devices = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("mediaDevices"));
-        match devices {
-            Ok(d) if !d.is_undefined() && !d.is_null() => MediaAccess::Available,
-            _ => MediaAccess::Unsupported,
-        }
+        crate::client::media_access()
     }
 
     /// Send `event` to the call engine, unless this page cannot have calls: then the
@@ -105,7 +86,7 @@ mod imp {
     pub fn join_call(_: Session) {}
     pub fn prepare_sfu(_: Session) {}
     pub fn leave_call(session: Session) {
-        session.leave_call();
+        session.intend(crate::model::Intent::LeaveCall);
     }
     pub fn toggle_sending(_: Session, _: TrackKind) {}
     pub fn toggle_screen(_: Session) {}

@@ -13,10 +13,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MediaDeviceInfo, MediaDeviceKind, MediaStream, MediaStreamConstraints, MediaStreamTrack};
 
-use super::{bump, err_text, replace_outgoing, with_engine};
-use crate::app::session::{Device, Session};
+use super::{bump, err_text, replace_outgoing, report, with_engine};
+use crate::app::session::Session;
+use crate::model::{Device, DeviceNote, MediaEvent};
 use crate::protocol::{CallMode, MediaState, TrackKind};
-use crate::strings;
 
 /// `navigator.mediaDevices`, if the page has it: not on an insecure page (plain http to a
 /// name other than localhost), where web-sys's own getter would return `undefined` cast
@@ -63,8 +63,7 @@ pub async fn refresh_devices(session: Session) {
             _ => {}
         }
     }
-    session.cameras.set(cams);
-    session.microphones.set(mics);
+    report(session, MediaEvent::Devices { cameras: cams, microphones: mics });
 }
 
 /// Watch for plugged/unplugged devices (once per page).
@@ -115,12 +114,13 @@ pub async fn start_preview(session: Session) {
         Some(s) => (track_of(s, TrackKind::Video), track_of(s, TrackKind::Audio)),
         None => (None, None),
     };
-    session.device_note.set(match (&camera, &microphone, last_error) {
+    let note = match (&camera, &microphone, last_error) {
         (Some(_), Some(_), _) => None,
-        (None, None, e) => Some(strings::no_devices(session.locale.get_untracked(), e.as_deref().unwrap_or(""))),
-        (None, Some(_), _) => Some(strings::no_camera(session.locale.get_untracked())),
-        (Some(_), None, _) => Some(strings::no_microphone(session.locale.get_untracked())),
-    });
+        (None, None, e) => Some(DeviceNote::NoDevices(e.unwrap_or_default())),
+        (None, Some(_), _) => Some(DeviceNote::NoCamera),
+        (Some(_), None, _) => Some(DeviceNote::NoMicrophone),
+    };
+    report(session, MediaEvent::DeviceNote(note));
     // Keep the chosen mute/camera-off state on the new tracks.
     let media = session.media.get_untracked();
     let in_call = session.in_call.get_untracked();
@@ -191,7 +191,7 @@ pub fn set_sending(session: Session, kind: TrackKind, on: bool) {
     } else {
         media.video = on && available;
     }
-    session.set_media(media);
+    report(session, MediaEvent::Sending(media));
 }
 
 /// A different camera or microphone was picked: open it and swap it in with `replaceTrack`.
@@ -205,7 +205,7 @@ pub async fn switch_device(session: Session, kind: TrackKind) {
     let stream = match get_user_media(a, v).await {
         Ok(s) => s,
         Err(e) => {
-            session.device_note.set(Some(strings::device_failed(session.locale.get_untracked(), &err_text(&e))));
+            report(session, MediaEvent::DeviceNote(Some(DeviceNote::DeviceFailed(err_text(&e)))));
             return;
         }
     };
@@ -233,7 +233,7 @@ pub async fn switch_device(session: Session, kind: TrackKind) {
     if let Some(old) = old {
         old.stop();
     }
-    session.device_note.set(None);
+    report(session, MediaEvent::DeviceNote(None));
     bump(session);
 }
 
@@ -245,7 +245,7 @@ pub async fn start_screen_share(session: Session) {
     let stream: MediaStream = match JsFuture::from(promise).await {
         Ok(s) => s.unchecked_into(),
         Err(e) => {
-            session.device_note.set(Some(strings::screen_failed(session.locale.get_untracked(), &err_text(&e))));
+            report(session, MediaEvent::DeviceNote(Some(DeviceNote::ScreenFailed(err_text(&e)))));
             return;
         }
     };
@@ -272,7 +272,7 @@ pub async fn start_screen_share(session: Session) {
         CallMode::Sfu => super::sfu::publish_screen(Some(&track)),
     }
     let media = session.media.get_untracked();
-    session.set_media(MediaState { screen: true, ..media });
+    report(session, MediaEvent::Sending(MediaState { screen: true, ..media }));
     bump(session);
 }
 
@@ -297,6 +297,6 @@ pub fn stop_screen_share(session: Session) {
     super::sfu::publish_screen(None);
     super::mesh::replace_outgoing(TrackKind::Video, camera.as_ref());
     let media = session.media.get_untracked();
-    session.set_media(MediaState { screen: false, ..media });
+    report(session, MediaEvent::Sending(MediaState { screen: false, ..media }));
     bump(session);
 }

@@ -29,6 +29,7 @@ use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
 
 use super::call_queue::CallEvent;
 use crate::app::session::Session;
+use crate::model::{Input, MediaEvent};
 use crate::protocol::{CallMode, ConnId, ErrorCode, ServerMsg, TrackKind, SFU_PEER};
 
 use local::{
@@ -88,7 +89,12 @@ fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
 
 /// Tell the video elements to re-attach (tracks or streams changed).
 fn bump(session: Session) {
-    session.media_epoch.update(|n| *n += 1);
+    report(session, MediaEvent::StreamsChanged);
+}
+
+/// Tell the model what happened here (the engine writes no state of its own).
+fn report(session: Session, event: MediaEvent) {
+    session.dispatch(Input::Media(event));
 }
 
 fn err_text(e: &JsValue) -> String {
@@ -138,7 +144,7 @@ fn close_peers(session: Session) {
 /// In a room, before joining its call (and during a peer-to-peer call, ready for the move
 /// to the SFU): have the connection to the SFU ready. See `sfu::prepare`.
 fn prepare_sfu(session: Session) {
-    if session.joined.get_untracked().is_some() && session.status.get_untracked() == crate::app::session::ConnStatus::Online {
+    if session.joined.get_untracked().is_some() && session.status.get_untracked() == crate::model::ConnStatus::Online {
         sfu::prepare(session);
     }
 }
@@ -152,11 +158,11 @@ pub fn handle(session: Session, event: CallEvent) {
         CallEvent::StartPreview => leptos::task::spawn_local(start_preview(session)),
         CallEvent::StopEverything => stop_everything(session),
         CallEvent::SwitchDevice(kind) => leptos::task::spawn_local(switch_device(session, kind)),
-        CallEvent::JoinCall => session.join_call(available_media()),
+        CallEvent::JoinCall => report(session, MediaEvent::JoinWith(available_media())),
         CallEvent::LeaveCall => {
             stop_screen_share(session);
             close_peers(session);
-            session.leave_call();
+            report(session, MediaEvent::Left);
         }
         CallEvent::PrepareSfu => prepare_sfu(session),
         CallEvent::ToggleSending(kind) => {

@@ -22,7 +22,6 @@ use std::rc::Rc;
 
 use futures::channel::mpsc;
 use futures::StreamExt;
-use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -34,7 +33,6 @@ use web_sys::{
 use super::err_text;
 use crate::app::session::Session;
 use crate::protocol::{ConnId, IceServer, SdpType, SignalPayload, TrackMid};
-use crate::strings;
 
 /// How long ICE may stay `disconnected` before the connection restarts it.
 const ICE_RESTART_AFTER_MS: i32 = 2500;
@@ -100,7 +98,7 @@ fn ice_config(ice: &IceSetup) -> RtcConfiguration {
 pub fn open(session: Session, setup: Setup) -> Option<Peer> {
     let Setup { other, polite, ice, describe, on_track, before_first_answer } = setup;
     let Ok(pc) = RtcPeerConnection::new_with_configuration(&ice_config(&ice)) else {
-        session.call_error.set(Some(strings::webrtc_unavailable(session.locale.get_untracked())));
+        super::report(session, crate::model::MediaEvent::WebrtcUnavailable);
         return None;
     };
     let making_offer = Rc::new(Cell::new(false));
@@ -110,10 +108,9 @@ pub fn open(session: Session, setup: Setup) -> Option<Peer> {
     callbacks.push(Closure::new(move |ev: JsValue| {
         let ev: RtcPeerConnectionIceEvent = ev.unchecked_into();
         if let Some(c) = ev.candidate() {
-            session.send_signal(
-                other,
-                SignalPayload::Candidate { candidate: c.candidate(), sdp_mid: c.sdp_mid(), sdp_m_line_index: c.sdp_m_line_index() },
-            );
+            let payload =
+                SignalPayload::Candidate { candidate: c.candidate(), sdp_mid: c.sdp_mid(), sdp_m_line_index: c.sdp_m_line_index() };
+            super::report(session, crate::model::MediaEvent::Signal { to: other, payload });
         }
     }));
     pc.set_onicecandidate(Some(callbacks.last().unwrap().as_ref().unchecked_ref()));
@@ -217,7 +214,7 @@ fn send_local_description(session: Session, pc: &RtcPeerConnection, to: ConnId, 
             RtcSdpType::Answer => SdpType::Answer,
             _ => return,
         };
-        session.send_signal(to, SignalPayload::Description { sdp_type, sdp: desc.sdp(), tracks });
+        super::report(session, crate::model::MediaEvent::Signal { to, payload: SignalPayload::Description { sdp_type, sdp: desc.sdp(), tracks } });
     }
 }
 

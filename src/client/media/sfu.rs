@@ -291,7 +291,7 @@ pub fn watch_layout(session: Session) {
         }
         let tiles = visible_tiles();
         if *last.borrow() != tiles {
-            session.send_layout(tiles.clone());
+            super::report(session, crate::model::MediaEvent::Layout(tiles.clone()));
             *last.borrow_mut() = tiles;
         }
     });

@@ -96,7 +96,7 @@ pub fn watch_speaking(session: Session) {
             });
             speaking.sort_unstable();
             if session.speaking.get_untracked() != speaking {
-                session.speaking.set(speaking);
+                super::report(session, crate::model::MediaEvent::Speaking(speaking));
             }
         });
     });
