@@ -31,8 +31,8 @@ imports src/server/store 'server::hub|super::hub' "store/ imports the hub"
 if [[ -d src/model ]]; then
   imports src/model '\b(leptos|web_sys|gloo|gloo_net|wasm_bindgen|js_sys|reactive_stores)::' "src/model imports a browser or Leptos crate"
 fi
-# Until the engine port lands (issue 17), src/client still reaches into the UI's Session.
-if [[ ${CHECK_CLIENT_LAYER:-0} == 1 ]]; then
+# The shell reaches the model through client::Port, never the UI (CHECK_CLIENT_LAYER=0 skips).
+if [[ ${CHECK_CLIENT_LAYER:-1} == 1 ]]; then
   imports src/client 'crate::app\b' "src/client imports crate::app"
 fi
 

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use crate::i18n::{t, t_string, use_i18n};
 
 use super::media;
-use super::session::{Device, MediaAccess, Session};
+use super::session::{Device, Field, MediaAccess, Session};
 use super::tile::{use_stream, StreamOf, Tile};
 use crate::protocol::{CallMode, CallParticipant, ConnId, TrackKind};
 use crate::strings;
@@ -172,8 +172,8 @@ fn DevicePicker(
     id: &'static str,
     #[prop(into)]
     label: Signal<&'static str>,
-    devices: RwSignal<Vec<Device>>,
-    chosen: RwSignal<Option<String>>,
+    devices: Field<Vec<Device>>,
+    chosen: Field<Option<String>>,
     kind: TrackKind,
 ) -> impl IntoView {
     let session = expect_context::<Session>();

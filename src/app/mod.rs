@@ -75,13 +75,12 @@ pub fn App() -> impl IntoView {
         if !hydrated().get() {
             return;
         }
-        // The shell feeds what happens (socket, storage, timers) back as inputs; the call
-        // engine still reads the session's signals (see docs/ARCHITECTURE.md).
+        // The shell runs the effects and feeds what happens back as inputs.
         #[cfg(feature = "hydrate")]
-        {
-            crate::client::start(std::rc::Rc::new(move |input| session.dispatch(input)));
-            crate::client::call_queue::start(session);
-        }
+        crate::client::start(crate::client::Port {
+            dispatch: std::rc::Rc::new(move |input| session.dispatch(input)),
+            read: std::rc::Rc::new(move |f| session.read(f)),
+        });
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }

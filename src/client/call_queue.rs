@@ -14,13 +14,13 @@ use std::cell::{Cell, RefCell};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 
-use crate::app::session::Session;
+use crate::client::Model;
 use crate::protocol::{ServerMsg, TrackKind};
 
 /// What the call engine is asked to do.
 #[derive(Debug)]
 pub enum CallEvent {
-    /// A server message about the call, after `Session::apply` took it.
+    /// A server message about the call, after the model took it.
     Message(ServerMsg),
     /// The socket dropped: our connection id dies with it, and so do the peer connections.
     Disconnected,
@@ -64,7 +64,7 @@ impl Queue {
 }
 
 /// Start the task that feeds the engine (once, when the client starts).
-pub fn start(session: Session) {
+pub fn start(model: Model) {
     let Some(mut rx) = QUEUE.with(|q| q.rx.borrow_mut().take()) else { return };
     leptos::task::spawn_local(async move {
         while let Some(event) = rx.next().await {
@@ -75,7 +75,7 @@ pub fn start(session: Session) {
                 leptos::logging::warn!("could not load the call engine; trying again in {RELOAD_AFTER:?}");
                 gloo_timers::future::sleep(RELOAD_AFTER).await;
             }
-            let _ = handle(session, event).await;
+            let _ = handle(model, event).await;
         }
     });
 }
@@ -99,7 +99,7 @@ pub fn send(event: CallEvent) {
 /// would panic, and stop the app, if the chunk failed to load; wasm-split's `fallible`
 /// form reports it instead (`load_engine`, retried above).
 #[leptos::wasm_split::wasm_split(call_engine, wasm_split_path = ::leptos::wasm_split, fallible, preload(load_engine))]
-fn handle(session: Session, event: CallEvent) -> Result<(), leptos::wasm_split::SplitLoaderError> {
-    super::media::handle(session, event);
+fn handle(model: Model, event: CallEvent) -> Result<(), leptos::wasm_split::SplitLoaderError> {
+    super::media::handle(model, event);
     Ok(())
 }

@@ -4,10 +4,11 @@
 //! (`media`, reached only through `call_queue`: it is lazily loaded) its commands.
 //!
 //! Why a shell: the model (`crate::model`) decides, and can be tested natively, because
-//! nothing in it waits or touches the browser. The shell decides nothing: it never names
-//! the app; the app gives it a way to dispatch inputs ([`start`]) and hands it effects
-//! ([`run`]). The call engine is the exception still: it reads the session's signals and
-//! dispatches through it (the engine port is the next step, see docs/ARCHITECTURE.md).
+//! nothing in it waits or touches the browser. The shell never names the app
+//! (`scripts/check-tree.sh` checks): the app gives it a [`Port`] to dispatch inputs and
+//! read the state ([`start`]) and hands it effects ([`run`]). The call engine reaches the
+//! model the same way, through the [`Model`] handle; the call steps it still decides
+//! itself are the next slice (see docs/ARCHITECTURE.md).
 
 pub mod call_queue;
 pub mod media;
@@ -18,33 +19,57 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::limits::validate_nickname;
-use crate::model::{Effect, EngineCommand, Input};
+use crate::model::{ClientState, Effect, EngineCommand, Input};
 use call_queue::CallEvent;
 pub use storage::{media_access, new_client_msg_id};
 
-/// How the shell reports what happens (the app's `Session::dispatch`).
-pub type Dispatch = Rc<dyn Fn(Input)>;
+/// What the app gives the shell: a way to feed the model an input (`Session::dispatch`)
+/// and to read its state.
+#[derive(Clone)]
+pub struct Port {
+    pub dispatch: Rc<dyn Fn(Input)>,
+    pub read: Rc<dyn Fn(&mut dyn FnMut(&ClientState))>,
+}
 
 thread_local! {
-    static DISPATCH: RefCell<Option<Dispatch>> = const { RefCell::new(None) };
+    static PORT: RefCell<Option<Port>> = const { RefCell::new(None) };
 }
 
 /// Feed `input` to the model (once started).
 fn dispatch(input: Input) {
-    let to = DISPATCH.with(|d| d.borrow().clone());
+    let to = PORT.with(|p| p.borrow().as_ref().map(|p| p.dispatch.clone()));
     if let Some(to) = to {
         to(input);
+    }
+}
+
+/// The call engine's handle on the model: report what happened, read a fact.
+#[derive(Clone, Copy)]
+pub struct Model;
+
+impl Model {
+    pub fn dispatch(self, input: Input) {
+        dispatch(input);
+    }
+
+    /// `f` of the state (the default before the client started).
+    pub fn read<T: Default>(self, f: impl FnOnce(&ClientState) -> T) -> T {
+        let Some(read) = PORT.with(|p| p.borrow().as_ref().map(|p| p.read.clone())) else { return T::default() };
+        let (mut f, mut out) = (Some(f), None);
+        read(&mut |s| out = f.take().map(|f| f(s)));
+        out.unwrap_or_default()
     }
 }
 
 /// Called once after hydration: say what the browser knows (saved nickname, device id,
 /// whether calls can work), connect the socket (it reconnects by itself from then on) and
 /// start the retry timer.
-pub fn start(to: Dispatch) {
-    DISPATCH.with(|d| *d.borrow_mut() = Some(to));
+pub fn start(port: Port) {
+    PORT.with(|p| *p.borrow_mut() = Some(port));
     // Kept only once chosen: a visitor who never picked one is asked again at a room link.
     let nickname = storage::load_nickname().and_then(|n| validate_nickname(&n).ok());
     dispatch(Input::Started { nickname, device: storage::device_id(), media_access: media_access() });
+    call_queue::start(Model);
     leptos::task::spawn_local(socket::run());
     // Messages the server could not take a moment ago (busy, store failing) go again.
     leptos::task::spawn_local(async move {

@@ -350,8 +350,8 @@ fn the_same_inputs_give_the_same_state_and_effects() {
 }
 
 /// A state with a log of 2 000 chat lines is cloned in well under a millisecond (the
-/// figure for docs/ARCHITECTURE.md: run with `--nocapture`). The app does not clone the
-/// state per input; it writes a changed field's signal, which clones that field.
+/// figure for docs/ARCHITECTURE.md: run with `--nocapture`): the app clones the state
+/// once per input, to see which fields the input changed (`app::session`).
 #[test]
 fn cloning_a_log_of_two_thousand_lines_is_cheap() {
     let mut s = in_room();

@@ -11,7 +11,7 @@
 //! - `speaking.rs`: who is speaking, from the incoming audio energy.
 //!
 //! The JS objects live here, in one thread-local [`Engine`]; the UI only sees the plain data
-//! in [`Session`] (participants, media state, devices, speaking) and asks for the streams to
+//! in [`Model`] (participants, media state, devices, speaking) and asks for the streams to
 //! attach with [`local_stream`] and [`remote_stream`].
 
 mod local;
@@ -23,12 +23,11 @@ mod speaking;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
 
 use super::call_queue::CallEvent;
-use crate::app::session::Session;
+use crate::client::Model;
 use crate::model::{Input, MediaEvent};
 use crate::protocol::{CallMode, ConnId, ErrorCode, ServerMsg, TrackKind, SFU_PEER};
 
@@ -88,13 +87,13 @@ fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
 }
 
 /// Tell the video elements to re-attach (tracks or streams changed).
-fn bump(session: Session) {
-    report(session, MediaEvent::StreamsChanged);
+fn bump(model: Model) {
+    report(model, MediaEvent::StreamsChanged);
 }
 
 /// Tell the model what happened here (the engine writes no state of its own).
-fn report(session: Session, event: MediaEvent) {
-    session.dispatch(Input::Media(event));
+fn report(model: Model, event: MediaEvent) {
+    model.dispatch(Input::Media(event));
 }
 
 fn err_text(e: &JsValue) -> String {
@@ -131,50 +130,50 @@ fn remote_stream_entry(e: &mut Engine, conn_id: ConnId, kind: TrackKind) -> Medi
 
 /// Leave the call's media: close every peer connection (leaving the call, or the socket
 /// dropped: our connection id dies with it).
-fn close_peers(session: Session) {
+fn close_peers(model: Model) {
     mesh::close_all();
     sfu::close();
     with_engine(|e| {
         e.offered.clear();
         e.mode = CallMode::P2p;
     });
-    bump(session);
+    bump(model);
 }
 
 /// In a room, before joining its call (and during a peer-to-peer call, ready for the move
 /// to the SFU): have the connection to the SFU ready. See `sfu::prepare`.
-fn prepare_sfu(session: Session) {
-    if session.joined.get_untracked().is_some() && session.status.get_untracked() == crate::model::ConnStatus::Online {
-        sfu::prepare(session);
+fn prepare_sfu(model: Model) {
+    if model.read(|s| s.joined.is_some() && s.conn.status == crate::model::ConnStatus::Online) {
+        sfu::prepare(model);
     }
 }
 
 /// Do what the page asked (through `call_queue`, in the order asked).
-pub fn handle(session: Session, event: CallEvent) {
-    start_watching(session);
+pub fn handle(model: Model, event: CallEvent) {
+    start_watching(model);
     match event {
-        CallEvent::Message(msg) => on_message(session, &msg),
-        CallEvent::Disconnected => close_peers(session),
-        CallEvent::StartPreview => leptos::task::spawn_local(start_preview(session)),
-        CallEvent::StopEverything => stop_everything(session),
-        CallEvent::SwitchDevice(kind) => leptos::task::spawn_local(switch_device(session, kind)),
-        CallEvent::JoinCall => report(session, MediaEvent::JoinWith(available_media())),
+        CallEvent::Message(msg) => on_message(model, &msg),
+        CallEvent::Disconnected => close_peers(model),
+        CallEvent::StartPreview => leptos::task::spawn_local(start_preview(model)),
+        CallEvent::StopEverything => stop_everything(model),
+        CallEvent::SwitchDevice(kind) => leptos::task::spawn_local(switch_device(model, kind)),
+        CallEvent::JoinCall => report(model, MediaEvent::JoinWith(available_media())),
         CallEvent::LeaveCall => {
-            stop_screen_share(session);
-            close_peers(session);
-            report(session, MediaEvent::Left);
+            stop_screen_share(model);
+            close_peers(model);
+            report(model, MediaEvent::Left);
         }
-        CallEvent::PrepareSfu => prepare_sfu(session),
+        CallEvent::PrepareSfu => prepare_sfu(model),
         CallEvent::ToggleSending(kind) => {
-            let now = session.media.get_untracked();
+            let now = model.read(|s| s.call.media);
             let on = if kind == TrackKind::Audio { now.audio } else { now.video };
-            set_sending(session, kind, !on);
+            set_sending(model, kind, !on);
         }
         CallEvent::ToggleScreen => {
-            if session.media.get_untracked().screen {
-                stop_screen_share(session);
+            if model.read(|s| s.call.media).screen {
+                stop_screen_share(model);
             } else {
-                leptos::task::spawn_local(start_screen_share(session));
+                leptos::task::spawn_local(start_screen_share(model));
             }
         }
     }
@@ -182,19 +181,19 @@ pub fn handle(session: Session, event: CallEvent) {
 
 /// Device changes, who is speaking, which tiles show: watched from the engine's first use
 /// on (the first room page), for the rest of the page's life.
-fn start_watching(session: Session) {
+fn start_watching(model: Model) {
     thread_local! {
         static WATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
     if !WATCHING.replace(true) {
-        watch_devices(session);
-        watch_speaking(session);
-        watch_layout(session);
+        watch_devices(model);
+        watch_speaking(model);
+        watch_layout(model);
     }
 }
 
-/// React to the server's call messages (after `Session::apply` updated the UI state).
-fn on_message(session: Session, msg: &ServerMsg) {
+/// React to the server's call messages (after `Model::apply` updated the UI state).
+fn on_message(model: Model, msg: &ServerMsg) {
     match msg {
         // The room's ICE servers, for the SFU connection prepared before joining the call.
         ServerMsg::Joined { ice_servers, relay_only, .. } => {
@@ -212,50 +211,50 @@ fn on_message(session: Session, msg: &ServerMsg) {
                 CallMode::P2p => {
                     for p in participants {
                         // I am the newcomer: the others offer to me.
-                        mesh::ensure_peer(session, p.conn_id, false);
+                        mesh::ensure_peer(model, p.conn_id, false);
                     }
                 }
-                CallMode::Sfu => sfu::open(session),
+                CallMode::Sfu => sfu::open(model),
             }
-            bump(session);
+            bump(model);
         }
-        ServerMsg::CallModeChanged { mode: CallMode::Sfu } if session.in_call.get_untracked() => {
+        ServerMsg::CallModeChanged { mode: CallMode::Sfu } if model.read(|s| s.call.in_call) => {
             with_engine(|e| e.mode = CallMode::Sfu);
             mesh::close_all();
-            sfu::open(session);
+            sfu::open(model);
         }
         ServerMsg::CallModeChanged { .. } => {}
-        ServerMsg::CallParticipantJoined { participant } if session.in_call.get_untracked() => {
+        ServerMsg::CallParticipantJoined { participant } if model.read(|s| s.call.in_call) => {
             if with_engine(|e| e.mode) == CallMode::P2p {
-                mesh::ensure_peer(session, participant.conn_id, true);
+                mesh::ensure_peer(model, participant.conn_id, true);
             }
         }
         ServerMsg::CallParticipantLeft { conn_id } => {
             mesh::close_peer(*conn_id);
-            bump(session);
+            bump(model);
         }
-        ServerMsg::CallTracks { tracks } => sfu::set_tracks(session, tracks),
+        ServerMsg::CallTracks { tracks } => sfu::set_tracks(model, tracks),
         // The SFU's answers also come before joining (the prepared connection).
         ServerMsg::Signal { from: SFU_PEER, payload } => sfu::signal(payload.clone()),
-        ServerMsg::Signal { from, payload } if session.in_call.get_untracked() => {
+        ServerMsg::Signal { from, payload } if model.read(|s| s.call.in_call) => {
             if with_engine(|e| e.mode) == CallMode::P2p {
-                mesh::ensure_peer(session, *from, false);
+                mesh::ensure_peer(model, *from, false);
                 mesh::signal(*from, payload.clone());
             }
         }
-        ServerMsg::Error { code: ErrorCode::MediaFailed, message, .. } if session.in_call.get_untracked() => {
+        ServerMsg::Error { code: ErrorCode::MediaFailed, message, .. } if model.read(|s| s.call.in_call) => {
             leptos::logging::warn!("SFU media failed: {message}; reconnecting");
             sfu::close();
             if with_engine(|e| e.mode) == CallMode::Sfu {
-                sfu::open(session);
+                sfu::open(model);
             } else {
-                prepare_sfu(session);
+                prepare_sfu(model);
             }
         }
         ServerMsg::Error { code: ErrorCode::MediaFailed, .. } => {
             // A prepared connection failed: make a new one.
             sfu::close();
-            prepare_sfu(session);
+            prepare_sfu(model);
         }
         _ => {}
     }

@@ -14,14 +14,13 @@
 
 use std::rc::Rc;
 
-use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MediaStreamTrack, RtcPeerConnection, RtcRtpTransceiver};
 
 use super::peer::{self, Peer, Setup};
 use super::{bump, expose_for_tests, remote_stream_entry, with_engine};
-use crate::app::session::Session;
+use crate::client::Model;
 use crate::protocol::{RemoteTrack, SignalPayload, TileView, TrackKind, TrackMid, SFU_PEER};
 
 /// How often the visible tiles are measured and, when they changed, reported (a few
@@ -68,7 +67,7 @@ impl SfuLink {
 /// Connect to the SFU ahead of joining a call (once in a room, on the preview): ICE and
 /// DTLS are done by the time the person clicks "Join call", which then only adds the
 /// tracks. A data channel carries the connection until then. Does nothing if connected.
-pub fn prepare(session: Session) {
+pub fn prepare(model: Model) {
     if with_engine(|e| e.sfu.is_some()) {
         return;
     }
@@ -77,7 +76,7 @@ pub fn prepare(session: Session) {
         Rc::new(|_pc: &RtcPeerConnection| with_engine(|e| e.sfu.as_ref().map(SfuLink::describe).unwrap_or_default()));
     let setup =
         Setup { other: SFU_PEER, polite: true, ice, describe: Some(describe), on_track: None, before_first_answer: None };
-    let Some(peer) = peer::open(session, setup) else { return };
+    let Some(peer) = peer::open(model, setup) else { return };
     let _ = peer.pc.create_data_channel("noom");
     expose_for_tests(SFU_PEER, Some(&peer.pc));
     with_engine(|e| e.sfu = Some(SfuLink { peer, audio: None, camera: None, screen: None, subs: Vec::new() }));
@@ -85,8 +84,8 @@ pub fn prepare(session: Session) {
 
 /// In an SFU call: publish what I have and receive what the SFU offers, on the prepared
 /// connection (made now if there is none).
-pub fn open(session: Session) {
-    prepare(session);
+pub fn open(model: Model) {
+    prepare(model);
     let (mic, cam, screen, local, screen_stream) =
         with_engine(|e| (e.microphone.clone(), e.camera.clone(), e.screen.clone(), e.local.clone(), e.screen_stream.clone()));
     with_engine(|e| {
@@ -103,8 +102,8 @@ pub fn open(session: Session) {
         }
     });
     let tracks = with_engine(|e| e.offered.clone());
-    reconcile(session, &tracks);
-    bump(session);
+    reconcile(model, &tracks);
+    bump(model);
 }
 
 /// Whether the SFU link carries a call (not only prepared).
@@ -130,13 +129,13 @@ pub fn signal(payload: SignalPayload) {
 }
 
 /// The SFU's list of what I can receive.
-pub fn set_tracks(session: Session, tracks: &[RemoteTrack]) {
+pub fn set_tracks(model: Model, tracks: &[RemoteTrack]) {
     with_engine(|e| e.offered = tracks.to_vec());
-    reconcile(session, tracks);
+    reconcile(model, tracks);
 }
 
 /// One receive-only transceiver per listed track; stop the others.
-fn reconcile(session: Session, tracks: &[RemoteTrack]) {
+fn reconcile(model: Model, tracks: &[RemoteTrack]) {
     let changed = with_engine(|e| {
         let Some(link) = e.sfu.as_mut() else { return false };
         let mut changed = false;
@@ -174,7 +173,7 @@ fn reconcile(session: Session, tracks: &[RemoteTrack]) {
         changed
     });
     if changed {
-        bump(session);
+        bump(model);
     }
 }
 
@@ -282,16 +281,16 @@ pub fn publish_screen(track: Option<&MediaStreamTrack>) {
 
 /// Measure the visible remote video tiles several times a second and tell the SFU when they
 /// changed (once per page).
-pub fn watch_layout(session: Session) {
+pub fn watch_layout(model: Model) {
     let last = Rc::new(std::cell::RefCell::new(Vec::<TileView>::new()));
     let poll = Closure::<dyn FnMut()>::new(move || {
-        if !session.in_call.get_untracked() || !in_call() {
+        if !model.read(|s| s.call.in_call) || !in_call() {
             last.borrow_mut().clear();
             return;
         }
         let tiles = visible_tiles();
         if *last.borrow() != tiles {
-            super::report(session, crate::model::MediaEvent::Layout(tiles.clone()));
+            super::report(model, crate::model::MediaEvent::Layout(tiles.clone()));
             *last.borrow_mut() = tiles;
         }
     });
