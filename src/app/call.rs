@@ -153,6 +153,8 @@ fn CallGrid() -> impl IntoView {
     });
     let tiles = move || arrangement.with(|a| a.tiles.clone());
     let hidden = move || arrangement.with(|a| a.hidden);
+    // What the grid shows, measured here and reported (the SFU sends each tile's size).
+    on_cleanup(media::watch_tiles(session));
     view! {
         <div
             class="grid"

@@ -15,15 +15,14 @@ use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 
 use crate::client::Model;
-use crate::protocol::{ServerMsg, TrackKind};
+use crate::model::EngineCommand;
+use crate::protocol::TrackKind;
 
 /// What the call engine is asked to do.
 #[derive(Debug)]
 pub enum CallEvent {
-    /// A server message about the call, after the model took it.
-    Message(ServerMsg),
-    /// The socket dropped: our connection id dies with it, and so do the peer connections.
-    Disconnected,
+    /// A step of the call the model decided (its effects, in order).
+    Command(EngineCommand),
     /// The room page shows: open the camera and microphone for the preview.
     StartPreview,
     /// The room page went: release the camera, microphone and screen, leave the call.
@@ -32,11 +31,9 @@ pub enum CallEvent {
     SwitchDevice(TrackKind),
     /// Join the room's call with what the preview has.
     JoinCall,
-    /// Leave the call (staying in the room).
-    LeaveCall,
     /// Have the connection to the SFU ready (in a room, not in its call).
     PrepareSfu,
-    /// Turn my microphone or camera on or off (my button, or a host muted me).
+    /// Turn my microphone or camera on or off (my button).
     ToggleSending(TrackKind),
     /// Start or stop sharing my screen.
     ToggleScreen,
@@ -86,7 +83,7 @@ const RELOAD_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 /// Queue an event for the engine.
 pub fn send(event: CallEvent) {
     // A dropped socket on the home page has no call to end: no reason to load the engine.
-    if matches!(event, CallEvent::Disconnected) && !USED.get() {
+    if matches!(event, CallEvent::Command(EngineCommand::Disconnected | EngineCommand::Leave)) && !USED.get() {
         return;
     }
     USED.set(true);

@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::limits::validate_nickname;
-use crate::model::{ClientState, Effect, EngineCommand, Input};
+use crate::model::{ClientState, Effect, Input};
 use call_queue::CallEvent;
 pub use storage::{media_access, new_client_msg_id};
 
@@ -92,11 +92,7 @@ pub fn run(effects: Vec<Effect>) -> Vec<Input> {
                 inputs.push(Input::OutboxLoaded { room, unsent });
             }
             Effect::SaveNickname(nickname) => storage::save_nickname(&nickname),
-            Effect::Engine(command) => call_queue::send(match command {
-                EngineCommand::Message(msg) => CallEvent::Message(msg),
-                EngineCommand::Disconnected => CallEvent::Disconnected,
-                EngineCommand::ToggleSending(kind) => CallEvent::ToggleSending(kind),
-            }),
+            Effect::Engine(command) => call_queue::send(CallEvent::Command(command)),
         }
     }
     inputs

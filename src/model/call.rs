@@ -5,9 +5,10 @@
 //! button, by moving to another room and by losing the socket used to be three copies
 //! that behaved differently.
 
-use crate::protocol::{CallMode, CallParticipant, ClientMsg, ConnId, ErrorCode, MediaState, ServerMsg, TrackKind};
+use crate::protocol::{CallMode, CallParticipant, ClientMsg, ConnId, ErrorCode, MediaState, ServerMsg, TileView, TrackKind};
 
 use super::{CallError, ClientState, Effect};
+
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallState {
@@ -25,6 +26,8 @@ pub struct CallState {
     pub error: Option<CallError>,
     /// The tile shown large, if the person pinned one.
     pub pinned: Option<(ConnId, TrackKind)>,
+    /// The remote tiles the grid shows and their sizes, as the view reported them.
+    pub shown: Vec<TileView>,
 }
 
 impl Default for CallState {
@@ -37,6 +40,7 @@ impl Default for CallState {
             media: MediaState::default(),
             error: None,
             pinned: None,
+            shown: Vec::new(),
         }
     }
 }
@@ -66,17 +70,21 @@ impl ClientState {
         self.send(fx, ClientMsg::CallJoin { req_id, media });
     }
 
+    /// Leave the call: by the button, or moving to another place. The engine is told at
+    /// once, so call messages still on their way open nothing.
     pub(crate) fn leave_call(&mut self, fx: &mut Vec<Effect>) {
         self.call.wants_call = false;
         if self.call.in_call {
             self.send(fx, ClientMsg::CallLeave { req_id: None });
         }
         self.left_call();
+        fx.push(Effect::Engine(super::EngineCommand::Leave));
     }
 
     /// Out of the call (left, or the socket dropped): my tile and the speakers go.
     pub(crate) fn left_call(&mut self) {
         self.call.in_call = false;
+        self.call.shown.clear();
         self.devices.speaking.clear();
         let me = self.conn.me;
         self.call.participants.retain(|p| Some(p.conn_id) != me);

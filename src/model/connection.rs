@@ -104,6 +104,7 @@ impl ClientState {
                 self.call.pinned = if self.call.pinned == tile { None } else { tile };
             }
             Intent::ChooseDevice(kind, id) => self.devices.choose(kind, id),
+            Intent::ShowTiles(tiles) => self.call.shown = tiles,
         }
     }
 

@@ -76,7 +76,6 @@ impl ClientState {
             MediaEvent::WebrtcUnavailable => self.call.error = Some(CallError::WebrtcUnavailable),
             MediaEvent::Sending(media) => self.set_media(media, fx),
             MediaEvent::JoinWith(media) => self.join_call(media, fx),
-            MediaEvent::Left => self.leave_call(fx),
             MediaEvent::Signal { to, payload } => self.send(fx, ClientMsg::Signal { to, payload }),
             MediaEvent::Layout(tiles) => self.send(fx, ClientMsg::CallLayout { tiles }),
         }

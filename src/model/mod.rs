@@ -23,6 +23,8 @@
 //!   call engine.
 //! - `devices.rs`: cameras, microphones, device notes, who is speaking.
 //! - `notice.rs`: notices and refusals as data, worded by the views (`crate::strings`).
+//! - `steps.rs`: the call's steps (who offers, the polite side, P2P or SFU, recovery after
+//!   `media_failed`), as commands for the call engine.
 //! - `port.rs`: the inputs, intents, effects and the call engine's commands and events.
 
 mod call;
@@ -32,8 +34,11 @@ mod devices;
 mod notice;
 mod port;
 mod room;
+mod steps;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_call;
 #[cfg(test)]
 mod tests_server;
 
@@ -47,6 +52,7 @@ pub use devices::{Device, DeviceNote, Devices, MediaAccess};
 pub use notice::{Banner, CallError, Notice, Refusal};
 pub use port::{EngineCommand, Effect, Input, Intent, MediaEvent, Request};
 pub use room::RoomState;
+pub use steps::PeerLink;
 
 /// Everything the browser knows, as plain data.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,11 +179,11 @@ pub fn apply(state: &mut ClientState, input: Input) -> Vec<Effect> {
         Input::Connected => state.on_connected(&mut fx),
         Input::Disconnected { close } => state.on_disconnected(close, &mut fx),
         Input::Server(msg) => {
-            // The call engine sees a message after the state took it.
+            // The call's steps are decided once the state took the message.
             let for_engine = for_call(&msg).then(|| msg.clone());
             state.on_server(msg, &mut fx);
             if let Some(msg) = for_engine {
-                fx.push(Effect::Engine(EngineCommand::Message(msg)));
+                fx.extend(state.call_steps(msg).into_iter().map(Effect::Engine));
             }
         }
         Input::OutboxLoaded { room, unsent } => state.restore_outbox(&room, unsent, &mut fx),

@@ -5,9 +5,11 @@
 //! and feeds its results back as inputs, so the model never waits, and a test reads the
 //! effects as a list.
 
-use crate::protocol::{ClientMsg, ConnId, MediaState, ServerMsg, SignalPayload, TileView, TrackKind};
+use crate::protocol::{
+    CallMode, ClientMsg, ConnId, IceServer, MediaState, RemoteTrack, ServerMsg, SignalPayload, TileView, TrackKind,
+};
 
-use super::{Device, DeviceNote, MediaAccess, Unsent};
+use super::{Device, DeviceNote, MediaAccess, PeerLink, Unsent};
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +58,9 @@ pub enum Intent {
     TogglePin(ConnId, TrackKind),
     /// A device picker changed.
     ChooseDevice(TrackKind, String),
+    /// The call grid shows these remote tiles at these sizes (the view measures them; the
+    /// engine tells the SFU, which picks each one's simulcast layer from it).
+    ShowTiles(Vec<TileView>),
 }
 
 /// Requests that get a fresh `req_id`; a refusal shows in the banner. The server decides
@@ -103,23 +108,41 @@ pub enum MediaEvent {
     Sending(MediaState),
     /// Join the call with what the preview has.
     JoinWith(MediaState),
-    /// The engine tore the call down on request: leave it.
-    Left,
     /// WebRTC signalling for one peer.
     Signal { to: ConnId, payload: SignalPayload },
     /// Which remote tiles I show, and how big (for the SFU's layer choice).
     Layout(Vec<TileView>),
 }
 
-/// A command for the call engine.
+/// A command for the call engine: the steps of a call, decided by the model
+/// (`steps.rs`); the engine carries them out with the browser's WebRTC objects.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineCommand {
-    /// A server message about the call (see [`super::for_call`]), after the state took it.
-    Message(ServerMsg),
     /// The socket dropped: our connection id dies with it, and so do the peer connections.
     Disconnected,
+    /// I left the call: stop sharing my screen, close every connection of the call.
+    Leave,
     /// Turn my microphone or camera on or off (a host muted me).
     ToggleSending(TrackKind),
+    /// New ICE servers (fresh TURN credentials): for new connections and the open ones.
+    Ice { servers: Vec<IceServer>, relay_only: bool },
+    /// The server confirmed my call: drop any peer connections, then open these (P2P) or
+    /// the SFU connection (a prepared one is kept).
+    Start { mode: CallMode, peers: Vec<PeerLink> },
+    /// My call outgrew peer to peer: close the peers, open the SFU connection.
+    MoveToSfu,
+    /// Open a peer connection (a newcomer to my P2P call: I offer).
+    Connect(PeerLink),
+    /// A peer's signal, on its connection (opened first, as the answering side).
+    PeerSignal { link: PeerLink, payload: SignalPayload },
+    ClosePeer(ConnId),
+    /// What the SFU can send me.
+    SfuTracks(Vec<RemoteTrack>),
+    SfuSignal(SignalPayload),
+    CloseSfu,
+    OpenSfu,
+    /// Have a connection to the SFU ready (in the room, not yet in its call).
+    PrepareSfu,
 }
 
 /// What the browser must do, in order.

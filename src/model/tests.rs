@@ -276,7 +276,7 @@ fn leaving_the_call_tells_the_server_only_if_i_was_in_it() {
     assert!(!s.call.wants_call);
     intend(&mut s, Intent::JoinCall(MediaState::default()));
     server(&mut s, ServerMsg::CallJoined { req_id: None, ice_servers: vec![], relay_only: false, participants: vec![], mode: CallMode::P2p });
-    assert_eq!(sent(&apply(&mut s, Input::Media(MediaEvent::Left))), [ClientMsg::CallLeave { req_id: None }]);
+    assert_eq!(sent(&intend(&mut s, Intent::LeaveCall)), [ClientMsg::CallLeave { req_id: None }]);
 }
 
 #[test]

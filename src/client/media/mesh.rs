@@ -14,14 +14,16 @@ use web_sys::{MediaStreamTrack, RtcPeerConnection, RtcRtpSender};
 use super::peer::{self, Setup};
 use super::{bump, expose_for_tests, with_engine};
 use crate::client::Model;
+use crate::model::PeerLink;
 use crate::protocol::{ConnId, SignalPayload, TrackKind};
 
-/// Create the peer connection to `other` if there is none yet.
-pub fn ensure_peer(model: Model, other: ConnId, initiator: bool) {
+/// Create the peer connection of `link` if there is none yet (who offers and who is
+/// polite: decided by the model, `model/steps.rs`).
+pub fn ensure_peer(model: Model, link: PeerLink) {
+    let PeerLink { conn_id: other, offer: initiator, polite } = link;
     if with_engine(|e| e.peers.contains_key(&other)) {
         return;
     }
-    let Some(me) = model.read(|s| s.conn.me) else { return };
     let ice = with_engine(|e| e.ice.clone());
     let on_track: peer::TrackCallback = Box::new(move |ev| {
         let track = ev.track();
@@ -42,7 +44,7 @@ pub fn ensure_peer(model: Model, other: ConnId, initiator: bool) {
     });
     let setup = Setup {
         other,
-        polite: me > other,
+        polite,
         ice,
         describe: None,
         on_track: Some(on_track),

@@ -28,8 +28,8 @@ use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
 
 use super::call_queue::CallEvent;
 use crate::client::Model;
-use crate::model::{Input, MediaEvent};
-use crate::protocol::{CallMode, ConnId, ErrorCode, ServerMsg, TrackKind, SFU_PEER};
+use crate::model::{EngineCommand, Input, MediaEvent};
+use crate::protocol::{CallMode, ConnId, TrackKind};
 
 use local::{
     available_media, set_sending, start_preview, start_screen_share, stop_everything, stop_screen_share,
@@ -140,10 +140,10 @@ fn close_peers(model: Model) {
     bump(model);
 }
 
-/// In a room, before joining its call (and during a peer-to-peer call, ready for the move
-/// to the SFU): have the connection to the SFU ready. See `sfu::prepare`.
+/// In a room, before joining its call: have the connection to the SFU ready (the call
+/// panel asks). See `sfu::prepare`.
 fn prepare_sfu(model: Model) {
-    if model.read(|s| s.joined.is_some() && s.conn.status == crate::model::ConnStatus::Online) {
+    if model.read(|s| s.sfu_ready()) {
         sfu::prepare(model);
     }
 }
@@ -152,23 +152,13 @@ fn prepare_sfu(model: Model) {
 pub fn handle(model: Model, event: CallEvent) {
     start_watching(model);
     match event {
-        CallEvent::Message(msg) => on_message(model, &msg),
-        CallEvent::Disconnected => close_peers(model),
+        CallEvent::Command(command) => on_command(model, command),
         CallEvent::StartPreview => leptos::task::spawn_local(start_preview(model)),
         CallEvent::StopEverything => stop_everything(model),
         CallEvent::SwitchDevice(kind) => leptos::task::spawn_local(switch_device(model, kind)),
         CallEvent::JoinCall => report(model, MediaEvent::JoinWith(available_media())),
-        CallEvent::LeaveCall => {
-            stop_screen_share(model);
-            close_peers(model);
-            report(model, MediaEvent::Left);
-        }
         CallEvent::PrepareSfu => prepare_sfu(model),
-        CallEvent::ToggleSending(kind) => {
-            let now = model.read(|s| s.call.media);
-            let on = if kind == TrackKind::Audio { now.audio } else { now.video };
-            set_sending(model, kind, !on);
-        }
+        CallEvent::ToggleSending(kind) => toggle_sending(model, kind),
         CallEvent::ToggleScreen => {
             if model.read(|s| s.call.media).screen {
                 stop_screen_share(model);
@@ -192,72 +182,54 @@ fn start_watching(model: Model) {
     }
 }
 
-/// React to the server's call messages (after `Model::apply` updated the UI state).
-fn on_message(model: Model, msg: &ServerMsg) {
-    match msg {
-        // The room's ICE servers, for the SFU connection prepared before joining the call.
-        ServerMsg::Joined { ice_servers, relay_only, .. } => {
-            with_engine(|e| e.set_ice(peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only }))
+/// Carry out a step of the call the model decided (`crate::model::EngineCommand`).
+fn on_command(model: Model, command: EngineCommand) {
+    match command {
+        EngineCommand::Disconnected => close_peers(model),
+        EngineCommand::Leave => {
+            stop_screen_share(model);
+            close_peers(model);
         }
-        ServerMsg::CallJoined { ice_servers, relay_only, participants, mode, .. } => {
-            with_engine(|e| {
-                e.set_ice(peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only });
-                e.mode = *mode;
-            });
+        EngineCommand::ToggleSending(kind) => toggle_sending(model, kind),
+        EngineCommand::Ice { servers, relay_only } => with_engine(|e| e.set_ice(peer::IceSetup { servers, relay_only })),
+        EngineCommand::Start { mode, peers } => {
+            with_engine(|e| e.mode = mode);
             // A prepared SFU connection is kept: joining only adds the tracks to it (and the
             // SFU's track list may already have arrived and be wired up).
             mesh::close_all();
             match mode {
-                CallMode::P2p => {
-                    for p in participants {
-                        // I am the newcomer: the others offer to me.
-                        mesh::ensure_peer(model, p.conn_id, false);
-                    }
-                }
+                CallMode::P2p => peers.into_iter().for_each(|link| mesh::ensure_peer(model, link)),
                 CallMode::Sfu => sfu::open(model),
             }
             bump(model);
         }
-        ServerMsg::CallModeChanged { mode: CallMode::Sfu } if model.read(|s| s.call.in_call) => {
+        EngineCommand::MoveToSfu => {
             with_engine(|e| e.mode = CallMode::Sfu);
             mesh::close_all();
             sfu::open(model);
         }
-        ServerMsg::CallModeChanged { .. } => {}
-        ServerMsg::CallParticipantJoined { participant } if model.read(|s| s.call.in_call) => {
-            if with_engine(|e| e.mode) == CallMode::P2p {
-                mesh::ensure_peer(model, participant.conn_id, true);
-            }
+        EngineCommand::Connect(link) => mesh::ensure_peer(model, link),
+        EngineCommand::PeerSignal { link, payload } => {
+            mesh::ensure_peer(model, link);
+            mesh::signal(link.conn_id, payload);
         }
-        ServerMsg::CallParticipantLeft { conn_id } => {
-            mesh::close_peer(*conn_id);
+        EngineCommand::ClosePeer(conn_id) => {
+            mesh::close_peer(conn_id);
             bump(model);
         }
-        ServerMsg::CallTracks { tracks } => sfu::set_tracks(model, tracks),
-        // The SFU's answers also come before joining (the prepared connection).
-        ServerMsg::Signal { from: SFU_PEER, payload } => sfu::signal(payload.clone()),
-        ServerMsg::Signal { from, payload } if model.read(|s| s.call.in_call) => {
-            if with_engine(|e| e.mode) == CallMode::P2p {
-                mesh::ensure_peer(model, *from, false);
-                mesh::signal(*from, payload.clone());
-            }
-        }
-        ServerMsg::Error { code: ErrorCode::MediaFailed, message, .. } if model.read(|s| s.call.in_call) => {
-            leptos::logging::warn!("SFU media failed: {message}; reconnecting");
-            sfu::close();
-            if with_engine(|e| e.mode) == CallMode::Sfu {
-                sfu::open(model);
-            } else {
-                prepare_sfu(model);
-            }
-        }
-        ServerMsg::Error { code: ErrorCode::MediaFailed, .. } => {
-            // A prepared connection failed: make a new one.
-            sfu::close();
-            prepare_sfu(model);
-        }
-        _ => {}
+        EngineCommand::SfuTracks(tracks) => sfu::set_tracks(model, &tracks),
+        EngineCommand::SfuSignal(payload) => sfu::signal(payload),
+        EngineCommand::CloseSfu => sfu::close(),
+        EngineCommand::OpenSfu => sfu::open(model),
+        EngineCommand::PrepareSfu => sfu::prepare(model),
     }
+}
+
+/// My button: microphone or camera, on to off or off to on.
+fn toggle_sending(model: Model, kind: TrackKind) {
+    let now = model.read(|s| s.call.media);
+    let on = if kind == TrackKind::Audio { now.audio } else { now.video };
+    set_sending(model, kind, !on);
 }
 
 /// Swap my outgoing camera/microphone/screen track on every connection without

@@ -279,8 +279,9 @@ pub fn publish_screen(track: Option<&MediaStreamTrack>) {
     });
 }
 
-/// Measure the visible remote video tiles several times a second and tell the SFU when they
-/// changed (once per page).
+/// Several times a second, tell the SFU which remote tiles the grid shows when that changed
+/// (once per page). The grid measures them itself (`Intent::ShowTiles`); the engine only
+/// knows when its SFU connection can use them.
 pub fn watch_layout(model: Model) {
     let last = Rc::new(std::cell::RefCell::new(Vec::<TileView>::new()));
     let poll = Closure::<dyn FnMut()>::new(move || {
@@ -288,7 +289,7 @@ pub fn watch_layout(model: Model) {
             last.borrow_mut().clear();
             return;
         }
-        let tiles = visible_tiles();
+        let tiles = model.read(|s| s.call.shown.clone());
         if *last.borrow() != tiles {
             super::report(model, crate::model::MediaEvent::Layout(tiles.clone()));
             *last.borrow_mut() = tiles;
@@ -298,30 +299,4 @@ pub fn watch_layout(model: Model) {
         let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(poll.as_ref().unchecked_ref(), LAYOUT_EVERY_MS);
     }
     poll.forget();
-}
-
-/// The remote tiles on screen and their size in device pixels (rounded, so small changes
-/// do not cause a report).
-fn visible_tiles() -> Vec<TileView> {
-    let Some(window) = web_sys::window() else { return Vec::new() };
-    let Some(document) = window.document() else { return Vec::new() };
-    let dpr = window.device_pixel_ratio().max(1.0);
-    let view_w = window.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-    let view_h = window.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-    let Ok(list) = document.query_selector_all(".grid .tile[data-conn-id]:not(.me)") else { return Vec::new() };
-    let mut tiles = Vec::new();
-    for i in 0..list.length() {
-        let Some(el) = list.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) else { continue };
-        let r = el.get_bounding_client_rect();
-        let on_screen = r.width() > 0.0 && r.height() > 0.0 && r.bottom() > 0.0 && r.right() > 0.0 && r.top() < view_h && r.left() < view_w;
-        if !on_screen || el.class_list().contains("camera-off") {
-            continue;
-        }
-        let Some(from) = el.get_attribute("data-conn-id").and_then(|v| v.parse().ok()) else { continue };
-        let kind = if el.get_attribute("data-kind").as_deref() == Some("screen") { TrackKind::Screen } else { TrackKind::Video };
-        let round = |v: f64| ((v * dpr / 20.0).round() * 20.0) as u32;
-        tiles.push(TileView { from, kind, width: round(r.width()), height: round(r.height()) });
-    }
-    tiles.sort_by_key(|t| (t.from, t.kind));
-    tiles
 }
