@@ -179,12 +179,11 @@ pub fn apply(state: &mut ClientState, input: Input) -> Vec<Effect> {
         Input::Connected => state.on_connected(&mut fx),
         Input::Disconnected { close } => state.on_disconnected(close, &mut fx),
         Input::Server(msg) => {
-            // The call's steps are decided once the state took the message.
-            let for_engine = for_call(&msg).then(|| msg.clone());
+            // The call's steps depend on nothing the message itself changes: decided first
+            // (from a borrow, no copy of the message), done after the state took it.
+            let steps = if for_call(&msg) { state.call_steps(&msg) } else { Vec::new() };
             state.on_server(msg, &mut fx);
-            if let Some(msg) = for_engine {
-                fx.extend(state.call_steps(msg).into_iter().map(Effect::Engine));
-            }
+            fx.extend(steps.into_iter().map(Effect::Engine));
         }
         Input::OutboxLoaded { room, unsent } => state.restore_outbox(&room, unsent, &mut fx),
         Input::Media(event) => state.on_media(event, &mut fx),

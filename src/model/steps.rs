@@ -38,19 +38,22 @@ impl ClientState {
         self.joined.is_some() && self.conn.status == ConnStatus::Online
     }
 
-    /// What the call engine must do about `msg` (already applied to the state).
-    pub(crate) fn call_steps(&self, msg: ServerMsg) -> Vec<EngineCommand> {
+    /// What the call engine must do about `msg`. Decided before `msg` is applied: no step
+    /// depends on what the message itself changes (`call_joined` makes me in the call,
+    /// and its steps do not ask whether I am).
+    pub(crate) fn call_steps(&self, msg: &ServerMsg) -> Vec<EngineCommand> {
         use EngineCommand::*;
+        let ice = |servers: &Vec<_>, relay_only: &bool| Ice { servers: servers.clone(), relay_only: *relay_only };
         match msg {
             // The room's ICE servers, for the SFU connection prepared before joining.
-            ServerMsg::Joined { ice_servers, relay_only, .. } => vec![Ice { servers: ice_servers, relay_only }],
+            ServerMsg::Joined { ice_servers, relay_only, .. } => vec![ice(ice_servers, relay_only)],
             // I am the newcomer: the others offer to me. A prepared SFU connection is kept.
             ServerMsg::CallJoined { ice_servers, relay_only, participants, mode, .. } => {
                 let peers = match mode {
                     CallMode::P2p => participants.iter().filter_map(|p| self.link(p.conn_id, false)).collect(),
                     CallMode::Sfu => Vec::new(),
                 };
-                vec![Ice { servers: ice_servers, relay_only }, Start { mode, peers }]
+                vec![ice(ice_servers, relay_only), Start { mode: *mode, peers }]
             }
             // One way, once the call outgrew peer to peer; nothing to do outside the call.
             ServerMsg::CallModeChanged { mode: CallMode::Sfu } if self.call.in_call => vec![MoveToSfu],
@@ -58,13 +61,13 @@ impl ClientState {
             ServerMsg::CallParticipantJoined { participant } if self.p2p_call() => {
                 self.link(participant.conn_id, true).map(Connect).into_iter().collect()
             }
-            ServerMsg::CallParticipantLeft { conn_id } => vec![ClosePeer(conn_id)],
-            ServerMsg::CallTracks { tracks } => vec![SfuTracks(tracks)],
+            ServerMsg::CallParticipantLeft { conn_id } => vec![ClosePeer(*conn_id)],
+            ServerMsg::CallTracks { tracks } => vec![SfuTracks(tracks.clone())],
             // The SFU's answers come before joining too (the prepared connection).
-            ServerMsg::Signal { from: SFU_PEER, payload } => vec![SfuSignal(payload)],
+            ServerMsg::Signal { from: SFU_PEER, payload } => vec![SfuSignal(payload.clone())],
             // A peer's offer or candidate: the answering side opens on first contact.
             ServerMsg::Signal { from, payload } if self.p2p_call() => {
-                self.link(from, false).map(|link| PeerSignal { link, payload }).into_iter().collect()
+                self.link(*from, false).map(|link| PeerSignal { link, payload: payload.clone() }).into_iter().collect()
             }
             // The SFU connection failed: reopen it for my SFU call, else have a new one ready.
             ServerMsg::Error { code: ErrorCode::MediaFailed, .. } => {
