@@ -8,6 +8,10 @@ re-exports (a facade) are not dependencies: the parent only lists what lives bel
 Prints each cycle (a strongly connected group of files) and exits 1 if there is one."""
 import os, re, sys
 
+# `--known DIR/`: a cycle wholly inside DIR is reported but does not fail (a debt being
+# paid off; the list may only shrink).
+known = [a for i, a in enumerate(sys.argv) if i > 0 and sys.argv[i - 1] == '--known']
+
 root = 'src'
 files = {}  # module path tuple -> file
 for d, _, names in os.walk(root):
@@ -100,9 +104,12 @@ def visit(v):
 sys.setrecursionlimit(10000)
 for v in deps:
     if v not in index: visit(v)
+failing = 0
 for comp in out:
     names = sorted(files[c] for c in comp)
-    print('import cycle: ' + ' <-> '.join(names))
+    debt = any(all(n.startswith(k) for n in names) for k in known)
+    failing += not debt
+    print(('known import cycle: ' if debt else 'import cycle: ') + ' <-> '.join(names))
     for c in sorted(comp):
         print('   ', files[c], '->', ', '.join(sorted(files[d] for d in deps[c] if d in comp)))
-sys.exit(1 if out else 0)
+sys.exit(1 if failing else 0)

@@ -7,9 +7,12 @@
 //! - [`limits`]: sizes, rates and the validation of nicknames, room names and messages.
 //!   Both targets: the browser checks before sending, the server checks again.
 //! - [`strings`]: every string the UI shows, ready for translation.
-//! - [`app`]: the Leptos components, one per file, and [`app::session::Session`], the
-//!   client state that server messages are applied to. Both targets (SSR, then hydration).
-//! - `client` (feature `hydrate`): the browser's WebSocket and local storage.
+//! - [`model`]: the client's state as plain data and the one reducer, `model::apply`
+//!   (inputs in, effects out). Both targets; no Leptos or browser crate.
+//! - [`app`]: the Leptos components, one per file, and [`app::session::Session`], which
+//!   holds the model's state for the views and runs `apply`. Both targets (SSR, then hydration).
+//! - `client` (feature `hydrate`): the shell that runs the model's effects: the browser's
+//!   WebSocket, local storage and the call engine.
 //! - `server` (feature `ssr`): config, the HTTP router, the per-connection task and the hub
 //!   that owns all room state. See `docs/ARCHITECTURE.md`.
 
@@ -17,6 +20,7 @@
 
 pub mod app;
 pub mod limits;
+pub mod model;
 pub mod protocol;
 pub mod strings;
 

@@ -1,9 +1,11 @@
-//! Texts that are made outside a view (the chat log's notices, banners, device notes) or
-//! that take values, in the reader's language: each is the `locales/*.json` text of the same
-//! name, through leptos_i18n (`td_string!`: a given language, not a reactive one, since
-//! the reducer and the media code are plain Rust). Views use `t!` directly.
+//! Texts that take values (the chat log's notices, banners, device notes, refusals), in
+//! the reader's language: each is the `locales/*.json` text of the same name, through
+//! leptos_i18n (`td_string!`: a given language, passed in by the view). The model keeps
+//! notices and refusals as data (`crate::model::Notice`, …); views word them here when
+//! they show them. Views use `t!` directly for fixed texts.
 
 use crate::i18n::{td_string, Locale};
+use crate::model::{Banner, CallError, DeviceNote, Notice};
 use crate::protocol::ErrorCode;
 
 pub const APP_NAME: &str = "Noom";
@@ -118,6 +120,51 @@ pub fn device_failed(l: Locale, reason: &str) -> String {
 
 pub fn screen_failed(l: Locale, reason: &str) -> String {
     td_string!(l, screen_failed, reason).to_string()
+}
+
+/// A notice in the chat log, in the reader's language (worded when shown, so notices
+/// already in the log follow a language switch).
+pub fn notice(l: Locale, n: &Notice) -> String {
+    match n {
+        Notice::Joined { nick } => joined(l, nick),
+        Notice::Left { nick } => left(l, nick),
+        Notice::Removed { nick, by } => removed_by(l, nick, by),
+        Notice::Renamed { old, new } => renamed(l, old, new),
+        Notice::MadeHost { nick, by: Some(by) } => made_host(l, nick, by),
+        Notice::MadeHost { nick, by: None } => now_host(l, nick),
+        Notice::Locked { by, locked: on } => locked(l, by, *on),
+        Notice::RaisedHand { nick } => raised_hand(l, nick),
+        Notice::LoweredHand { nick, by } => lowered_hand(l, nick, by),
+        Notice::AskedToMute { by } => asked_to_mute(l, by),
+        Notice::MutedBy { by } => muted_by(l, by),
+        Notice::Lobby { by, enabled } => lobby_changed(l, by, *enabled),
+        Notice::Password { by, protected } => password_changed(l, by, *protected),
+    }
+}
+
+pub fn banner(l: Locale, b: &Banner) -> String {
+    match b {
+        Banner::Refusal(r) => refusal(l, r.code, &r.message),
+        Banner::RemovedFrom { room, by } => you_were_removed(l, room, by),
+        Banner::Closed(reason) => reason.clone(),
+    }
+}
+
+pub fn call_error(l: Locale, e: &CallError) -> String {
+    match e {
+        CallError::Refused(r) => refusal(l, r.code, &r.message),
+        CallError::WebrtcUnavailable => webrtc_unavailable(l),
+    }
+}
+
+pub fn device_note(l: Locale, n: &DeviceNote) -> String {
+    match n {
+        DeviceNote::NoDevices(reason) => no_devices(l, reason),
+        DeviceNote::NoCamera => no_camera(l),
+        DeviceNote::NoMicrophone => no_microphone(l),
+        DeviceNote::DeviceFailed(reason) => device_failed(l, reason),
+        DeviceNote::ScreenFailed(reason) => screen_failed(l, reason),
+    }
 }
 
 /// "2 in the call: Ana, Bo".

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use crate::i18n::{t, t_string, use_i18n};
 
 use super::media;
-use super::session::{Device, MediaAccess, Session};
+use super::session::{Device, Field, MediaAccess, Session};
 use super::tile::{use_stream, StreamOf, Tile};
 use crate::protocol::{CallMode, CallParticipant, ConnId, TrackKind};
 use crate::strings;
@@ -111,8 +111,8 @@ pub fn CallPanel() -> impl IntoView {
             <Show when=in_call fallback=move || view! { <Lobby/> }>
                 <CallGrid/>
             </Show>
-            <p class="call-error" role="alert">{move || session.call_error.get()}</p>
-            <p class="muted device-note" role="status">{move || session.device_note.get()}</p>
+            <p class="call-error" role="alert">{move || session.call_error.get().map(|e| strings::call_error(i18n.get_locale(), &e))}</p>
+            <p class="muted device-note" role="status">{move || session.device_note.get().map(|n| strings::device_note(i18n.get_locale(), &n))}</p>
             <Controls/>
         </section>
     }
@@ -153,6 +153,8 @@ fn CallGrid() -> impl IntoView {
     });
     let tiles = move || arrangement.with(|a| a.tiles.clone());
     let hidden = move || arrangement.with(|a| a.hidden);
+    // What the grid shows, measured here and reported (the SFU sends each tile's size).
+    on_cleanup(media::watch_tiles(session));
     view! {
         <div
             class="grid"
@@ -172,13 +174,13 @@ fn DevicePicker(
     id: &'static str,
     #[prop(into)]
     label: Signal<&'static str>,
-    devices: RwSignal<Vec<Device>>,
-    chosen: RwSignal<Option<String>>,
+    devices: Field<Vec<Device>>,
+    chosen: Field<Option<String>>,
     kind: TrackKind,
 ) -> impl IntoView {
     let session = expect_context::<Session>();
     let on_change = move |ev: leptos::ev::Event| {
-        chosen.set(Some(event_target_value(&ev)));
+        session.intend(crate::model::Intent::ChooseDevice(kind, event_target_value(&ev)));
         media::switch_device(session, kind);
     };
     view! {

@@ -6,6 +6,8 @@ use crate::i18n::{t, t_string, use_i18n, Locale};
 
 use super::field::ValidatedField;
 use super::session::{ChatLine, LogEntry, Session};
+use crate::model::Intent;
+use crate::strings;
 use crate::limits::validate_message;
 
 /// Local wall-clock time of a server timestamp, the way the reader's language writes it
@@ -80,7 +82,7 @@ pub fn Chat() -> impl IntoView {
                         type="button"
                         class="link"
                         disabled=move || session.loading_earlier.get()
-                        on:click=move |_| session.load_earlier()
+                        on:click=move |_| session.intend(Intent::LoadEarlier)
                     >
                         {t!(i18n, load_earlier)}
                     </button>
@@ -88,8 +90,9 @@ pub fn Chat() -> impl IntoView {
                 <For
                     each=move || session.log.get()
                     key=LogEntry::render_key
-                    children=|entry| match entry {
-                        LogEntry::Notice { text, .. } => view! { <li class="notice">{text}</li> }.into_any(),
+                    children=move |entry| match entry {
+                        // Worded now, in the reader's language: it follows a language switch.
+                        LogEntry::Notice { notice, .. } => view! { <li class="notice">{move || strings::notice(i18n.get_locale(), &notice)}</li> }.into_any(),
                         LogEntry::Chat(line) => chat_line(line).into_any(),
                     }
                 />

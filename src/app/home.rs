@@ -6,6 +6,8 @@ use leptos_router::hooks::use_navigate;
 use super::field::ValidatedField;
 use super::nickname::NicknameForm;
 use super::session::Session;
+use crate::model::Intent;
+use crate::strings;
 use crate::limits::{room_path, validate_room_name};
 use crate::protocol::RoomInfo;
 use crate::i18n::{t, t_string, use_i18n};
@@ -15,7 +17,7 @@ pub fn HomePage() -> impl IntoView {
     let session = expect_context::<Session>();
     let i18n = use_i18n();
     // Being on the home page is what subscribes this browser to room-list updates.
-    Effect::new(move |_| session.go_home());
+    Effect::new(move |_| session.intend(Intent::GoHome));
 
     view! {
         <section class="hero">
@@ -23,7 +25,7 @@ pub fn HomePage() -> impl IntoView {
             <p class="tagline">{t!(i18n, tagline)}</p>
         </section>
         // Why I am here rather than in a room (removed, locked out).
-        {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{e}</p> })}
+        {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{strings::banner(i18n.get_locale(), &e)}</p> })}
         <div class="home-grid">
             <section class="card">
                 <NicknameForm/>

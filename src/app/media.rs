@@ -16,29 +16,12 @@ mod imp {
     use super::*;
     use crate::client::call_queue::{send, CallEvent};
     use crate::client::media;
-    use wasm_bindgen::JsValue;
+    use crate::protocol::TileView;
+    use wasm_bindgen::JsCast;
 
-    /// Whether this page may use a camera and microphone: found once, then kept.
+    /// Whether this page may use a camera and microphone (found once by the shell).
     pub fn access() -> MediaAccess {
-        thread_local! {
-            static ACCESS: MediaAccess = detect_access();
-        }
-        ACCESS.with(|a| *a)
-    }
-
-    /// Read with `Reflect`, not web-sys's getters: on an insecure page `mediaDevices` is
-    /// `undefined`, which web-sys would hand back as a `MediaDevices` all the same.
-    fn detect_access() -> MediaAccess {
-        let Some(window) = leptos::web_sys::window() else { return MediaAccess::Unsupported };
-        let secure = js_sys::Reflect::get(&window, &JsValue::from_str("isSecureContext")).ok().and_then(|v| v.as_bool());
-        if secure == Some(false) {
-            return MediaAccess::Insecure;
-        }
-        let devices = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("mediaDevices"));
-        match devices {
-            Ok(d) if !d.is_undefined() && !d.is_null() => MediaAccess::Available,
-            _ => MediaAccess::Unsupported,
-        }
+        crate::client::media_access()
     }
 
     /// Send `event` to the call engine, unless this page cannot have calls: then the
@@ -64,8 +47,9 @@ mod imp {
     pub fn prepare_sfu(_: Session) {
         send_if_possible(CallEvent::PrepareSfu);
     }
-    pub fn leave_call(_: Session) {
-        send(CallEvent::LeaveCall);
+    /// The model tells the engine (`EngineCommand::Leave`).
+    pub fn leave_call(session: Session) {
+        session.intend(crate::model::Intent::LeaveCall);
     }
     pub fn toggle_sending(_: Session, kind: TrackKind) {
         send_if_possible(CallEvent::ToggleSending(kind));
@@ -73,6 +57,51 @@ mod imp {
     pub fn toggle_screen(_: Session) {
         send_if_possible(CallEvent::ToggleScreen);
     }
+    /// Several times a second, measure the remote tiles the grid shows and report them
+    /// when they change (`Intent::ShowTiles`: the engine tells the SFU). Returns how to stop.
+    pub fn watch_tiles(session: Session) -> impl FnOnce() + Send + Sync + 'static {
+        let last = std::cell::RefCell::new(Vec::new());
+        let poll = move || {
+            let tiles = visible_tiles();
+            if *last.borrow() != tiles {
+                *last.borrow_mut() = tiles.clone();
+                session.intend(crate::model::Intent::ShowTiles(tiles));
+            }
+        };
+        let handle = leptos::prelude::set_interval_with_handle(poll, std::time::Duration::from_millis(150)).ok();
+        move || {
+            if let Some(h) = handle {
+                h.clear();
+            }
+        }
+    }
+
+    /// The remote tiles on screen and their size in device pixels (rounded, so small changes
+    /// do not cause a report).
+    fn visible_tiles() -> Vec<TileView> {
+        let Some(window) = leptos::web_sys::window() else { return Vec::new() };
+        let Some(document) = window.document() else { return Vec::new() };
+        let dpr = window.device_pixel_ratio().max(1.0);
+        let view_w = window.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let view_h = window.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let Ok(list) = document.query_selector_all(".grid .tile[data-conn-id]:not(.me)") else { return Vec::new() };
+        let mut tiles = Vec::new();
+        for i in 0..list.length() {
+            let Some(el) = list.item(i).and_then(|n| n.dyn_into::<leptos::web_sys::Element>().ok()) else { continue };
+            let r = el.get_bounding_client_rect();
+            let on_screen = r.width() > 0.0 && r.height() > 0.0 && r.bottom() > 0.0 && r.right() > 0.0 && r.top() < view_h && r.left() < view_w;
+            if !on_screen || el.class_list().contains("camera-off") {
+                continue;
+            }
+            let Some(from) = el.get_attribute("data-conn-id").and_then(|v| v.parse().ok()) else { continue };
+            let kind = if el.get_attribute("data-kind").as_deref() == Some("screen") { TrackKind::Screen } else { TrackKind::Video };
+            let round = |v: f64| ((v * dpr / 20.0).round() * 20.0) as u32;
+            tiles.push(TileView { from, kind, width: round(r.width()), height: round(r.height()) });
+        }
+        tiles.sort_by_key(|t| (t.from, t.kind));
+        tiles
+    }
+
     /// Show `which` in `video`, re-attaching only when the stream changed.
     pub fn attach(video: &leptos::web_sys::HtmlVideoElement, which: super::super::tile::StreamOf) {
         use super::super::tile::StreamOf;
@@ -105,11 +134,14 @@ mod imp {
     pub fn join_call(_: Session) {}
     pub fn prepare_sfu(_: Session) {}
     pub fn leave_call(session: Session) {
-        session.leave_call();
+        session.intend(crate::model::Intent::LeaveCall);
     }
     pub fn toggle_sending(_: Session, _: TrackKind) {}
     pub fn toggle_screen(_: Session) {}
     pub fn attach(_: &leptos::web_sys::HtmlVideoElement, _: super::super::tile::StreamOf) {}
+    pub fn watch_tiles(_: Session) -> impl FnOnce() + Send + Sync + 'static {
+        || {}
+    }
 }
 
 pub use imp::*;

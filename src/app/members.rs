@@ -8,7 +8,8 @@ use crate::i18n::{t, t_string, use_i18n, Locale};
 use leptos_i18n::I18nContext;
 
 use super::session::Session;
-use crate::protocol::{ClientMsg, ConnId, Member};
+use crate::model::{Intent, Request};
+use crate::protocol::{ConnId, Member};
 use crate::strings;
 
 #[component]
@@ -62,16 +63,16 @@ fn HostControls(conn_id: ConnId, nickname: String) -> impl IntoView {
     let talking = move || session.call.with(|c| c.iter().any(|p| p.conn_id == conn_id && p.media.audio));
     view! {
         <span class="host-controls">
-            <button type="button" hidden=host aria-label=named(i18n, strings::make_host_label, &nickname) title=named(i18n, strings::make_host_label, &nickname) on:click=move |_| session.request(|req_id| ClientMsg::MakeHost { req_id, conn_id })>
+            <button type="button" hidden=host aria-label=named(i18n, strings::make_host_label, &nickname) title=named(i18n, strings::make_host_label, &nickname) on:click=move |_| session.intend(Intent::Request(Request::MakeHost(conn_id)))>
                 {t!(i18n, host)}
             </button>
             <button type="button" hidden=move || !hand() aria-label=named(i18n, strings::lower_hand_label, &nickname) title=named(i18n, strings::lower_hand_label, &nickname)
-                on:click=move |_| session.request(|req_id| ClientMsg::RaiseHand { req_id, raised: false, conn_id: Some(conn_id) })>"✋"</button>
+                on:click=move |_| session.intend(Intent::Request(Request::Hand { raised: false, conn_id: Some(conn_id) }))>"✋"</button>
             <button type="button" hidden=move || !talking() aria-label=named(i18n, strings::ask_mute_label, &nickname) title=named(i18n, strings::ask_mute_label, &nickname)
-                on:click=move |_| session.request(|req_id| ClientMsg::Mute { req_id, conn_id, force: false })>"🔈?"</button>
+                on:click=move |_| session.intend(Intent::Request(Request::Mute { conn_id, force: false }))>"🔈?"</button>
             <button type="button" hidden=move || !talking() aria-label=named(i18n, strings::mute_label, &nickname) title=named(i18n, strings::mute_label, &nickname)
-                on:click=move |_| session.request(|req_id| ClientMsg::Mute { req_id, conn_id, force: true })>"🔇"</button>
-            <button type="button" class="danger" aria-label=named(i18n, strings::remove_label, &nickname) title=named(i18n, strings::remove_label, &nickname) on:click=move |_| session.request(|req_id| ClientMsg::Remove { req_id, conn_id })>
+                on:click=move |_| session.intend(Intent::Request(Request::Mute { conn_id, force: true }))>"🔇"</button>
+            <button type="button" class="danger" aria-label=named(i18n, strings::remove_label, &nickname) title=named(i18n, strings::remove_label, &nickname) on:click=move |_| session.intend(Intent::Request(Request::Remove(conn_id)))>
                 "✕"
             </button>
         </span>
@@ -108,8 +109,8 @@ pub fn LobbyList() -> impl IntoView {
                         view! {
                             <li>
                                 <span class="nick">{m.nickname.clone()}</span>
-                                <button type="button" aria-label=named(i18n, strings::admit_label, &m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Admit { req_id, conn_id: id })>{t!(i18n, admit)}</button>
-                                <button type="button" aria-label=named(i18n, strings::deny_label, &m.nickname) on:click=move |_| session.request(|req_id| ClientMsg::Deny { req_id, conn_id: id })>{t!(i18n, deny)}</button>
+                                <button type="button" aria-label=named(i18n, strings::admit_label, &m.nickname) on:click=move |_| session.intend(Intent::Request(Request::Admit(id)))>{t!(i18n, admit)}</button>
+                                <button type="button" aria-label=named(i18n, strings::deny_label, &m.nickname) on:click=move |_| session.intend(Intent::Request(Request::Deny(id)))>{t!(i18n, deny)}</button>
                             </li>
                         }
                     }

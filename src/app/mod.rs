@@ -2,7 +2,6 @@
 
 mod call;
 pub(crate) mod media;
-mod persist;
 mod chat;
 mod field;
 mod home;
@@ -76,8 +75,12 @@ pub fn App() -> impl IntoView {
         if !hydrated().get() {
             return;
         }
+        // The shell runs the effects and feeds what happens back as inputs.
         #[cfg(feature = "hydrate")]
-        crate::client::start(session);
+        crate::client::start(crate::client::Port {
+            dispatch: std::rc::Rc::new(move |input| session.dispatch(input)),
+            read: std::rc::Rc::new(move |f| session.read(f)),
+        });
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }
@@ -96,9 +99,6 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Page() -> impl IntoView {
     let i18n = use_i18n();
-    // The session writes notices and refusals in the language the person reads.
-    let session = expect_context::<Session>();
-    Effect::new(move |_| session.locale.set(i18n.get_locale()));
     view! {
         <Stylesheet id="leptos" href="/pkg/noom.css"/>
         <Title text=strings::APP_NAME/>

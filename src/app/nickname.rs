@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::field::ValidatedField;
 use super::session::Session;
+use crate::model::Intent;
 use crate::limits::{validate_nickname, DEFAULT_NICKNAME};
 use crate::i18n::{t_string, use_i18n};
 
@@ -23,7 +24,7 @@ pub fn NicknameForm() -> impl IntoView {
             validate=validate_nickname
             on_valid=move |nickname: String| {
                 draft.set(nickname.clone());
-                session.set_nickname(nickname);
+                session.intend(Intent::SetNickname(nickname));
             }
             placeholder=DEFAULT_NICKNAME
             autocomplete="nickname"

@@ -20,7 +20,8 @@ use super::nickname::NicknameForm;
 use super::session::{Place, Session};
 use super::field::ValidatedField;
 use crate::limits::{validate_nickname, validate_password, validate_room_name};
-use crate::protocol::{ClientMsg, REACTIONS};
+use crate::model::{Intent, Request};
+use crate::protocol::REACTIONS;
 use crate::strings;
 
 /// The route the router loads on demand (see the module doc).
@@ -80,7 +81,7 @@ fn RoomPage() -> impl IntoView {
     // Someone who followed a link without ever choosing a name picks one first.
     Effect::new(move |_| {
         if let (Ok(name), true) = (room.get(), session.named.get()) {
-            session.enter(name);
+            session.intend(Intent::Enter(name));
         }
     });
     let navigate = use_navigate();
@@ -115,20 +116,20 @@ fn RoomPage() -> impl IntoView {
             <span class="lock-tag" hidden=move || !locked()>"🔒 "{t!(i18n, room_locked)}</span>
             <span class="lock-tag" hidden=move || !session.protected.get()>"🔑 "{t!(i18n, room_protected)}</span>
             <div class="room-actions" hidden=move || session.joined.get().is_none()>
-                <button type="button" aria-pressed=move || hand_up().to_string() on:click=move |_| session.request(|req_id| ClientMsg::RaiseHand { req_id, raised: !hand_up(), conn_id: None })>
+                <button type="button" aria-pressed=move || hand_up().to_string() on:click=move |_| session.intend(Intent::Request(Request::Hand { raised: !hand_up(), conn_id: None }))>
                     "✋ "{move || if hand_up() { t_string!(i18n, lower_hand) } else { t_string!(i18n, raise_hand) }}
                 </button>
                 <span class="react-bar" role="group" aria-label=move || t_string!(i18n, reactions_label)>
                     {REACTIONS.iter().map(|e| view! {
-                        <button type="button" class="react" aria-label=move || strings::react_label(i18n.get_locale(), e) title=move || strings::react_label(i18n.get_locale(), e) on:click=move |_| session.react(e)>{*e}</button>
+                        <button type="button" class="react" aria-label=move || strings::react_label(i18n.get_locale(), e) title=move || strings::react_label(i18n.get_locale(), e) on:click=move |_| session.intend(Intent::React(e.to_string()))>{*e}</button>
                     }).collect_view()}
                 </span>
                 <button type="button" hidden=move || !i_host() aria-pressed=move || locked().to_string()
-                    on:click=move |_| session.request(|req_id| ClientMsg::SetLock { req_id, locked: !locked() })>
+                    on:click=move |_| session.intend(Intent::Request(Request::Lock(!locked())))>
                     {move || if locked() { t_string!(i18n, unlock_room) } else { t_string!(i18n, lock_room) }}
                 </button>
                 <button type="button" hidden=move || !i_host() aria-pressed=move || session.lobby.get().to_string()
-                    on:click=move |_| session.request(|req_id| ClientMsg::SetLobby { req_id, enabled: !session.lobby.get_untracked() })>
+                    on:click=move |_| session.intend(Intent::Request(Request::Lobby(!session.lobby.get_untracked())))>
                     {move || if session.lobby.get() { t_string!(i18n, lobby_off) } else { t_string!(i18n, lobby_on) }}
                 </button>
                 <Show when=i_host>
@@ -138,7 +139,7 @@ fn RoomPage() -> impl IntoView {
             <button type="button" class="leave" on:click=leave>{t!(i18n, leave)}</button>
         </div>
         {move || room.get().err().map(|e| view! { <p class="banner error" role="alert">{e.to_string()}</p> })}
-        {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{e}</p> })}
+        {move || session.error.get().map(|e| view! { <p class="banner error" role="alert">{strings::banner(i18n.get_locale(), &e)}</p> })}
         {move || session.waiting.get().then(|| view! { <p class="banner" role="status">{t!(i18n, waiting_for_host)}</p> })}
         <Show when=move || !session.named.get() && room.get().is_ok()>
             <PreJoin/>
@@ -182,12 +183,12 @@ fn PasswordPrompt() -> impl IntoView {
                 button=Signal::derive(move || t_string!(i18n, room_enter))
                 value=draft
                 validate=validate_password
-                on_valid=move |password: String| session.enter_with_password(password)
+                on_valid=move |password: String| session.intend(Intent::EnterWithPassword(password))
                 autocomplete="current-password"
                 input_type="password"
                 primary=true
             />
-            <p class="field-error" role="alert">{move || session.password_note.get()}</p>
+            <p class="field-error" role="alert">{move || session.password_note.get().map(|r| strings::refusal(i18n.get_locale(), r.code, &r.message))}</p>
             <p class="muted" role="status">{move || session.checking_password.get().then_some(t_string!(i18n, checking_password))}</p>
         </section>
     }
@@ -214,7 +215,7 @@ fn PasswordControls() -> impl IntoView {
                     value=draft
                     validate=validate_password
                     on_valid=move |password: String| {
-                        session.set_room_password(Some(password));
+                        session.intend(Intent::SetRoomPassword(Some(password)));
                         draft.set(String::new());
                         open.set(false);
                     }
@@ -223,7 +224,7 @@ fn PasswordControls() -> impl IntoView {
                 />
                 <p class="muted">{t!(i18n, password_set_hint)}</p>
                 <button type="button" hidden=move || !session.protected.get() on:click=move |_| {
-                    session.set_room_password(None);
+                    session.intend(Intent::SetRoomPassword(None));
                     open.set(false);
                 }>{t!(i18n, remove_password)}</button>
             </div>
@@ -247,7 +248,7 @@ fn PreJoin() -> impl IntoView {
                 button=Signal::derive(move || t_string!(i18n, room_enter))
                 value=draft
                 validate=validate_nickname
-                on_valid=move |nickname: String| session.set_nickname(nickname)
+                on_valid=move |nickname: String| session.intend(Intent::SetNickname(nickname))
                 autocomplete="nickname"
                 primary=true
             />

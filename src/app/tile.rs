@@ -24,7 +24,7 @@ pub enum StreamOf {
 }
 
 /// Keep `video` showing the stream `which()` names, re-attaching when tracks arrive or
-/// change (`Session::media_epoch`).
+/// change (`Session::media_epoch`, the model's `devices.streams`).
 pub fn use_stream(video: NodeRef<Video>, which: impl Fn() -> StreamOf + Send + Sync + 'static) {
     let session = expect_context::<Session>();
     Effect::new(move |_| {
@@ -53,7 +53,7 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
     let media = move || participant.get().map(|p| p.media).unwrap_or_default();
     let speaking = move || !screen && session.speaking.with(|s| s.contains(&conn_id));
     let pinned = move || session.pinned.get() == Some((conn_id, kind));
-    let toggle_pin = move |_| session.pinned.update(|p| *p = if *p == Some((conn_id, kind)) { None } else { Some((conn_id, kind)) });
+    let toggle_pin = move |_| session.intend(crate::model::Intent::TogglePin(conn_id, kind));
     let label = move || if screen { strings::screen_tile_label(i18n.get_locale(), &nickname()) } else { strings::tile_label(i18n.get_locale(), &nickname()) };
 
     view! {

@@ -14,16 +14,15 @@ use std::cell::{Cell, RefCell};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 
-use crate::app::session::Session;
-use crate::protocol::{ServerMsg, TrackKind};
+use crate::client::Model;
+use crate::model::EngineCommand;
+use crate::protocol::TrackKind;
 
 /// What the call engine is asked to do.
 #[derive(Debug)]
 pub enum CallEvent {
-    /// A server message about the call, after `Session::apply` took it.
-    Message(ServerMsg),
-    /// The socket dropped: our connection id dies with it, and so do the peer connections.
-    Disconnected,
+    /// A step of the call the model decided (its effects, in order).
+    Command(EngineCommand),
     /// The room page shows: open the camera and microphone for the preview.
     StartPreview,
     /// The room page went: release the camera, microphone and screen, leave the call.
@@ -32,11 +31,9 @@ pub enum CallEvent {
     SwitchDevice(TrackKind),
     /// Join the room's call with what the preview has.
     JoinCall,
-    /// Leave the call (staying in the room).
-    LeaveCall,
     /// Have the connection to the SFU ready (in a room, not in its call).
     PrepareSfu,
-    /// Turn my microphone or camera on or off (my button, or a host muted me).
+    /// Turn my microphone or camera on or off (my button).
     ToggleSending(TrackKind),
     /// Start or stop sharing my screen.
     ToggleScreen,
@@ -64,7 +61,7 @@ impl Queue {
 }
 
 /// Start the task that feeds the engine (once, when the client starts).
-pub fn start(session: Session) {
+pub fn start(model: Model) {
     let Some(mut rx) = QUEUE.with(|q| q.rx.borrow_mut().take()) else { return };
     leptos::task::spawn_local(async move {
         while let Some(event) = rx.next().await {
@@ -75,7 +72,7 @@ pub fn start(session: Session) {
                 leptos::logging::warn!("could not load the call engine; trying again in {RELOAD_AFTER:?}");
                 gloo_timers::future::sleep(RELOAD_AFTER).await;
             }
-            let _ = handle(session, event).await;
+            let _ = handle(model, event).await;
         }
     });
 }
@@ -86,7 +83,7 @@ const RELOAD_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 /// Queue an event for the engine.
 pub fn send(event: CallEvent) {
     // A dropped socket on the home page has no call to end: no reason to load the engine.
-    if matches!(event, CallEvent::Disconnected) && !USED.get() {
+    if matches!(event, CallEvent::Command(EngineCommand::Disconnected | EngineCommand::Leave)) && !USED.get() {
         return;
     }
     USED.set(true);
@@ -99,7 +96,7 @@ pub fn send(event: CallEvent) {
 /// would panic, and stop the app, if the chunk failed to load; wasm-split's `fallible`
 /// form reports it instead (`load_engine`, retried above).
 #[leptos::wasm_split::wasm_split(call_engine, wasm_split_path = ::leptos::wasm_split, fallible, preload(load_engine))]
-fn handle(session: Session, event: CallEvent) -> Result<(), leptos::wasm_split::SplitLoaderError> {
-    super::media::handle(session, event);
+fn handle(model: Model, event: CallEvent) -> Result<(), leptos::wasm_split::SplitLoaderError> {
+    super::media::handle(model, event);
     Ok(())
 }

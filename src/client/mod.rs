@@ -1,37 +1,99 @@
-//! Browser-only code (feature `hydrate`): the WebSocket, local storage and call media (the
-//! call engine, `media`, is reached only through `call_queue`: it is lazily loaded).
+//! The shell (feature `hydrate`): runs the model's effects in order and feeds what happens
+//! back as inputs. It owns the browser's side of things — the WebSocket (`socket`),
+//! localStorage and fresh ids (`storage`), the retry timer — and hands the call engine
+//! (`media`, reached only through `call_queue`: it is lazily loaded) its commands.
+//!
+//! Why a shell: the model (`crate::model`) decides, and can be tested natively, because
+//! nothing in it waits or touches the browser. The shell never names the app
+//! (`scripts/check-tree.sh` checks): the app gives it a [`Port`] to dispatch inputs and
+//! read the state ([`start`]) and hands it effects ([`run`]). The call engine reaches the
+//! model the same way, through the [`Model`] handle; the call steps it still decides
+//! itself are the next slice (see docs/ARCHITECTURE.md).
 
 pub mod call_queue;
 pub mod media;
 mod socket;
 mod storage;
 
-use crate::app::session::Session;
-use crate::limits::validate_nickname;
+use std::cell::RefCell;
+use std::rc::Rc;
 
-/// Called once after hydration: restore the saved nickname, persist later changes, and
-/// connect the socket (it reconnects by itself from then on).
-pub fn start(session: Session) {
-    use leptos::prelude::*;
-    if let Some(saved) = storage::load_nickname().and_then(|n| validate_nickname(&n).ok()) {
-        session.nickname.set(saved);
-        session.named.set(true);
+use crate::limits::validate_nickname;
+use crate::model::{ClientState, Effect, Input};
+use call_queue::CallEvent;
+pub use storage::{media_access, new_client_msg_id};
+
+/// What the app gives the shell: a way to feed the model an input (`Session::dispatch`)
+/// and to read its state.
+#[derive(Clone)]
+pub struct Port {
+    pub dispatch: Rc<dyn Fn(Input)>,
+    pub read: Rc<dyn Fn(&mut dyn FnMut(&ClientState))>,
+}
+
+thread_local! {
+    static PORT: RefCell<Option<Port>> = const { RefCell::new(None) };
+}
+
+/// Feed `input` to the model (once started).
+fn dispatch(input: Input) {
+    let to = PORT.with(|p| p.borrow().as_ref().map(|p| p.dispatch.clone()));
+    if let Some(to) = to {
+        to(input);
     }
+}
+
+/// The call engine's handle on the model: report what happened, read a fact.
+#[derive(Clone, Copy)]
+pub struct Model;
+
+impl Model {
+    pub fn dispatch(self, input: Input) {
+        dispatch(input);
+    }
+
+    /// `f` of the state (the default before the client started).
+    pub fn read<T: Default>(self, f: impl FnOnce(&ClientState) -> T) -> T {
+        let Some(read) = PORT.with(|p| p.borrow().as_ref().map(|p| p.read.clone())) else { return T::default() };
+        let (mut f, mut out) = (Some(f), None);
+        read(&mut |s| out = f.take().map(|f| f(s)));
+        out.unwrap_or_default()
+    }
+}
+
+/// Called once after hydration: say what the browser knows (saved nickname, device id,
+/// whether calls can work), connect the socket (it reconnects by itself from then on) and
+/// start the retry timer.
+pub fn start(port: Port) {
+    PORT.with(|p| *p.borrow_mut() = Some(port));
     // Kept only once chosen: a visitor who never picked one is asked again at a room link.
-    Effect::new(move |_| {
-        if session.named.get() {
-            storage::save_nickname(&session.nickname.get());
-        }
-    });
-    // Calls need a secure page; say so (the call panel) rather than offer what cannot work.
-    session.media_access.set(crate::app::media::access());
-    call_queue::start(session);
-    leptos::task::spawn_local(socket::run(session));
+    let nickname = storage::load_nickname().and_then(|n| validate_nickname(&n).ok());
+    dispatch(Input::Started { nickname, device: storage::device_id(), media_access: media_access() });
+    call_queue::start(Model);
+    leptos::task::spawn_local(socket::run());
     // Messages the server could not take a moment ago (busy, store failing) go again.
     leptos::task::spawn_local(async move {
         loop {
             gloo_timers::future::sleep(std::time::Duration::from_secs(3)).await;
-            session.retry_refused();
+            dispatch(Input::Tick);
         }
     });
+}
+
+/// Run `effects` in order; return the inputs they produced at once (a loaded outbox).
+pub fn run(effects: Vec<Effect>) -> Vec<Input> {
+    let mut inputs = Vec::new();
+    for effect in effects {
+        match effect {
+            Effect::Send(msg) => socket::send(msg),
+            Effect::SaveOutbox { room, unsent } => storage::save_outbox(&room, &unsent),
+            Effect::LoadOutbox(room) => {
+                let unsent = storage::load_outbox(&room);
+                inputs.push(Input::OutboxLoaded { room, unsent });
+            }
+            Effect::SaveNickname(nickname) => storage::save_nickname(&nickname),
+            Effect::Engine(command) => call_queue::send(CallEvent::Command(command)),
+        }
+    }
+    inputs
 }

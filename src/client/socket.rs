@@ -1,8 +1,10 @@
 //! The browser's WebSocket (gloo-net): connect, pump messages both ways, reconnect.
 //!
 //! Why a loop with backoff: a meeting app must survive a server restart or a flaky network
-//! without a reload. Each new socket replays the session (nickname, place, unacked chat
-//! lines; see `Session::on_connected`), and the server's `joined` history fills the gap.
+//! without a reload. Each new socket is reported as `Input::Connected`, and the model
+//! replays what matters (nickname, place, unacked chat lines); the server's `joined`
+//! history fills the gap. The socket decides nothing about messages: each goes to the
+//! model as `Input::Server`, and the model says which the call engine needs.
 
 use std::time::Duration;
 
@@ -11,11 +13,24 @@ use futures::future::{select, Either};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use gloo_timers::future::sleep;
-use leptos::prelude::Set;
 
-use super::call_queue::CallEvent;
-use crate::app::session::Session;
-use crate::protocol::{ClientMsg, ErrorCode, ServerMsg};
+use super::dispatch;
+use crate::model::Input;
+use crate::protocol::{ClientMsg, ServerMsg};
+
+thread_local! {
+    /// The open socket's writer, while there is one.
+    static LINK: std::cell::RefCell<Option<mpsc::UnboundedSender<ClientMsg>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Send on the open socket (the model sends only while connected).
+pub fn send(msg: ClientMsg) {
+    LINK.with(|l| {
+        if let Some(tx) = l.borrow().as_ref() {
+            let _ = tx.unbounded_send(msg);
+        }
+    });
+}
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -26,7 +41,7 @@ fn socket_url() -> Option<String> {
     Some(format!("{scheme}://{}/ws", location.host().ok()?))
 }
 
-pub async fn run(session: Session) {
+pub async fn run() {
     let Some(url) = socket_url() else { return };
     let mut retry = FIRST_RETRY;
     loop {
@@ -34,7 +49,8 @@ pub async fn run(session: Session) {
             Ok(ws) => {
                 let (mut sink, mut stream) = ws.split();
                 let (tx, mut rx) = mpsc::unbounded::<ClientMsg>();
-                session.on_connected(tx);
+                LINK.with(|l| *l.borrow_mut() = Some(tx));
+                dispatch(Input::Connected);
                 let writer = Box::pin(async move {
                     while let Some(msg) = rx.next().await {
                         let text = serde_json::to_string(&msg).expect("client messages serialize");
@@ -44,39 +60,21 @@ pub async fn run(session: Session) {
                     }
                 });
                 let mut got_welcome = false;
+                let mut close = None;
                 let reader = Box::pin(async {
                     while let Some(frame) = stream.next().await {
                         match frame {
                             Ok(Message::Text(text)) => match serde_json::from_str::<ServerMsg>(&text) {
                                 Ok(msg) => {
                                     got_welcome |= matches!(msg, ServerMsg::Welcome { .. });
-                                    let for_call = matches!(
-                                        msg,
-                                        ServerMsg::Joined { .. }
-                                            | ServerMsg::CallJoined { .. }
-                                            | ServerMsg::CallModeChanged { .. }
-                                            | ServerMsg::CallTracks { .. }
-                                            | ServerMsg::CallParticipantJoined { .. }
-                                            | ServerMsg::CallParticipantLeft { .. }
-                                            | ServerMsg::Signal { .. }
-                                            | ServerMsg::Error { code: ErrorCode::MediaFailed, .. }
-                                    );
-                                    if for_call {
-                                        session.apply(msg.clone());
-                                        super::call_queue::send(CallEvent::Message(msg));
-                                    } else {
-                                        session.apply(msg);
-                                    }
+                                    dispatch(Input::Server(msg));
                                 }
                                 Err(e) => leptos::logging::warn!("unreadable server message: {e}"),
                             },
                             Ok(Message::Bytes(_)) => {}
                             Err(WebSocketError::ConnectionClose(ev)) => {
                                 leptos::logging::log!("socket closed: {} {}", ev.code, ev.reason);
-                                // Closed by policy (flooding, too big, server full): say why.
-                                if ev.code != 1000 && ev.code != 1001 && ev.code != 1006 && !ev.reason.is_empty() {
-                                    session.error.set(Some(ev.reason));
-                                }
+                                close = Some((ev.code, ev.reason));
                                 break;
                             }
                             Err(e) => {
@@ -89,9 +87,8 @@ pub async fn run(session: Session) {
                 match select(writer, reader).await {
                     Either::Left(_) | Either::Right(_) => {}
                 }
-                session.on_disconnected();
-                // Our connection id dies with the socket: peers are rebuilt after re-joining.
-                super::call_queue::send(CallEvent::Disconnected);
+                LINK.with(|l| *l.borrow_mut() = None);
+                dispatch(Input::Disconnected { close });
                 if got_welcome {
                     retry = FIRST_RETRY;
                 }

@@ -1,22 +1,21 @@
 //! My camera, microphone and screen: the preview before joining, the device pickers, mute
 //! and camera off, switching devices mid-call and screen sharing.
 //!
-//! Why controls change tracks, not the session: Mute and Camera off disable the track
+//! Why controls change tracks, not the model: Mute and Camera off disable the track
 //! (`enabled = false`, the others are told by `call_state`), and switching camera or
 //! microphone uses `replaceTrack`, so nothing is renegotiated and nothing drops. A screen
 //! share replaces the camera in a peer-to-peer call; in an SFU call it is an extra track
 //! (the camera keeps going), added and removed by renegotiating the one connection.
 
-use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MediaDeviceInfo, MediaDeviceKind, MediaStream, MediaStreamConstraints, MediaStreamTrack};
 
-use super::{bump, err_text, replace_outgoing, with_engine};
-use crate::app::session::{Device, Session};
+use super::{bump, err_text, replace_outgoing, report, with_engine};
+use crate::client::Model;
+use crate::model::{Device, DeviceNote, MediaEvent};
 use crate::protocol::{CallMode, MediaState, TrackKind};
-use crate::strings;
 
 /// `navigator.mediaDevices`, if the page has it: not on an insecure page (plain http to a
 /// name other than localhost), where web-sys's own getter would return `undefined` cast
@@ -48,7 +47,7 @@ async fn get_user_media(audio: JsValue, video: JsValue) -> Result<MediaStream, J
 }
 
 /// Fill the camera and microphone pickers; called at start and on `devicechange`.
-pub async fn refresh_devices(session: Session) {
+pub async fn refresh_devices(model: Model) {
     let Some(devices) = media_devices() else { return };
     let Ok(promise) = devices.enumerate_devices() else { return };
     let Ok(list) = JsFuture::from(promise).await else { return };
@@ -63,14 +62,13 @@ pub async fn refresh_devices(session: Session) {
             _ => {}
         }
     }
-    session.cameras.set(cams);
-    session.microphones.set(mics);
+    report(model, MediaEvent::Devices { cameras: cams, microphones: mics });
 }
 
 /// Watch for plugged/unplugged devices (once per page).
-pub fn watch_devices(session: Session) {
+pub fn watch_devices(model: Model) {
     let Some(devices) = media_devices() else { return };
-    let cb = Closure::<dyn FnMut(JsValue)>::new(move |_| leptos::task::spawn_local(refresh_devices(session)));
+    let cb = Closure::<dyn FnMut(JsValue)>::new(move |_| leptos::task::spawn_local(refresh_devices(model)));
     devices.set_ondevicechange(Some(cb.as_ref().unchecked_ref()));
     cb.forget();
 }
@@ -82,13 +80,13 @@ pub(super) fn track_of(stream: &MediaStream, kind: TrackKind) -> Option<MediaStr
 
 /// Open the camera and microphone chosen in the pickers for the preview (and the call).
 /// Falls back to whatever is available: audio only, video only, or nothing (receive-only).
-pub async fn start_preview(session: Session) {
+pub async fn start_preview(model: Model) {
     let seq = with_engine(|e| {
         e.preview_seq += 1;
         e.preview_seq
     });
-    let cam = session.camera_id.get_untracked();
-    let mic = session.microphone_id.get_untracked();
+    let cam = model.read(|s| s.devices.camera_id.clone());
+    let mic = model.read(|s| s.devices.microphone_id.clone());
     let attempts = [
         (constraint(mic.clone()), constraint(cam.clone())),
         (constraint(mic), JsValue::FALSE),
@@ -115,15 +113,16 @@ pub async fn start_preview(session: Session) {
         Some(s) => (track_of(s, TrackKind::Video), track_of(s, TrackKind::Audio)),
         None => (None, None),
     };
-    session.device_note.set(match (&camera, &microphone, last_error) {
+    let note = match (&camera, &microphone, last_error) {
         (Some(_), Some(_), _) => None,
-        (None, None, e) => Some(strings::no_devices(session.locale.get_untracked(), e.as_deref().unwrap_or(""))),
-        (None, Some(_), _) => Some(strings::no_camera(session.locale.get_untracked())),
-        (Some(_), None, _) => Some(strings::no_microphone(session.locale.get_untracked())),
-    });
+        (None, None, e) => Some(DeviceNote::NoDevices(e.unwrap_or_default())),
+        (None, Some(_), _) => Some(DeviceNote::NoCamera),
+        (Some(_), None, _) => Some(DeviceNote::NoMicrophone),
+    };
+    report(model, MediaEvent::DeviceNote(note));
     // Keep the chosen mute/camera-off state on the new tracks.
-    let media = session.media.get_untracked();
-    let in_call = session.in_call.get_untracked();
+    let media = model.read(|s| s.call.media);
+    let in_call = model.read(|s| s.call.in_call);
     if let Some(t) = &microphone {
         t.set_enabled(!in_call || media.audio);
     }
@@ -141,8 +140,8 @@ pub async fn start_preview(session: Session) {
         stop_tracks(&old);
     }
     // Labels are only readable after permission was granted.
-    refresh_devices(session).await;
-    bump(session);
+    refresh_devices(model).await;
+    bump(model);
 }
 
 fn stop_tracks(stream: &MediaStream) {
@@ -157,8 +156,8 @@ pub fn available_media() -> MediaState {
 }
 
 /// Leave the call and release the camera and microphone (leaving the room page).
-pub fn stop_everything(session: Session) {
-    super::close_peers(session);
+pub fn stop_everything(model: Model) {
+    super::close_peers(model);
     let (local, screen) = with_engine(|e| {
         e.preview_seq += 1;
         e.camera = None;
@@ -172,12 +171,12 @@ pub fn stop_everything(session: Session) {
     if let Some(t) = screen {
         t.stop();
     }
-    bump(session);
+    bump(model);
 }
 
 /// Mute/unmute (`Audio`) or camera off/on (`Video`): the track stays (no renegotiation), it
 /// just sends silence or black, and the others learn the state from `call_state`.
-pub fn set_sending(session: Session, kind: TrackKind, on: bool) {
+pub fn set_sending(model: Model, kind: TrackKind, on: bool) {
     let available = with_engine(|e| {
         let track = if kind == TrackKind::Audio { &e.microphone } else { &e.camera };
         if let Some(t) = track {
@@ -185,33 +184,33 @@ pub fn set_sending(session: Session, kind: TrackKind, on: bool) {
         }
         track.is_some()
     });
-    let mut media = session.media.get_untracked();
+    let mut media = model.read(|s| s.call.media);
     if kind == TrackKind::Audio {
         media.audio = on && available;
     } else {
         media.video = on && available;
     }
-    session.set_media(media);
+    report(model, MediaEvent::Sending(media));
 }
 
 /// A different camera or microphone was picked: open it and swap it in with `replaceTrack`.
-pub async fn switch_device(session: Session, kind: TrackKind) {
+pub async fn switch_device(model: Model, kind: TrackKind) {
     let audio = kind == TrackKind::Audio;
     let (a, v) = if audio {
-        (constraint(session.microphone_id.get_untracked()), JsValue::FALSE)
+        (constraint(model.read(|s| s.devices.microphone_id.clone())), JsValue::FALSE)
     } else {
-        (JsValue::FALSE, constraint(session.camera_id.get_untracked()))
+        (JsValue::FALSE, constraint(model.read(|s| s.devices.camera_id.clone())))
     };
     let stream = match get_user_media(a, v).await {
         Ok(s) => s,
         Err(e) => {
-            session.device_note.set(Some(strings::device_failed(session.locale.get_untracked(), &err_text(&e))));
+            report(model, MediaEvent::DeviceNote(Some(DeviceNote::DeviceFailed(err_text(&e)))));
             return;
         }
     };
     let Some(track) = track_of(&stream, kind) else { return };
-    let media = session.media.get_untracked();
-    let in_call = session.in_call.get_untracked();
+    let media = model.read(|s| s.call.media);
+    let in_call = model.read(|s| s.call.in_call);
     track.set_enabled(!in_call || if audio { media.audio } else { media.video });
     // In a peer-to-peer call the screen replaces the camera on the one video sender.
     let screen_replaces_camera = with_engine(|e| e.screen.is_some() && e.mode == CallMode::P2p);
@@ -233,24 +232,24 @@ pub async fn switch_device(session: Session, kind: TrackKind) {
     if let Some(old) = old {
         old.stop();
     }
-    session.device_note.set(None);
-    bump(session);
+    report(model, MediaEvent::DeviceNote(None));
+    bump(model);
 }
 
 /// Share the screen: in a peer-to-peer call in place of the camera, in an SFU call as an
 /// extra track. The browser's own "Stop sharing" ends it too.
-pub async fn start_screen_share(session: Session) {
+pub async fn start_screen_share(model: Model) {
     let Some(devices) = media_devices() else { return };
     let Ok(promise) = devices.get_display_media() else { return };
     let stream: MediaStream = match JsFuture::from(promise).await {
         Ok(s) => s.unchecked_into(),
         Err(e) => {
-            session.device_note.set(Some(strings::screen_failed(session.locale.get_untracked(), &err_text(&e))));
+            report(model, MediaEvent::DeviceNote(Some(DeviceNote::ScreenFailed(err_text(&e)))));
             return;
         }
     };
     let Some(track) = track_of(&stream, TrackKind::Video) else { return };
-    let ended = Closure::<dyn FnMut(JsValue)>::new(move |_| stop_screen_share(session));
+    let ended = Closure::<dyn FnMut(JsValue)>::new(move |_| stop_screen_share(model));
     track.set_onended(Some(ended.as_ref().unchecked_ref()));
     ended.forget();
     let mode = with_engine(|e| {
@@ -271,12 +270,12 @@ pub async fn start_screen_share(session: Session) {
         }
         CallMode::Sfu => super::sfu::publish_screen(Some(&track)),
     }
-    let media = session.media.get_untracked();
-    session.set_media(MediaState { screen: true, ..media });
-    bump(session);
+    let media = model.read(|s| s.call.media);
+    report(model, MediaEvent::Sending(MediaState { screen: true, ..media }));
+    bump(model);
 }
 
-pub fn stop_screen_share(session: Session) {
+pub fn stop_screen_share(model: Model) {
     let Some(screen) = with_engine(|e| {
         e.screen_stream = None;
         e.screen.take()
@@ -296,7 +295,7 @@ pub fn stop_screen_share(session: Session) {
     });
     super::sfu::publish_screen(None);
     super::mesh::replace_outgoing(TrackKind::Video, camera.as_ref());
-    let media = session.media.get_untracked();
-    session.set_media(MediaState { screen: false, ..media });
-    bump(session);
+    let media = model.read(|s| s.call.media);
+    report(model, MediaEvent::Sending(MediaState { screen: false, ..media }));
+    bump(model);
 }

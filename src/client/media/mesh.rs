@@ -8,21 +8,22 @@
 //! offer, so avoiding that glare matters.) Later renegotiations — a screen share without a
 //! camera, say — may still collide, and perfect negotiation (`peer.rs`) settles those.
 
-use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MediaStreamTrack, RtcPeerConnection, RtcRtpSender};
 
 use super::peer::{self, Setup};
 use super::{bump, expose_for_tests, with_engine};
-use crate::app::session::Session;
+use crate::client::Model;
+use crate::model::PeerLink;
 use crate::protocol::{ConnId, SignalPayload, TrackKind};
 
-/// Create the peer connection to `other` if there is none yet.
-pub fn ensure_peer(session: Session, other: ConnId, initiator: bool) {
+/// Create the peer connection of `link` if there is none yet (who offers and who is
+/// polite: decided by the model, `model/steps.rs`).
+pub fn ensure_peer(model: Model, link: PeerLink) {
+    let PeerLink { conn_id: other, offer: initiator, polite } = link;
     if with_engine(|e| e.peers.contains_key(&other)) {
         return;
     }
-    let Some(me) = session.me.get_untracked() else { return };
     let ice = with_engine(|e| e.ice.clone());
     let on_track: peer::TrackCallback = Box::new(move |ev| {
         let track = ev.track();
@@ -39,24 +40,24 @@ pub fn ensure_peer(session: Session, other: ConnId, initiator: bool) {
             }
             stream.add_track(&track);
         });
-        bump(session);
+        bump(model);
     });
     let setup = Setup {
         other,
-        polite: me > other,
+        polite,
         ice,
         describe: None,
         on_track: Some(on_track),
         before_first_answer: (!initiator).then(|| Box::new(|pc: &RtcPeerConnection| add_local_tracks(pc, false)) as _),
     };
-    let Some(peer) = peer::open(session, setup) else { return };
+    let Some(peer) = peer::open(model, setup) else { return };
     if initiator {
         add_local_tracks(&peer.pc, true);
     }
     expose_for_tests(other, Some(&peer.pc));
     super::speaking::forget(other);
     with_engine(|e| e.peers.insert(other, peer));
-    bump(session);
+    bump(model);
 }
 
 pub fn signal(from: ConnId, payload: SignalPayload) {

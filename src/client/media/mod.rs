@@ -11,7 +11,7 @@
 //! - `speaking.rs`: who is speaking, from the incoming audio energy.
 //!
 //! The JS objects live here, in one thread-local [`Engine`]; the UI only sees the plain data
-//! in [`Session`] (participants, media state, devices, speaking) and asks for the streams to
+//! in [`Model`] (participants, media state, devices, speaking) and asks for the streams to
 //! attach with [`local_stream`] and [`remote_stream`].
 
 mod local;
@@ -23,13 +23,13 @@ mod speaking;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
 
 use super::call_queue::CallEvent;
-use crate::app::session::Session;
-use crate::protocol::{CallMode, ConnId, ErrorCode, ServerMsg, TrackKind, SFU_PEER};
+use crate::client::Model;
+use crate::model::{EngineCommand, Input, MediaEvent};
+use crate::protocol::{CallMode, ConnId, TrackKind};
 
 use local::{
     available_media, set_sending, start_preview, start_screen_share, stop_everything, stop_screen_share,
@@ -87,8 +87,13 @@ fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
 }
 
 /// Tell the video elements to re-attach (tracks or streams changed).
-fn bump(session: Session) {
-    session.media_epoch.update(|n| *n += 1);
+fn bump(model: Model) {
+    report(model, MediaEvent::StreamsChanged);
+}
+
+/// Tell the model what happened here (the engine writes no state of its own).
+fn report(model: Model, event: MediaEvent) {
+    model.dispatch(Input::Media(event));
 }
 
 fn err_text(e: &JsValue) -> String {
@@ -125,50 +130,40 @@ fn remote_stream_entry(e: &mut Engine, conn_id: ConnId, kind: TrackKind) -> Medi
 
 /// Leave the call's media: close every peer connection (leaving the call, or the socket
 /// dropped: our connection id dies with it).
-fn close_peers(session: Session) {
+fn close_peers(model: Model) {
     mesh::close_all();
     sfu::close();
     with_engine(|e| {
         e.offered.clear();
         e.mode = CallMode::P2p;
     });
-    bump(session);
+    bump(model);
 }
 
-/// In a room, before joining its call (and during a peer-to-peer call, ready for the move
-/// to the SFU): have the connection to the SFU ready. See `sfu::prepare`.
-fn prepare_sfu(session: Session) {
-    if session.joined.get_untracked().is_some() && session.status.get_untracked() == crate::app::session::ConnStatus::Online {
-        sfu::prepare(session);
+/// In a room, before joining its call: have the connection to the SFU ready (the call
+/// panel asks). See `sfu::prepare`.
+fn prepare_sfu(model: Model) {
+    if model.read(|s| s.sfu_ready()) {
+        sfu::prepare(model);
     }
 }
 
 /// Do what the page asked (through `call_queue`, in the order asked).
-pub fn handle(session: Session, event: CallEvent) {
-    start_watching(session);
+pub fn handle(model: Model, event: CallEvent) {
+    start_watching(model);
     match event {
-        CallEvent::Message(msg) => on_message(session, &msg),
-        CallEvent::Disconnected => close_peers(session),
-        CallEvent::StartPreview => leptos::task::spawn_local(start_preview(session)),
-        CallEvent::StopEverything => stop_everything(session),
-        CallEvent::SwitchDevice(kind) => leptos::task::spawn_local(switch_device(session, kind)),
-        CallEvent::JoinCall => session.join_call(available_media()),
-        CallEvent::LeaveCall => {
-            stop_screen_share(session);
-            close_peers(session);
-            session.leave_call();
-        }
-        CallEvent::PrepareSfu => prepare_sfu(session),
-        CallEvent::ToggleSending(kind) => {
-            let now = session.media.get_untracked();
-            let on = if kind == TrackKind::Audio { now.audio } else { now.video };
-            set_sending(session, kind, !on);
-        }
+        CallEvent::Command(command) => on_command(model, command),
+        CallEvent::StartPreview => leptos::task::spawn_local(start_preview(model)),
+        CallEvent::StopEverything => stop_everything(model),
+        CallEvent::SwitchDevice(kind) => leptos::task::spawn_local(switch_device(model, kind)),
+        CallEvent::JoinCall => report(model, MediaEvent::JoinWith(available_media())),
+        CallEvent::PrepareSfu => prepare_sfu(model),
+        CallEvent::ToggleSending(kind) => toggle_sending(model, kind),
         CallEvent::ToggleScreen => {
-            if session.media.get_untracked().screen {
-                stop_screen_share(session);
+            if model.read(|s| s.call.media).screen {
+                stop_screen_share(model);
             } else {
-                leptos::task::spawn_local(start_screen_share(session));
+                leptos::task::spawn_local(start_screen_share(model));
             }
         }
     }
@@ -176,83 +171,65 @@ pub fn handle(session: Session, event: CallEvent) {
 
 /// Device changes, who is speaking, which tiles show: watched from the engine's first use
 /// on (the first room page), for the rest of the page's life.
-fn start_watching(session: Session) {
+fn start_watching(model: Model) {
     thread_local! {
         static WATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
     if !WATCHING.replace(true) {
-        watch_devices(session);
-        watch_speaking(session);
-        watch_layout(session);
+        watch_devices(model);
+        watch_speaking(model);
+        watch_layout(model);
     }
 }
 
-/// React to the server's call messages (after `Session::apply` updated the UI state).
-fn on_message(session: Session, msg: &ServerMsg) {
-    match msg {
-        // The room's ICE servers, for the SFU connection prepared before joining the call.
-        ServerMsg::Joined { ice_servers, relay_only, .. } => {
-            with_engine(|e| e.set_ice(peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only }))
+/// Carry out a step of the call the model decided (`crate::model::EngineCommand`).
+fn on_command(model: Model, command: EngineCommand) {
+    match command {
+        EngineCommand::Disconnected => close_peers(model),
+        EngineCommand::Leave => {
+            stop_screen_share(model);
+            close_peers(model);
         }
-        ServerMsg::CallJoined { ice_servers, relay_only, participants, mode, .. } => {
-            with_engine(|e| {
-                e.set_ice(peer::IceSetup { servers: ice_servers.clone(), relay_only: *relay_only });
-                e.mode = *mode;
-            });
+        EngineCommand::ToggleSending(kind) => toggle_sending(model, kind),
+        EngineCommand::Ice { servers, relay_only } => with_engine(|e| e.set_ice(peer::IceSetup { servers, relay_only })),
+        EngineCommand::Start { mode, peers } => {
+            with_engine(|e| e.mode = mode);
             // A prepared SFU connection is kept: joining only adds the tracks to it (and the
             // SFU's track list may already have arrived and be wired up).
             mesh::close_all();
             match mode {
-                CallMode::P2p => {
-                    for p in participants {
-                        // I am the newcomer: the others offer to me.
-                        mesh::ensure_peer(session, p.conn_id, false);
-                    }
-                }
-                CallMode::Sfu => sfu::open(session),
+                CallMode::P2p => peers.into_iter().for_each(|link| mesh::ensure_peer(model, link)),
+                CallMode::Sfu => sfu::open(model),
             }
-            bump(session);
+            bump(model);
         }
-        ServerMsg::CallModeChanged { mode: CallMode::Sfu } if session.in_call.get_untracked() => {
+        EngineCommand::MoveToSfu => {
             with_engine(|e| e.mode = CallMode::Sfu);
             mesh::close_all();
-            sfu::open(session);
+            sfu::open(model);
         }
-        ServerMsg::CallModeChanged { .. } => {}
-        ServerMsg::CallParticipantJoined { participant } if session.in_call.get_untracked() => {
-            if with_engine(|e| e.mode) == CallMode::P2p {
-                mesh::ensure_peer(session, participant.conn_id, true);
-            }
+        EngineCommand::Connect(link) => mesh::ensure_peer(model, link),
+        EngineCommand::PeerSignal { link, payload } => {
+            mesh::ensure_peer(model, link);
+            mesh::signal(link.conn_id, payload);
         }
-        ServerMsg::CallParticipantLeft { conn_id } => {
-            mesh::close_peer(*conn_id);
-            bump(session);
+        EngineCommand::ClosePeer(conn_id) => {
+            mesh::close_peer(conn_id);
+            bump(model);
         }
-        ServerMsg::CallTracks { tracks } => sfu::set_tracks(session, tracks),
-        // The SFU's answers also come before joining (the prepared connection).
-        ServerMsg::Signal { from: SFU_PEER, payload } => sfu::signal(payload.clone()),
-        ServerMsg::Signal { from, payload } if session.in_call.get_untracked() => {
-            if with_engine(|e| e.mode) == CallMode::P2p {
-                mesh::ensure_peer(session, *from, false);
-                mesh::signal(*from, payload.clone());
-            }
-        }
-        ServerMsg::Error { code: ErrorCode::MediaFailed, message, .. } if session.in_call.get_untracked() => {
-            leptos::logging::warn!("SFU media failed: {message}; reconnecting");
-            sfu::close();
-            if with_engine(|e| e.mode) == CallMode::Sfu {
-                sfu::open(session);
-            } else {
-                prepare_sfu(session);
-            }
-        }
-        ServerMsg::Error { code: ErrorCode::MediaFailed, .. } => {
-            // A prepared connection failed: make a new one.
-            sfu::close();
-            prepare_sfu(session);
-        }
-        _ => {}
+        EngineCommand::SfuTracks(tracks) => sfu::set_tracks(model, &tracks),
+        EngineCommand::SfuSignal(payload) => sfu::signal(payload),
+        EngineCommand::CloseSfu => sfu::close(),
+        EngineCommand::OpenSfu => sfu::open(model),
+        EngineCommand::PrepareSfu => sfu::prepare(model),
     }
+}
+
+/// My button: microphone or camera, on to off or off to on.
+fn toggle_sending(model: Model, kind: TrackKind) {
+    let now = model.read(|s| s.call.media);
+    let on = if kind == TrackKind::Audio { now.audio } else { now.video };
+    set_sending(model, kind, !on);
 }
 
 /// Swap my outgoing camera/microphone/screen track on every connection without

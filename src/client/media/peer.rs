@@ -22,7 +22,6 @@ use std::rc::Rc;
 
 use futures::channel::mpsc;
 use futures::StreamExt;
-use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -32,9 +31,8 @@ use web_sys::{
 };
 
 use super::err_text;
-use crate::app::session::Session;
+use crate::client::Model;
 use crate::protocol::{ConnId, IceServer, SdpType, SignalPayload, TrackMid};
-use crate::strings;
 
 /// How long ICE may stay `disconnected` before the connection restarts it.
 const ICE_RESTART_AFTER_MS: i32 = 2500;
@@ -97,10 +95,10 @@ fn ice_config(ice: &IceSetup) -> RtcConfiguration {
 
 /// Open a connection: trickle ICE, offers on `negotiationneeded`, ICE restarts, and a task
 /// applying the other side's signals in order.
-pub fn open(session: Session, setup: Setup) -> Option<Peer> {
+pub fn open(model: Model, setup: Setup) -> Option<Peer> {
     let Setup { other, polite, ice, describe, on_track, before_first_answer } = setup;
     let Ok(pc) = RtcPeerConnection::new_with_configuration(&ice_config(&ice)) else {
-        session.call_error.set(Some(strings::webrtc_unavailable(session.locale.get_untracked())));
+        super::report(model, crate::model::MediaEvent::WebrtcUnavailable);
         return None;
     };
     let making_offer = Rc::new(Cell::new(false));
@@ -110,10 +108,9 @@ pub fn open(session: Session, setup: Setup) -> Option<Peer> {
     callbacks.push(Closure::new(move |ev: JsValue| {
         let ev: RtcPeerConnectionIceEvent = ev.unchecked_into();
         if let Some(c) = ev.candidate() {
-            session.send_signal(
-                other,
-                SignalPayload::Candidate { candidate: c.candidate(), sdp_mid: c.sdp_mid(), sdp_m_line_index: c.sdp_m_line_index() },
-            );
+            let payload =
+                SignalPayload::Candidate { candidate: c.candidate(), sdp_mid: c.sdp_mid(), sdp_m_line_index: c.sdp_m_line_index() };
+            super::report(model, crate::model::MediaEvent::Signal { to: other, payload });
         }
     }));
     pc.set_onicecandidate(Some(callbacks.last().unwrap().as_ref().unchecked_ref()));
@@ -137,7 +134,7 @@ pub fn open(session: Session, setup: Setup) -> Option<Peer> {
                     // A remote offer may have been applied meanwhile (then we answered it).
                     if pc.signaling_state() == RtcSignalingState::HaveLocalOffer {
                         let tracks = describe.as_ref().map(|d| d(&pc)).unwrap_or_default();
-                        send_local_description(session, &pc, other, tracks);
+                        send_local_description(model, &pc, other, tracks);
                     }
                     Ok::<_, JsValue>(())
                 }
@@ -176,7 +173,7 @@ pub fn open(session: Session, setup: Setup) -> Option<Peer> {
     }
 
     let mut negotiator =
-        Negotiator { session, pc: pc.clone(), other, polite, making_offer, ignore_offer: false, before_first_answer };
+        Negotiator { model, pc: pc.clone(), other, polite, making_offer, ignore_offer: false, before_first_answer };
     let (tx, mut rx) = mpsc::unbounded::<SignalPayload>();
     leptos::task::spawn_local(async move {
         while let Some(signal) = rx.next().await {
@@ -210,20 +207,20 @@ async fn set_local_description(pc: &RtcPeerConnection) -> Result<(), JsValue> {
     Ok(())
 }
 
-fn send_local_description(session: Session, pc: &RtcPeerConnection, to: ConnId, tracks: Vec<TrackMid>) {
+fn send_local_description(model: Model, pc: &RtcPeerConnection, to: ConnId, tracks: Vec<TrackMid>) {
     if let Some(desc) = pc.local_description() {
         let sdp_type = match desc.type_() {
             RtcSdpType::Offer => SdpType::Offer,
             RtcSdpType::Answer => SdpType::Answer,
             _ => return,
         };
-        session.send_signal(to, SignalPayload::Description { sdp_type, sdp: desc.sdp(), tracks });
+        super::report(model, crate::model::MediaEvent::Signal { to, payload: SignalPayload::Description { sdp_type, sdp: desc.sdp(), tracks } });
     }
 }
 
 /// The perfect-negotiation state of one peer connection, owned by that peer's signal task.
 struct Negotiator {
-    session: Session,
+    model: Model,
     pc: RtcPeerConnection,
     other: ConnId,
     polite: bool,
@@ -259,7 +256,7 @@ impl Negotiator {
                         hook(pc);
                     }
                     set_local_description(pc).await?;
-                    send_local_description(self.session, pc, self.other, Vec::new());
+                    send_local_description(self.model, pc, self.other, Vec::new());
                 }
             }
             SignalPayload::Candidate { candidate, sdp_mid, sdp_m_line_index } => {

@@ -14,14 +14,13 @@
 
 use std::rc::Rc;
 
-use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MediaStreamTrack, RtcPeerConnection, RtcRtpTransceiver};
 
 use super::peer::{self, Peer, Setup};
 use super::{bump, expose_for_tests, remote_stream_entry, with_engine};
-use crate::app::session::Session;
+use crate::client::Model;
 use crate::protocol::{RemoteTrack, SignalPayload, TileView, TrackKind, TrackMid, SFU_PEER};
 
 /// How often the visible tiles are measured and, when they changed, reported (a few
@@ -68,7 +67,7 @@ impl SfuLink {
 /// Connect to the SFU ahead of joining a call (once in a room, on the preview): ICE and
 /// DTLS are done by the time the person clicks "Join call", which then only adds the
 /// tracks. A data channel carries the connection until then. Does nothing if connected.
-pub fn prepare(session: Session) {
+pub fn prepare(model: Model) {
     if with_engine(|e| e.sfu.is_some()) {
         return;
     }
@@ -77,7 +76,7 @@ pub fn prepare(session: Session) {
         Rc::new(|_pc: &RtcPeerConnection| with_engine(|e| e.sfu.as_ref().map(SfuLink::describe).unwrap_or_default()));
     let setup =
         Setup { other: SFU_PEER, polite: true, ice, describe: Some(describe), on_track: None, before_first_answer: None };
-    let Some(peer) = peer::open(session, setup) else { return };
+    let Some(peer) = peer::open(model, setup) else { return };
     let _ = peer.pc.create_data_channel("noom");
     expose_for_tests(SFU_PEER, Some(&peer.pc));
     with_engine(|e| e.sfu = Some(SfuLink { peer, audio: None, camera: None, screen: None, subs: Vec::new() }));
@@ -85,8 +84,8 @@ pub fn prepare(session: Session) {
 
 /// In an SFU call: publish what I have and receive what the SFU offers, on the prepared
 /// connection (made now if there is none).
-pub fn open(session: Session) {
-    prepare(session);
+pub fn open(model: Model) {
+    prepare(model);
     let (mic, cam, screen, local, screen_stream) =
         with_engine(|e| (e.microphone.clone(), e.camera.clone(), e.screen.clone(), e.local.clone(), e.screen_stream.clone()));
     with_engine(|e| {
@@ -103,8 +102,8 @@ pub fn open(session: Session) {
         }
     });
     let tracks = with_engine(|e| e.offered.clone());
-    reconcile(session, &tracks);
-    bump(session);
+    reconcile(model, &tracks);
+    bump(model);
 }
 
 /// Whether the SFU link carries a call (not only prepared).
@@ -130,13 +129,13 @@ pub fn signal(payload: SignalPayload) {
 }
 
 /// The SFU's list of what I can receive.
-pub fn set_tracks(session: Session, tracks: &[RemoteTrack]) {
+pub fn set_tracks(model: Model, tracks: &[RemoteTrack]) {
     with_engine(|e| e.offered = tracks.to_vec());
-    reconcile(session, tracks);
+    reconcile(model, tracks);
 }
 
 /// One receive-only transceiver per listed track; stop the others.
-fn reconcile(session: Session, tracks: &[RemoteTrack]) {
+fn reconcile(model: Model, tracks: &[RemoteTrack]) {
     let changed = with_engine(|e| {
         let Some(link) = e.sfu.as_mut() else { return false };
         let mut changed = false;
@@ -174,7 +173,7 @@ fn reconcile(session: Session, tracks: &[RemoteTrack]) {
         changed
     });
     if changed {
-        bump(session);
+        bump(model);
     }
 }
 
@@ -280,18 +279,19 @@ pub fn publish_screen(track: Option<&MediaStreamTrack>) {
     });
 }
 
-/// Measure the visible remote video tiles several times a second and tell the SFU when they
-/// changed (once per page).
-pub fn watch_layout(session: Session) {
+/// Several times a second, tell the SFU which remote tiles the grid shows when that changed
+/// (once per page). The grid measures them itself (`Intent::ShowTiles`); the engine only
+/// knows when its SFU connection can use them.
+pub fn watch_layout(model: Model) {
     let last = Rc::new(std::cell::RefCell::new(Vec::<TileView>::new()));
     let poll = Closure::<dyn FnMut()>::new(move || {
-        if !session.in_call.get_untracked() || !in_call() {
+        if !model.read(|s| s.call.in_call) || !in_call() {
             last.borrow_mut().clear();
             return;
         }
-        let tiles = visible_tiles();
+        let tiles = model.read(|s| s.call.shown.clone());
         if *last.borrow() != tiles {
-            session.send_layout(tiles.clone());
+            super::report(model, crate::model::MediaEvent::Layout(tiles.clone()));
             *last.borrow_mut() = tiles;
         }
     });
@@ -299,30 +299,4 @@ pub fn watch_layout(session: Session) {
         let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(poll.as_ref().unchecked_ref(), LAYOUT_EVERY_MS);
     }
     poll.forget();
-}
-
-/// The remote tiles on screen and their size in device pixels (rounded, so small changes
-/// do not cause a report).
-fn visible_tiles() -> Vec<TileView> {
-    let Some(window) = web_sys::window() else { return Vec::new() };
-    let Some(document) = window.document() else { return Vec::new() };
-    let dpr = window.device_pixel_ratio().max(1.0);
-    let view_w = window.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-    let view_h = window.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-    let Ok(list) = document.query_selector_all(".grid .tile[data-conn-id]:not(.me)") else { return Vec::new() };
-    let mut tiles = Vec::new();
-    for i in 0..list.length() {
-        let Some(el) = list.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) else { continue };
-        let r = el.get_bounding_client_rect();
-        let on_screen = r.width() > 0.0 && r.height() > 0.0 && r.bottom() > 0.0 && r.right() > 0.0 && r.top() < view_h && r.left() < view_w;
-        if !on_screen || el.class_list().contains("camera-off") {
-            continue;
-        }
-        let Some(from) = el.get_attribute("data-conn-id").and_then(|v| v.parse().ok()) else { continue };
-        let kind = if el.get_attribute("data-kind").as_deref() == Some("screen") { TrackKind::Screen } else { TrackKind::Video };
-        let round = |v: f64| ((v * dpr / 20.0).round() * 20.0) as u32;
-        tiles.push(TileView { from, kind, width: round(r.width()), height: round(r.height()) });
-    }
-    tiles.sort_by_key(|t| (t.from, t.kind));
-    tiles
 }

@@ -11,14 +11,13 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::RtcPeerConnection;
 
 use super::with_engine;
-use crate::app::session::Session;
+use crate::client::Model;
 use crate::protocol::ConnId;
 
 /// Mean audio power (level², level in 0..1) above which a participant counts as speaking:
@@ -46,9 +45,9 @@ pub fn forget(conn_id: ConnId) {
 }
 
 /// Poll the audio energy a few times a second (once per page).
-pub fn watch_speaking(session: Session) {
+pub fn watch_speaking(model: Model) {
     let poll = Closure::<dyn FnMut()>::new(move || {
-        if !session.in_call.get_untracked() {
+        if !model.read(|s| s.call.in_call) {
             return;
         }
         let (mesh, sfu): (Vec<(ConnId, RtcPeerConnection)>, Option<RtcPeerConnection>) = with_engine(|e| {
@@ -95,8 +94,8 @@ pub fn watch_speaking(session: Session) {
                     .collect()
             });
             speaking.sort_unstable();
-            if session.speaking.get_untracked() != speaking {
-                session.speaking.set(speaking);
+            if model.read(|s| s.devices.speaking.clone()) != speaking {
+                super::report(model, crate::model::MediaEvent::Speaking(speaking));
             }
         });
     });
