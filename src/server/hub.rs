@@ -17,8 +17,8 @@
 //! Why a broken invariant costs one connection, not the server: the hub holds every
 //! room, so a panic that ended its thread would end every meeting at once. Each input is
 //! handled under `catch_unwind`; if that panics, its effects are dropped unapplied, the
-//! connection it was for is purged from every room and closed with 1011, and the hub goes
-//! on. If the hub stops anyway, `/healthz` says so (503) and connections close with 1011,
+//! connection it was for is purged from every room and closed with 1011, what the state
+//! left behind waits for is asked again (`Core::ask_again`), and the hub goes on. If the hub stops anyway, `/healthz` says so (503) and connections close with 1011,
 //! so a supervisor restarts the process instead of it serving nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -44,16 +44,17 @@ impl Core {
     pub(super) fn store_reply(&mut self, reply: StoreReply) {
         match reply {
             StoreReply::Appended(stored) => {
-                for (conn_id, req_id, Appended { message, duplicate }) in stored {
-                    if !duplicate {
-                        // A sender that asked for an ack gets the ack (carrying the stored
-                        // message) instead of the broadcast, so it can mark its own pending
-                        // message as accepted.
-                        let except = req_id.map(|_| conn_id);
-                        let notice = ServerMsg::Message { message: message.clone() };
-                        self.broadcast_seq(&message.room, notice, Some(message.seq), except);
+                // Each message of a group commit on its own: they are all on disk, so one
+                // that breaks an invariant must not cost the others their ack and broadcast.
+                for (conn_id, req_id, appended) in stored {
+                    let mark = self.fx.mark();
+                    let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.appended(conn_id, req_id, appended);
+                    }));
+                    if one.is_err() {
+                        tracing::error!(conn_id, "hub invariant broken delivering a stored message: skipped");
+                        self.fx.truncate(mark);
                     }
-                    self.ack(conn_id, req_id, Some(message));
                 }
             }
             StoreReply::Failed(refused) => {
@@ -71,6 +72,18 @@ impl Core {
             },
             StoreReply::PasswordSet { by, req_id, room, hash, ok } => self.password_saved(by, req_id, room, hash, ok),
         }
+    }
+
+    /// One stored message: broadcast to its room and acked to its sender.
+    fn appended(&mut self, conn_id: ConnId, req_id: Option<ReqId>, Appended { message, duplicate }: Appended) {
+        if !duplicate {
+            // A sender that asked for an ack gets the ack (carrying the stored message)
+            // instead of the broadcast, so it can mark its own pending message as accepted.
+            let except = req_id.map(|_| conn_id);
+            let notice = ServerMsg::Message { message: message.clone() };
+            self.broadcast_seq(&message.room, notice, Some(message.seq), except);
+        }
+        self.ack(conn_id, req_id, Some(message));
     }
 
     /// The store's queue was full: `cmd` was not taken.

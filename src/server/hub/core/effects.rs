@@ -96,6 +96,17 @@ impl Effects {
         self.recipients.clear();
     }
 
+    /// Where the list ends now, to drop what comes after ([`Effects::truncate`]).
+    pub fn mark(&self) -> (usize, usize) {
+        (self.list.len(), self.recipients.len())
+    }
+
+    /// Drop the effects made since `mark`.
+    pub fn truncate(&mut self, (list, recipients): (usize, usize)) {
+        self.list.truncate(list);
+        self.recipients.truncate(recipients);
+    }
+
     pub fn push(&mut self, effect: Effect) {
         self.list.push(effect);
     }

@@ -16,7 +16,9 @@
 //! Why a panic costs one connection, not every meeting: `handle` runs each input under
 //! `catch_unwind`; if it panics, its effects are dropped unapplied (no half-sent fan-out)
 //! and `purge` takes the culprit out of every room by the same rule as any leaving
-//! (`Room::remove`), and closes it (1011).
+//! (`Room::remove`), and closes it (1011). The state the handler changed before it broke
+//! stays, so `ask_again` asks again for what that state waits for (histories of people
+//! entering rooms, the room list's deadline).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -172,6 +174,8 @@ impl Core {
             .unwrap_or_else(|| "unknown".into());
         tracing::error!(conn_id = ?culprit, "hub invariant broken handling {what}: {why}");
         self.fx.clear();
+        // The dropped effects may have armed the room list's deadline: arm it again below.
+        self.rooms_flush_at = None;
         if let Some(conn_id) = culprit {
             if catch_unwind(AssertUnwindSafe(|| self.purge(clock, conn_id))).is_err() {
                 tracing::error!(conn_id, "purging it broke as well: its connection is closed");
@@ -179,7 +183,28 @@ impl Core {
                 self.fx.push(Effect::Close { conn_id });
             }
         }
+        let _ = catch_unwind(AssertUnwindSafe(|| self.ask_again(clock)));
         &mut self.fx
+    }
+
+    /// After a handler's effects were dropped: whatever state it changed stays, so what
+    /// that state waits for is asked again. Everyone entering a room (they may have been let
+    /// in by the failed handler) gets their history read again (a second answer to an
+    /// earlier read is ignored: only the first `joined` goes out), and the room list's
+    /// deadline is set again.
+    fn ask_again(&mut self, clock: Clock) {
+        self.now = clock;
+        let entering: Vec<(ConnId, String)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.awaiting.is_some())
+            .filter_map(|(id, c)| Some((*id, c.room.clone()?)))
+            .collect();
+        for (conn_id, room) in entering {
+            self.fx.push(Effect::Hold { conn_id, fresh: false });
+            self.fx.push(Effect::Store(StoreCmd::Join { conn_id, room, since: None }));
+        }
+        self.room_list_changed();
     }
 
     fn decide(&mut self, clock: Clock, input: Input) {

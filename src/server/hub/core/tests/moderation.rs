@@ -159,3 +159,34 @@ fn only_hosts_lock_and_the_lock_keeps_newcomers_out() {
     hub.req(3, join("r"));
     assert_eq!(code(hub.drain(3)), ErrorCode::RoomLocked);
 }
+
+#[test]
+fn a_handler_that_breaks_halfway_leaves_nobody_waiting_for_what_it_dropped() {
+    let mut hub = meeting();
+    hub.connect(5, 64);
+    hub.req(5, join("r"));
+    hub.connect(9, 64);
+    hub.req(9, ClientMsg::WatchRooms { req_id: None });
+    hub.input(Input::RoomListDue);
+    for id in [1, 5, 9] {
+        hub.drain(id);
+    }
+    hub.room_list_at = None;
+    // A bug left a waiter in the list whose connection is gone: opening the waiting room
+    // lets Di (4) and Eve (5) in (arming the room list), then breaks on the stale entry.
+    hub.core.rooms.get_mut("r").unwrap().waiting.push(super::super::moderation::Waiter { conn_id: 77, req_id: None, since: None });
+    hub.req(1, ClientMsg::SetLobby { req_id: Some(3), enabled: false });
+    assert!(hub.closed(1), "the host whose request broke is closed");
+    // What the handler changed stays (Di and Eve are members), so what it dropped is
+    // asked again: their history is read and `joined` comes.
+    hub.settle();
+    for id in [4, 5] {
+        let msgs = hub.drain(id);
+        assert!(msgs.iter().any(|m| matches!(m, ServerMsg::Joined { room, .. } if room == "r")), "{id}: {msgs:?}");
+    }
+    // And the room list still goes out.
+    assert!(hub.room_list_at.is_some(), "the room list's deadline is set again");
+    hub.input(Input::RoomListDue);
+    let lists = hub.drain(9);
+    assert!(matches!(&lists[..], [ServerMsg::Rooms { rooms }] if rooms[0].count == 4), "{lists:?}");
+}
