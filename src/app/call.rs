@@ -11,9 +11,9 @@ use leptos::prelude::*;
 
 use crate::i18n::{t, t_string, use_i18n};
 
-use super::media;
+use super::media::{self, StreamOf};
 use super::session::{Device, Field, MediaAccess, Session};
-use super::tile::{use_stream, StreamOf, Tile};
+use super::tile::{use_stream, Tile};
 use crate::protocol::{CallMode, CallParticipant, ConnId, TrackKind};
 use crate::strings;
 

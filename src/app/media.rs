@@ -9,13 +9,24 @@
 //! `cfg` of their own (as leptos's `hackernews_axum` example does for its API).
 
 use super::session::{MediaAccess, Session};
-use crate::protocol::TrackKind;
+use crate::protocol::{ConnId, TrackKind};
+
+/// Which stream a video element shows (`attach`; the tiles and the preview name it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum StreamOf {
+    /// My camera (or, peer to peer, my screen), as the preview and my own tile show it.
+    Local,
+    /// My screen share, on its own tile in an SFU call.
+    LocalScreen,
+    /// What another participant sends me: their camera (`Video`) or screen (`Screen`).
+    Peer(ConnId, TrackKind),
+}
 
 #[cfg(feature = "hydrate")]
 mod imp {
     use super::*;
-    use crate::client::call_queue::{send, CallEvent};
-    use crate::client::media;
+    use crate::client::call_queue::send;
+    use crate::client::media::{self, CallEvent};
     use crate::protocol::TileView;
     use wasm_bindgen::JsCast;
 
@@ -103,8 +114,7 @@ mod imp {
     }
 
     /// Show `which` in `video`, re-attaching only when the stream changed.
-    pub fn attach(video: &leptos::web_sys::HtmlVideoElement, which: super::super::tile::StreamOf) {
-        use super::super::tile::StreamOf;
+    pub fn attach(video: &leptos::web_sys::HtmlVideoElement, which: StreamOf) {
         let stream = match which {
             StreamOf::Local => media::local_stream(),
             StreamOf::LocalScreen => media::local_screen_stream(),
@@ -138,7 +148,7 @@ mod imp {
     }
     pub fn toggle_sending(_: Session, _: TrackKind) {}
     pub fn toggle_screen(_: Session) {}
-    pub fn attach(_: &leptos::web_sys::HtmlVideoElement, _: super::super::tile::StreamOf) {}
+    pub fn attach(_: &leptos::web_sys::HtmlVideoElement, _: StreamOf) {}
     pub fn watch_tiles(_: Session) -> impl FnOnce() + Send + Sync + 'static {
         || {}
     }

@@ -6,22 +6,11 @@ use leptos::prelude::*;
 
 use crate::i18n::{t, t_string, use_i18n};
 
-use super::media;
+use super::media::{self, StreamOf};
 use super::members::Reactions;
 use super::session::Session;
 use crate::protocol::{ConnId, TrackKind};
 use crate::strings;
-
-/// Which stream a video element shows.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum StreamOf {
-    /// My camera (or, peer to peer, my screen), as the preview and my own tile show it.
-    Local,
-    /// My screen share, on its own tile in an SFU call.
-    LocalScreen,
-    /// What another participant sends me: their camera (`Video`) or screen (`Screen`).
-    Peer(ConnId, TrackKind),
-}
 
 /// Keep `video` showing the stream `which()` names, re-attaching when tracks arrive or
 /// change (`Session::media_epoch`, the model's `devices.streams`).

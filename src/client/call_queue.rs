@@ -1,4 +1,5 @@
-//! The one way into the call engine (`media`): every request, in order, through one queue.
+//! The one way into the call engine (`media`): every request (`media::CallEvent`, the
+//! engine's own list of what it does), in order, through one queue.
 //!
 //! Why a queue: the engine's code (WebRTC, devices, speaking, the SFU link) is not in the
 //! WASM every page downloads. It is reached only through [`handle`], a split function
@@ -14,30 +15,9 @@ use std::cell::{Cell, RefCell};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 
-use crate::client::Model;
+use super::media::{self, CallEvent};
+use super::port::Model;
 use crate::model::EngineCommand;
-use crate::protocol::TrackKind;
-
-/// What the call engine is asked to do.
-#[derive(Debug)]
-pub enum CallEvent {
-    /// A step of the call the model decided (its effects, in order).
-    Command(EngineCommand),
-    /// The room page shows: open the camera and microphone for the preview.
-    StartPreview,
-    /// The room page went: release the camera, microphone and screen, leave the call.
-    StopEverything,
-    /// A device picker changed.
-    SwitchDevice(TrackKind),
-    /// Join the room's call with what the preview has.
-    JoinCall,
-    /// Have the connection to the SFU ready (in a room, not in its call).
-    PrepareSfu,
-    /// Turn my microphone or camera on or off (my button).
-    ToggleSending(TrackKind),
-    /// Start or stop sharing my screen.
-    ToggleScreen,
-}
 
 thread_local! {
     /// The queue, made on first use: a room's components may ask for the preview before
@@ -97,6 +77,6 @@ pub fn send(event: CallEvent) {
 /// form reports it instead (`load_engine`, retried above).
 #[leptos::wasm_split::wasm_split(call_engine, wasm_split_path = ::leptos::wasm_split, fallible, preload(load_engine))]
 fn handle(model: Model, event: CallEvent) -> Result<(), leptos::wasm_split::SplitLoaderError> {
-    super::media::handle(model, event);
+    media::handle(model, event);
     Ok(())
 }

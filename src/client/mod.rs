@@ -9,63 +9,30 @@
 //! read the state ([`start`]) and hands it effects ([`run`]). The call engine reaches the
 //! model the same way, through the [`Model`] handle; the call steps it still decides
 //! itself are the next slice (see docs/ARCHITECTURE.md).
+//!
+//! Why the parts never name this file: it starts them, so what they share (the port, the
+//! `Model` handle) is in `port.rs`, below them all; `media` defines the requests it takes
+//! (`CallEvent`) and `call_queue` carries them. Every import points one way (no cycle,
+//! `scripts/import-cycles.py`).
 
 pub mod call_queue;
 pub mod media;
+mod port;
 mod socket;
 mod storage;
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use crate::limits::validate_nickname;
-use crate::model::{ClientState, Effect, Input};
-use call_queue::CallEvent;
+use crate::model::{Effect, Input};
+use media::CallEvent;
+use port::dispatch;
+pub use port::{Model, Port};
 pub use storage::{media_access, new_client_msg_id};
-
-/// What the app gives the shell: a way to feed the model an input (`Session::dispatch`)
-/// and to read its state.
-#[derive(Clone)]
-pub struct Port {
-    pub dispatch: Rc<dyn Fn(Input)>,
-    pub read: Rc<dyn Fn(&mut dyn FnMut(&ClientState))>,
-}
-
-thread_local! {
-    static PORT: RefCell<Option<Port>> = const { RefCell::new(None) };
-}
-
-/// Feed `input` to the model (once started).
-fn dispatch(input: Input) {
-    let to = PORT.with(|p| p.borrow().as_ref().map(|p| p.dispatch.clone()));
-    if let Some(to) = to {
-        to(input);
-    }
-}
-
-/// The call engine's handle on the model: report what happened, read a fact.
-#[derive(Clone, Copy)]
-pub struct Model;
-
-impl Model {
-    pub fn dispatch(self, input: Input) {
-        dispatch(input);
-    }
-
-    /// `f` of the state (the default before the client started).
-    pub fn read<T: Default>(self, f: impl FnOnce(&ClientState) -> T) -> T {
-        let Some(read) = PORT.with(|p| p.borrow().as_ref().map(|p| p.read.clone())) else { return T::default() };
-        let (mut f, mut out) = (Some(f), None);
-        read(&mut |s| out = f.take().map(|f| f(s)));
-        out.unwrap_or_default()
-    }
-}
 
 /// Called once after hydration: say what the browser knows (saved nickname, device id,
 /// whether calls can work), connect the socket (it reconnects by itself from then on) and
 /// start the retry timer.
 pub fn start(port: Port) {
-    PORT.with(|p| *p.borrow_mut() = Some(port));
+    port::install(port);
     // Kept only once chosen: a visitor who never picked one is asked again at a room link.
     let nickname = storage::load_nickname().and_then(|n| validate_nickname(&n).ok());
     dispatch(Input::Started { nickname, device: storage::device_id(), media_access: media_access() });

@@ -14,7 +14,7 @@ use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use gloo_timers::future::sleep;
 
-use super::dispatch;
+use super::port::dispatch;
 use crate::model::Input;
 use crate::protocol::{ClientMsg, ServerMsg};
 

@@ -12,8 +12,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MediaDeviceInfo, MediaDeviceKind, MediaStream, MediaStreamConstraints, MediaStreamTrack};
 
-use super::{bump, err_text, replace_outgoing, report, with_engine};
-use crate::client::Model;
+use super::engine::{bump, report, with_engine};
+use super::js::err_text;
+use super::{mesh, sfu};
+use crate::client::port::Model;
 use crate::model::{Device, DeviceNote, MediaEvent};
 use crate::protocol::{CallMode, MediaState, TrackKind};
 
@@ -155,9 +157,9 @@ pub fn available_media() -> MediaState {
     with_engine(|e| MediaState { audio: e.microphone.is_some(), video: e.camera.is_some(), screen: false })
 }
 
-/// Leave the call and release the camera and microphone (leaving the room page).
-pub fn stop_everything(model: Model) {
-    super::close_peers(model);
+/// Release the camera, microphone and screen (leaving the room page, once the call's
+/// connections are closed).
+pub fn release_devices(model: Model) {
     let (local, screen) = with_engine(|e| {
         e.preview_seq += 1;
         e.camera = None;
@@ -236,6 +238,13 @@ pub async fn switch_device(model: Model, kind: TrackKind) {
     bump(model);
 }
 
+/// Swap my outgoing camera/microphone/screen track on every connection without
+/// renegotiating (`replaceTrack`).
+fn replace_outgoing(kind: TrackKind, track: Option<&MediaStreamTrack>) {
+    mesh::replace_outgoing(kind, track);
+    sfu::replace_outgoing(kind, track);
+}
+
 /// Share the screen: in a peer-to-peer call in place of the camera, in an SFU call as an
 /// extra track. The browser's own "Stop sharing" ends it too.
 pub async fn start_screen_share(model: Model) {
@@ -266,9 +275,9 @@ pub async fn start_screen_share(model: Model) {
                 }
                 local.add_track(&track);
             });
-            super::mesh::replace_outgoing(TrackKind::Video, Some(&track));
+            mesh::replace_outgoing(TrackKind::Video, Some(&track));
         }
-        CallMode::Sfu => super::sfu::publish_screen(Some(&track)),
+        CallMode::Sfu => sfu::publish_screen(Some(&track)),
     }
     let media = model.read(|s| s.call.media);
     report(model, MediaEvent::Sending(MediaState { screen: true, ..media }));
@@ -293,8 +302,8 @@ pub fn stop_screen_share(model: Model) {
         }
         e.camera.clone()
     });
-    super::sfu::publish_screen(None);
-    super::mesh::replace_outgoing(TrackKind::Video, camera.as_ref());
+    sfu::publish_screen(None);
+    mesh::replace_outgoing(TrackKind::Video, camera.as_ref());
     let media = model.read(|s| s.call.media);
     report(model, MediaEvent::Sending(MediaState { screen: false, ..media }));
     bump(model);

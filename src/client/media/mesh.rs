@@ -11,9 +11,11 @@
 use wasm_bindgen::JsCast;
 use web_sys::{MediaStreamTrack, RtcPeerConnection, RtcRtpSender};
 
+use super::engine::{bump, with_engine};
+use super::js::expose_for_tests;
 use super::peer::{self, Setup};
-use super::{bump, expose_for_tests, with_engine};
-use crate::client::Model;
+use super::speaking;
+use crate::client::port::Model;
 use crate::model::PeerLink;
 use crate::protocol::{ConnId, SignalPayload, TrackKind};
 
@@ -55,7 +57,7 @@ pub fn ensure_peer(model: Model, link: PeerLink) {
         add_local_tracks(&peer.pc, true);
     }
     expose_for_tests(other, Some(&peer.pc));
-    super::speaking::forget(other);
+    speaking::forget(other);
     with_engine(|e| e.peers.insert(other, peer));
     bump(model);
 }

@@ -9,99 +9,59 @@
 //! - `sfu.rs`: SFU calls: one peer connection to the server, simulcast, an m-line per track
 //!   received, and the visible tiles reported for the layer choice.
 //! - `speaking.rs`: who is speaking, from the incoming audio energy.
+//! - `engine.rs`: the state they share (every JS object, in one thread-local `Engine`) and
+//!   the helpers to reach it and report to the model; `js.rs`: an error's name and the
+//!   connections shown to the tests.
 //!
-//! The JS objects live here, in one thread-local [`Engine`]; the UI only sees the plain data
-//! in [`Model`] (participants, media state, devices, speaking) and asks for the streams to
-//! attach with [`local_stream`] and [`remote_stream`].
+//! The imports point one way: this file (what the page asks, [`CallEvent`], and the
+//! model's steps, carried out) calls the parts; `local` uses `mesh` and `sfu`; they all use
+//! `engine`, which holds `peer`'s connections; nothing names this file.
+//!
+//! The JS objects live in `engine.rs`; the UI only sees the plain data in [`Model`]
+//! (participants, media state, devices, speaking) and asks for the streams to attach with
+//! [`local_stream`] and [`remote_stream`].
 
+mod engine;
+mod js;
 mod local;
 mod mesh;
 mod peer;
 mod sfu;
 mod speaking;
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use web_sys::MediaStream;
 
-use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnection};
-
-use super::call_queue::CallEvent;
-use crate::client::Model;
-use crate::model::{EngineCommand, Input, MediaEvent};
+use crate::client::port::Model;
+use crate::model::{EngineCommand, MediaEvent};
 use crate::protocol::{CallMode, ConnId, TrackKind};
 
+use engine::{bump, report, with_engine};
 use local::{
-    available_media, set_sending, start_preview, start_screen_share, stop_everything, stop_screen_share,
-    switch_device, watch_devices,
+    available_media, release_devices, set_sending, start_preview, start_screen_share, stop_screen_share, switch_device,
+    watch_devices,
 };
 use sfu::watch_layout;
 use speaking::watch_speaking;
 
-#[derive(Default)]
-struct Engine {
-    /// My camera and microphone (the preview and my own tile show it).
-    local: Option<MediaStream>,
-    camera: Option<MediaStreamTrack>,
-    microphone: Option<MediaStreamTrack>,
-    /// My screen share, and a stream holding it for my own screen tile.
-    screen: Option<MediaStreamTrack>,
-    screen_stream: Option<MediaStream>,
-    /// Peer-to-peer calls: one connection per other participant.
-    peers: HashMap<ConnId, peer::Peer>,
-    /// SFU calls: the one connection to the server.
-    sfu: Option<sfu::SfuLink>,
-    /// What others send me through the SFU, per participant: their camera (with their
-    /// audio) and screen.
-    remote: HashMap<(ConnId, TrackKind), MediaStream>,
-    /// What each peer sends me in a peer-to-peer call (camera or screen, and audio).
-    mesh_streams: HashMap<ConnId, MediaStream>,
-    /// The SFU's last list of what I can receive (it may arrive before `call_joined`).
-    offered: Vec<crate::protocol::RemoteTrack>,
-    ice: peer::IceSetup,
-    mode: CallMode,
-    /// Bumped on every preview request so a slow, outdated getUserMedia is dropped.
-    preview_seq: u32,
-}
-
-impl Engine {
-    /// New ICE servers (fresh TURN credentials, with every `joined` and `call_joined`):
-    /// kept for new connections and given to the open ones.
-    fn set_ice(&mut self, ice: peer::IceSetup) {
-        for p in self.peers.values() {
-            peer::refresh_ice(&p.pc, &ice);
-        }
-        if let Some(sfu) = &self.sfu {
-            peer::refresh_ice(&sfu.peer.pc, &ice);
-        }
-        self.ice = ice;
-    }
-}
-
-thread_local! {
-    static ENGINE: RefCell<Engine> = RefCell::new(Engine::default());
-}
-
-fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
-    ENGINE.with(|e| f(&mut e.borrow_mut()))
-}
-
-/// Tell the video elements to re-attach (tracks or streams changed).
-fn bump(model: Model) {
-    report(model, MediaEvent::StreamsChanged);
-}
-
-/// Tell the model what happened here (the engine writes no state of its own).
-fn report(model: Model, event: MediaEvent) {
-    model.dispatch(Input::Media(event));
-}
-
-fn err_text(e: &JsValue) -> String {
-    js_sys::Reflect::get(e, &"name".into())
-        .ok()
-        .and_then(|n| n.as_string())
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
+/// What the call engine is asked to do.
+#[derive(Debug)]
+pub enum CallEvent {
+    /// A step of the call the model decided (its effects, in order).
+    Command(EngineCommand),
+    /// The room page shows: open the camera and microphone for the preview.
+    StartPreview,
+    /// The room page went: release the camera, microphone and screen, leave the call.
+    StopEverything,
+    /// A device picker changed.
+    SwitchDevice(TrackKind),
+    /// Join the room's call with what the preview has.
+    JoinCall,
+    /// Have the connection to the SFU ready (in a room, not in its call).
+    PrepareSfu,
+    /// Turn my microphone or camera on or off (my button).
+    ToggleSending(TrackKind),
+    /// Start or stop sharing my screen.
+    ToggleScreen,
 }
 
 /// The stream shown on my own tile and in the preview.
@@ -121,11 +81,6 @@ pub fn remote_stream(conn_id: ConnId, kind: TrackKind) -> Option<MediaStream> {
         let mesh = (kind == TrackKind::Video).then(|| e.mesh_streams.get(&conn_id)).flatten();
         mesh.or_else(|| e.remote.get(&(conn_id, kind))).map(|s| Clone::clone(s))
     })
-}
-
-/// The stream for `conn_id`'s `kind`, created empty on first use.
-fn remote_stream_entry(e: &mut Engine, conn_id: ConnId, kind: TrackKind) -> MediaStream {
-    Clone::clone(e.remote.entry((conn_id, kind)).or_insert_with(|| MediaStream::new().expect("MediaStream")))
 }
 
 /// Leave the call's media: close every peer connection (leaving the call, or the socket
@@ -154,7 +109,10 @@ pub fn handle(model: Model, event: CallEvent) {
     match event {
         CallEvent::Command(command) => on_command(model, command),
         CallEvent::StartPreview => leptos::task::spawn_local(start_preview(model)),
-        CallEvent::StopEverything => stop_everything(model),
+        CallEvent::StopEverything => {
+            close_peers(model);
+            release_devices(model);
+        }
         CallEvent::SwitchDevice(kind) => leptos::task::spawn_local(switch_device(model, kind)),
         CallEvent::JoinCall => report(model, MediaEvent::JoinWith(available_media())),
         CallEvent::PrepareSfu => prepare_sfu(model),
@@ -230,33 +188,4 @@ fn toggle_sending(model: Model, kind: TrackKind) {
     let now = model.read(|s| s.call.media);
     let on = if kind == TrackKind::Audio { now.audio } else { now.video };
     set_sending(model, kind, !on);
-}
-
-/// Swap my outgoing camera/microphone/screen track on every connection without
-/// renegotiating (`replaceTrack`).
-fn replace_outgoing(kind: TrackKind, track: Option<&MediaStreamTrack>) {
-    mesh::replace_outgoing(kind, track);
-    sfu::replace_outgoing(kind, track);
-}
-
-/// `window.noomPeers` (a `Map` from connection id to `RTCPeerConnection`; the SFU is 0)
-/// lets the end-to-end tests and a curious person in the console inspect the connections.
-fn expose_for_tests(other: ConnId, pc: Option<&RtcPeerConnection>) {
-    let Some(window) = web_sys::window() else { return };
-    let map = match js_sys::Reflect::get(&window, &"noomPeers".into()) {
-        Ok(m) if m.is_instance_of::<js_sys::Map>() => m.unchecked_into::<js_sys::Map>(),
-        _ => {
-            let m = js_sys::Map::new();
-            let _ = js_sys::Reflect::set(&window, &"noomPeers".into(), &m);
-            m
-        }
-    };
-    match pc {
-        Some(pc) => {
-            map.set(&JsValue::from_f64(other as f64), pc);
-        }
-        None => {
-            map.delete(&JsValue::from_f64(other as f64));
-        }
-    }
 }

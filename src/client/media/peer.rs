@@ -30,8 +30,9 @@ use web_sys::{
     RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState, RtcTrackEvent,
 };
 
-use super::err_text;
-use crate::client::Model;
+use super::js::err_text;
+use crate::client::port::Model;
+use crate::model::{Input, MediaEvent};
 use crate::protocol::{ConnId, IceServer, SdpType, SignalPayload, TrackMid};
 
 /// How long ICE may stay `disconnected` before the connection restarts it.
@@ -98,7 +99,7 @@ fn ice_config(ice: &IceSetup) -> RtcConfiguration {
 pub fn open(model: Model, setup: Setup) -> Option<Peer> {
     let Setup { other, polite, ice, describe, on_track, before_first_answer } = setup;
     let Ok(pc) = RtcPeerConnection::new_with_configuration(&ice_config(&ice)) else {
-        super::report(model, crate::model::MediaEvent::WebrtcUnavailable);
+        model.dispatch(Input::Media(MediaEvent::WebrtcUnavailable));
         return None;
     };
     let making_offer = Rc::new(Cell::new(false));
@@ -110,7 +111,7 @@ pub fn open(model: Model, setup: Setup) -> Option<Peer> {
         if let Some(c) = ev.candidate() {
             let payload =
                 SignalPayload::Candidate { candidate: c.candidate(), sdp_mid: c.sdp_mid(), sdp_m_line_index: c.sdp_m_line_index() };
-            super::report(model, crate::model::MediaEvent::Signal { to: other, payload });
+            model.dispatch(Input::Media(MediaEvent::Signal { to: other, payload }));
         }
     }));
     pc.set_onicecandidate(Some(callbacks.last().unwrap().as_ref().unchecked_ref()));
@@ -214,7 +215,8 @@ fn send_local_description(model: Model, pc: &RtcPeerConnection, to: ConnId, trac
             RtcSdpType::Answer => SdpType::Answer,
             _ => return,
         };
-        super::report(model, crate::model::MediaEvent::Signal { to, payload: SignalPayload::Description { sdp_type, sdp: desc.sdp(), tracks } });
+        let payload = SignalPayload::Description { sdp_type, sdp: desc.sdp(), tracks };
+        model.dispatch(Input::Media(MediaEvent::Signal { to, payload }));
     }
 }
 

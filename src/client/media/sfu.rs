@@ -18,51 +18,16 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MediaStreamTrack, RtcPeerConnection, RtcRtpTransceiver};
 
-use super::peer::{self, Peer, Setup};
-use super::{bump, expose_for_tests, remote_stream_entry, with_engine};
-use crate::client::Model;
-use crate::protocol::{RemoteTrack, SignalPayload, TileView, TrackKind, TrackMid, SFU_PEER};
+use super::engine::{bump, report, with_engine, SfuLink};
+use super::js::expose_for_tests;
+use super::peer::{self, Setup};
+use crate::client::port::Model;
+use crate::model::MediaEvent;
+use crate::protocol::{RemoteTrack, SignalPayload, TileView, TrackKind, SFU_PEER};
 
 /// How often the visible tiles are measured and, when they changed, reported (a few
 /// `getBoundingClientRect`s; a report goes out only on a change).
 const LAYOUT_EVERY_MS: i32 = 150;
-
-pub struct SfuLink {
-    pub(super) peer: Peer,
-    audio: Option<RtcRtpTransceiver>,
-    camera: Option<RtcRtpTransceiver>,
-    screen: Option<RtcRtpTransceiver>,
-    /// Receive-only transceivers, one per track of the others.
-    subs: Vec<(RemoteTrack, RtcRtpTransceiver)>,
-}
-
-impl SfuLink {
-    /// What each m-line is for, as the offer says.
-    fn describe(&self) -> Vec<TrackMid> {
-        let mut out = Vec::new();
-        let sending = [(TrackKind::Audio, &self.audio), (TrackKind::Video, &self.camera), (TrackKind::Screen, &self.screen)];
-        for (kind, t) in sending {
-            if let Some(mid) = t.as_ref().and_then(|t| t.mid()) {
-                out.push(TrackMid { mid, kind, from: None });
-            }
-        }
-        for (track, t) in &self.subs {
-            if let Some(mid) = t.mid() {
-                out.push(TrackMid { mid, kind: track.kind, from: Some(track.from) });
-            }
-        }
-        out
-    }
-
-    /// The m-line of a track I receive, for the speaking detection.
-    pub fn source_of_mid(&self, mid: &str) -> Option<RemoteTrack> {
-        self.subs.iter().find(|(_, t)| t.mid().as_deref() == Some(mid)).map(|(r, _)| *r)
-    }
-
-    pub fn pc(&self) -> RtcPeerConnection {
-        self.peer.pc.clone()
-    }
-}
 
 /// Connect to the SFU ahead of joining a call (once in a room, on the preview): ICE and
 /// DTLS are done by the time the person clicks "Join call", which then only adds the
@@ -167,7 +132,7 @@ fn reconcile(model: Model, tracks: &[RemoteTrack]) {
             let stream_kind = if track.kind == TrackKind::Screen { TrackKind::Screen } else { TrackKind::Video };
             let link = e.sfu.as_mut().expect("checked above");
             link.subs.push((track, t.clone()));
-            remote_stream_entry(e, track.from, stream_kind).add_track(&t.receiver().track());
+            e.remote_stream_entry(track.from, stream_kind).add_track(&t.receiver().track());
             changed = true;
         }
         changed
@@ -291,7 +256,7 @@ pub fn watch_layout(model: Model) {
         }
         let tiles = model.read(|s| s.call.shown.clone());
         if *last.borrow() != tiles {
-            super::report(model, crate::model::MediaEvent::Layout(tiles.clone()));
+            report(model, MediaEvent::Layout(tiles.clone()));
             *last.borrow_mut() = tiles;
         }
     });

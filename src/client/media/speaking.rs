@@ -16,8 +16,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::RtcPeerConnection;
 
-use super::with_engine;
-use crate::client::Model;
+use super::engine::{report, with_engine};
+use crate::client::port::Model;
+use crate::model::MediaEvent;
 use crate::protocol::ConnId;
 
 /// Mean audio power (level², level in 0..1) above which a participant counts as speaking:
@@ -95,7 +96,7 @@ pub fn watch_speaking(model: Model) {
             });
             speaking.sort_unstable();
             if model.read(|s| s.devices.speaking.clone()) != speaking {
-                super::report(model, crate::model::MediaEvent::Speaking(speaking));
+                report(model, MediaEvent::Speaking(speaking));
             }
         });
     });
