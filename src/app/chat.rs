@@ -88,7 +88,7 @@ pub fn Chat() -> impl IntoView {
                     </button>
                 </li>
                 <For
-                    each=move || session.log.get()
+                    each=move || session.log.with(|log| log.to_vec())
                     key=LogEntry::render_key
                     children=move |entry| match entry {
                         // Worded now, in the reader's language: it follows a language switch.
@@ -97,7 +97,7 @@ pub fn Chat() -> impl IntoView {
                     }
                 />
             </ol>
-            <p class="muted empty-log" hidden=move || !session.log.with(Vec::is_empty)>{t!(i18n, chat_empty)}</p>
+            <p class="muted empty-log" hidden=move || !session.log.with(|log| log.is_empty())>{t!(i18n, chat_empty)}</p>
             <ValidatedField
                 id="message"
                 label=Signal::derive(move || t_string!(i18n, message_label))

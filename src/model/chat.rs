@@ -6,6 +6,8 @@
 //! happened to the last try. Until acked it is also kept in the browser (the outbox), so a
 //! reload does not lose it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{ChatMessage, ClientMsg, ErrorCode, ReqId};
@@ -58,7 +60,11 @@ impl LogEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ChatState {
-    pub log: Vec<LogEntry>,
+    /// Shared, not copied, when the state is cloned: the app clones the state before each
+    /// input to see what changed, and most inputs (signalling, speaking, ticks) leave the log
+    /// alone, so they cost a reference count instead of a copy of every line, and the
+    /// comparison afterwards is one pointer check. Changed through [`ChatState::log_mut`].
+    pub log: Arc<Vec<LogEntry>>,
     /// Older messages than the first in the log are stored ("Load earlier messages").
     pub earlier: bool,
     /// A page of older messages was asked for and has not come yet.
@@ -68,6 +74,11 @@ pub struct ChatState {
 }
 
 impl ChatState {
+    /// The log, to change (copied first only if a clone of the state still shares it).
+    pub(crate) fn log_mut(&mut self) -> &mut Vec<LogEntry> {
+        Arc::make_mut(&mut self.log)
+    }
+
     /// The highest seq in the log: what a reconnect resumes from.
     pub fn last_seq(&self) -> Option<u64> {
         self.log.iter().filter_map(seq_of).max()
@@ -96,9 +107,9 @@ impl ChatState {
         let shown = self.log.iter().any(|e| matches!(e, LogEntry::Chat(l) if l.id == Some(m.id)));
         let pending = |e: &LogEntry| matches!(e, LogEntry::Chat(l) if l.req_id == Some(req_id) && l.id.is_none());
         if shown {
-            self.log.retain(|e| !pending(e));
+            self.log_mut().retain(|e| !pending(e));
         }
-        for e in self.log.iter_mut() {
+        for e in self.log_mut().iter_mut() {
             if let LogEntry::Chat(l) = e {
                 if l.req_id == Some(req_id) && l.id.is_none() {
                     l.id = Some(m.id);
@@ -117,7 +128,11 @@ impl ChatState {
         // again; anything else (too long, not in a room) will not get better.
         let retry = matches!(code, ErrorCode::StoreUnavailable | ErrorCode::RateLimited | ErrorCode::Overloaded);
         let mut was_chat = false;
-        for e in self.log.iter_mut() {
+        let mine = |e: &LogEntry| matches!(e, LogEntry::Chat(l) if l.req_id == Some(req_id) && l.id.is_none());
+        if !self.log.iter().any(mine) {
+            return false;
+        }
+        for e in self.log_mut().iter_mut() {
             if let LogEntry::Chat(l) = e {
                 if l.req_id == Some(req_id) && l.id.is_none() {
                     if retry {
@@ -169,9 +184,13 @@ impl ClientState {
     /// `client_msg_id`, so the server stores it once whatever happened to the last try).
     pub(crate) fn resend(&mut self, which: impl Fn(&ChatLine) -> bool, fx: &mut Vec<Effect>) {
         let mut again = Vec::new();
-        for e in self.chat.log.iter_mut() {
+        let due = |l: &ChatLine| l.mine && l.id.is_none() && l.failed.is_none() && which(l);
+        if !self.chat.log.iter().any(|e| matches!(e, LogEntry::Chat(l) if due(l))) {
+            return;
+        }
+        for e in self.chat.log_mut().iter_mut() {
             if let LogEntry::Chat(l) = e {
-                if l.mine && l.id.is_none() && l.failed.is_none() && which(l) {
+                if due(l) {
                     l.retry = false;
                     again.push(ClientMsg::Chat { req_id: l.req_id, text: l.text.clone(), client_msg_id: l.client_msg_id.clone() });
                 }
@@ -188,7 +207,7 @@ impl ClientState {
             LogEntry::Chat(l) => l.req_id,
             LogEntry::Notice { .. } => None,
         };
-        self.chat.log.push(line);
+        self.chat.log_mut().push(line);
         self.save_outbox(fx);
         self.send(fx, ClientMsg::Chat { req_id, text, client_msg_id: Some(client_msg_id) });
     }
@@ -200,7 +219,7 @@ impl ClientState {
         }
         for u in unsent {
             let line = self.pending_line(u.client_msg_id, u.text);
-            self.chat.log.push(line);
+            self.chat.log_mut().push(line);
         }
         self.resend(|_| true, fx);
     }
@@ -219,7 +238,7 @@ impl ClientState {
     pub(crate) fn push_message(&mut self, m: ChatMessage) {
         let key = self.next_key();
         let mine = Some(m.from) == self.conn.me;
-        insert_by_seq(&mut self.chat.log, key, m, mine);
+        insert_by_seq(self.chat.log_mut(), key, m, mine);
     }
 }
 

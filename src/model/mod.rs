@@ -140,7 +140,7 @@ impl ClientState {
 
     pub(crate) fn notice(&mut self, notice: Notice) {
         let key = self.next_key();
-        self.chat.log.push(LogEntry::Notice { key, notice });
+        self.chat.log_mut().push(LogEntry::Notice { key, notice });
     }
 
     /// Leave the current place: out of its call, and nothing of its room kept.
@@ -153,7 +153,7 @@ impl ClientState {
         self.joined = None;
         // The password I gave for a room stays for this page's life (a reload asks again).
         self.room = RoomState { password: self.room.password.take(), ..RoomState::default() };
-        self.chat.log.clear();
+        self.chat.log = Default::default();
         self.chat.earlier = false;
         self.chat.loading_earlier = false;
     }

@@ -83,7 +83,7 @@ impl ClientState {
                 }
                 // Another database (replaced, restored): the seqs I kept mean nothing there.
                 if self.chat.epoch.as_ref().is_some_and(|e| *e != epoch) {
-                    self.chat.log.retain(|e| matches!(e, LogEntry::Chat(l) if l.id.is_none()));
+                    self.chat.log_mut().retain(|e| matches!(e, LogEntry::Chat(l) if l.id.is_none()));
                 }
                 self.chat.epoch = Some(epoch);
                 let resume_from = history.last().map(|m| m.seq);
