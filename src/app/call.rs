@@ -93,7 +93,7 @@ fn use_local_media(session: Session) {
             && session.status.get() == super::session::ConnStatus::Online
             && !session.in_call.get();
         if ready {
-            media::prepare_sfu(session);
+            session.intend(crate::model::Intent::PrepareSfu);
         }
     });
     on_cleanup(move || media::stop_everything(session));
@@ -213,9 +213,9 @@ fn Controls() -> impl IntoView {
 
     let join = move |_| media::join_call(session);
     let leave = move |_| media::leave_call(session);
-    let toggle_mic = move |_| media::toggle_sending(session, TrackKind::Audio);
-    let toggle_cam = move |_| media::toggle_sending(session, TrackKind::Video);
-    let toggle_screen = move |_| media::toggle_screen(session);
+    let toggle_mic = move |_| session.intend(crate::model::Intent::ToggleSending(TrackKind::Audio));
+    let toggle_cam = move |_| session.intend(crate::model::Intent::ToggleSending(TrackKind::Video));
+    let toggle_screen = move |_| session.intend(crate::model::Intent::ToggleScreen);
     // Where calls cannot work (an insecure page), the explanation takes the pickers' place
     // and Join call stays disabled; chat is not affected.
     let no_media = move || session.media_access.get() != MediaAccess::Available;

@@ -55,18 +55,9 @@ mod imp {
     pub fn join_call(_: Session) {
         send_if_possible(CallEvent::JoinCall);
     }
-    pub fn prepare_sfu(_: Session) {
-        send_if_possible(CallEvent::PrepareSfu);
-    }
     /// The model tells the engine (`EngineCommand::Leave`).
     pub fn leave_call(session: Session) {
         session.intend(crate::model::Intent::LeaveCall);
-    }
-    pub fn toggle_sending(_: Session, kind: TrackKind) {
-        send_if_possible(CallEvent::ToggleSending(kind));
-    }
-    pub fn toggle_screen(_: Session) {
-        send_if_possible(CallEvent::ToggleScreen);
     }
     /// Several times a second, measure the remote tiles the grid shows and report them
     /// when they change (`Intent::ShowTiles`: the engine tells the SFU). Returns how to stop.
@@ -142,12 +133,9 @@ mod imp {
     pub fn stop_everything(_: Session) {}
     pub fn switch_device(_: Session, _: TrackKind) {}
     pub fn join_call(_: Session) {}
-    pub fn prepare_sfu(_: Session) {}
     pub fn leave_call(session: Session) {
         session.intend(crate::model::Intent::LeaveCall);
     }
-    pub fn toggle_sending(_: Session, _: TrackKind) {}
-    pub fn toggle_screen(_: Session) {}
     pub fn attach(_: &leptos::web_sys::HtmlVideoElement, _: StreamOf) {}
     pub fn watch_tiles(_: Session) -> impl FnOnce() + Send + Sync + 'static {
         || {}

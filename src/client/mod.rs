@@ -7,8 +7,8 @@
 //! nothing in it waits or touches the browser. The shell never names the app
 //! (`scripts/check-tree.sh` checks): the app gives it a [`Port`] to dispatch inputs and
 //! read the state ([`start`]) and hands it effects ([`run`]). The call engine reaches the
-//! model the same way, through the [`Model`] handle; the call steps it still decides
-//! itself are the next slice (see docs/ARCHITECTURE.md).
+//! model the same way, through the [`Model`] handle: the model decides the call's steps
+//! and the panel's buttons, the engine carries them out (see docs/ARCHITECTURE.md).
 //!
 //! Why the parts never name this file: it starts them, so what they share (the port, the
 //! `Model` handle) is in `port.rs`, below them all; `media` defines the requests it takes

@@ -7,7 +7,7 @@
 
 use crate::protocol::{CallMode, CallParticipant, ClientMsg, ConnId, ErrorCode, MediaState, ServerMsg, TileView, TrackKind};
 
-use super::{CallError, ClientState, Effect};
+use super::{CallError, ClientState, Effect, EngineCommand, MediaAccess};
 
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +70,30 @@ impl ClientState {
         self.send(fx, ClientMsg::CallJoin { req_id, media });
     }
 
+    /// My microphone or camera button: the engine turns the track on or off (the state
+    /// changes when it reports `MediaEvent::Sending`: it may have no such track).
+    pub(crate) fn toggle_sending(&mut self, kind: TrackKind, fx: &mut Vec<Effect>) {
+        if self.devices.media_access == MediaAccess::Available {
+            let on = if kind == TrackKind::Audio { !self.call.media.audio } else { !self.call.media.video };
+            fx.push(Effect::Engine(EngineCommand::SetSending { kind, on }));
+        }
+    }
+
+    /// My screen button: start sharing, or stop.
+    pub(crate) fn toggle_screen(&mut self, fx: &mut Vec<Effect>) {
+        if self.devices.media_access == MediaAccess::Available {
+            fx.push(Effect::Engine(EngineCommand::ShareScreen(!self.call.media.screen)));
+        }
+    }
+
+    /// In the room, online and not in its call: a connection to the SFU made ready now
+    /// makes joining quicker (the engine keeps one it has).
+    pub(crate) fn prepare_sfu(&mut self, fx: &mut Vec<Effect>) {
+        if self.devices.media_access == MediaAccess::Available && self.sfu_ready() && !self.call.in_call {
+            fx.push(Effect::Engine(EngineCommand::PrepareSfu));
+        }
+    }
+
     /// Leave the call: by the button, or moving to another place. The engine is told at
     /// once, so call messages still on their way open nothing.
     pub(crate) fn leave_call(&mut self, fx: &mut Vec<Effect>) {
@@ -78,7 +102,7 @@ impl ClientState {
             self.send(fx, ClientMsg::CallLeave { req_id: None });
         }
         self.left_call();
-        fx.push(Effect::Engine(super::EngineCommand::Leave));
+        fx.push(Effect::Engine(EngineCommand::Leave));
     }
 
     /// Out of the call (left, or the socket dropped): my tile and the speakers go.

@@ -105,6 +105,9 @@ impl ClientState {
             }
             Intent::ChooseDevice(kind, id) => self.devices.choose(kind, id),
             Intent::ShowTiles(tiles) => self.call.shown = tiles,
+            Intent::ToggleSending(kind) => self.toggle_sending(kind, fx),
+            Intent::ToggleScreen => self.toggle_screen(fx),
+            Intent::PrepareSfu => self.prepare_sfu(fx),
         }
     }
 

@@ -61,6 +61,12 @@ pub enum Intent {
     /// The call grid shows these remote tiles at these sizes (the view measures them; the
     /// engine tells the SFU, which picks each one's simulcast layer from it).
     ShowTiles(Vec<TileView>),
+    /// My microphone (`Audio`) or camera (`Video`) button: on to off or off to on.
+    ToggleSending(TrackKind),
+    /// My screen button: start or stop sharing.
+    ToggleScreen,
+    /// The room page, in the room but not in its call: have a connection to the SFU ready.
+    PrepareSfu,
 }
 
 /// Requests that get a fresh `req_id`; a refusal shows in the banner. The server decides
@@ -122,8 +128,10 @@ pub enum EngineCommand {
     Disconnected,
     /// I left the call: stop sharing my screen, close every connection of the call.
     Leave,
-    /// Turn my microphone or camera on or off (a host muted me).
-    ToggleSending(TrackKind),
+    /// Turn my microphone or camera on or off (my button, or a host muted me).
+    SetSending { kind: TrackKind, on: bool },
+    /// Start (`true`) or stop sharing my screen (my button).
+    ShareScreen(bool),
     /// New ICE servers (fresh TURN credentials): for new connections and the open ones.
     Ice { servers: Vec<IceServer>, relay_only: bool },
     /// The server confirmed my call: drop any peer connections, then open these (P2P) or

@@ -188,7 +188,7 @@ impl ClientState {
             ServerMsg::MuteRequest { nickname, force, .. } => {
                 if force {
                     if self.call.media.audio {
-                        fx.push(Effect::Engine(EngineCommand::ToggleSending(TrackKind::Audio)));
+                        fx.push(Effect::Engine(EngineCommand::SetSending { kind: TrackKind::Audio, on: false }));
                     }
                     self.notice(Notice::MutedBy { by: nickname });
                 } else {

@@ -134,7 +134,7 @@ fn a_forced_mute_turns_my_microphone_off_only_if_it_is_on() {
     let mute = || ServerMsg::MuteRequest { by: 1, nickname: "Ana".into(), force: true };
     assert!(engine(&server(&mut s, mute())).is_empty(), "already off");
     apply(&mut s, Input::Media(MediaEvent::Sending(MediaState { audio: true, video: false, screen: false })));
-    assert_eq!(engine(&server(&mut s, mute())), [EngineCommand::ToggleSending(TrackKind::Audio)]);
+    assert_eq!(engine(&server(&mut s, mute())), [EngineCommand::SetSending { kind: TrackKind::Audio, on: false }]);
 }
 
 #[test]
@@ -165,4 +165,41 @@ fn the_tiles_the_grid_shows_are_kept_for_the_engine_until_i_leave_the_call() {
     assert_eq!(s.call.shown, tiles);
     intend(&mut s, Intent::LeaveCall);
     assert!(s.call.shown.is_empty());
+}
+
+#[test]
+fn my_microphone_and_camera_buttons_turn_each_on_or_off_from_what_the_others_see() {
+    let mut s = in_call(CallMode::P2p, &[1]);
+    s.call.media = MediaState { audio: true, video: false, screen: false };
+    assert_eq!(engine(&intend(&mut s, Intent::ToggleSending(TrackKind::Audio))), [EngineCommand::SetSending { kind: TrackKind::Audio, on: false }]);
+    assert_eq!(engine(&intend(&mut s, Intent::ToggleSending(TrackKind::Video))), [EngineCommand::SetSending { kind: TrackKind::Video, on: true }]);
+    assert!(s.call.media.audio, "the state changes when the engine reports what it did");
+    s.devices.media_access = MediaAccess::Insecure;
+    assert!(intend(&mut s, Intent::ToggleSending(TrackKind::Audio)).is_empty(), "no devices to ask on this page");
+}
+
+#[test]
+fn my_screen_button_starts_sharing_or_stops_it() {
+    let mut s = in_call(CallMode::Sfu, &[1]);
+    assert_eq!(engine(&intend(&mut s, Intent::ToggleScreen)), [EngineCommand::ShareScreen(true)]);
+    apply(&mut s, Input::Media(MediaEvent::Sending(MediaState { audio: false, video: false, screen: true })));
+    assert_eq!(engine(&intend(&mut s, Intent::ToggleScreen)), [EngineCommand::ShareScreen(false)]);
+    s.devices.media_access = MediaAccess::Insecure;
+    assert!(intend(&mut s, Intent::ToggleScreen).is_empty());
+}
+
+#[test]
+fn the_sfu_connection_is_prepared_only_in_a_room_online_and_out_of_its_call() {
+    let mut s = in_room();
+    assert_eq!(engine(&intend(&mut s, Intent::PrepareSfu)), [EngineCommand::PrepareSfu]);
+    let mut call = in_call(CallMode::P2p, &[1]);
+    assert!(intend(&mut call, Intent::PrepareSfu).is_empty(), "in the call: it is opened when the call needs it");
+    let mut offline = in_room();
+    apply(&mut offline, Input::Disconnected { close: None });
+    assert!(intend(&mut offline, Intent::PrepareSfu).is_empty());
+    s.devices.media_access = MediaAccess::Insecure;
+    assert!(intend(&mut s, Intent::PrepareSfu).is_empty(), "calls cannot work on this page");
+    intend(&mut s, Intent::GoHome);
+    s.devices.media_access = MediaAccess::Available;
+    assert!(intend(&mut s, Intent::PrepareSfu).is_empty(), "not in a room");
 }

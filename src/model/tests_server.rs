@@ -120,7 +120,7 @@ fn case(m: ServerMsg) {
             assert!(server(&mut s, m.clone()).is_empty());
             s.call.media.audio = true;
             let fx = server(&mut s, m.clone());
-            assert_eq!(fx, [Effect::Engine(EngineCommand::ToggleSending(TrackKind::Audio))]);
+            assert_eq!(fx, [Effect::Engine(EngineCommand::SetSending { kind: TrackKind::Audio, on: false })]);
             let asked = server(&mut s, ServerMsg::MuteRequest { by: 2, nickname: "Bo".into(), force: false });
             assert!(asked.is_empty());
             assert_eq!(notices(&s)[1..], [Notice::MutedBy { by: "Bo".into() }, Notice::AskedToMute { by: "Bo".into() }]);

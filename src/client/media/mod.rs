@@ -56,12 +56,6 @@ pub enum CallEvent {
     SwitchDevice(TrackKind),
     /// Join the room's call with what the preview has.
     JoinCall,
-    /// Have the connection to the SFU ready (in a room, not in its call).
-    PrepareSfu,
-    /// Turn my microphone or camera on or off (my button).
-    ToggleSending(TrackKind),
-    /// Start or stop sharing my screen.
-    ToggleScreen,
 }
 
 /// The stream shown on my own tile and in the preview.
@@ -95,14 +89,6 @@ fn close_peers(model: Model) {
     bump(model);
 }
 
-/// In a room, before joining its call: have the connection to the SFU ready (the call
-/// panel asks). See `sfu::prepare`.
-fn prepare_sfu(model: Model) {
-    if model.read(|s| s.sfu_ready()) {
-        sfu::prepare(model);
-    }
-}
-
 /// Do what the page asked (through `call_queue`, in the order asked).
 pub fn handle(model: Model, event: CallEvent) {
     start_watching(model);
@@ -115,15 +101,6 @@ pub fn handle(model: Model, event: CallEvent) {
         }
         CallEvent::SwitchDevice(kind) => leptos::task::spawn_local(switch_device(model, kind)),
         CallEvent::JoinCall => report(model, MediaEvent::JoinWith(available_media())),
-        CallEvent::PrepareSfu => prepare_sfu(model),
-        CallEvent::ToggleSending(kind) => toggle_sending(model, kind),
-        CallEvent::ToggleScreen => {
-            if model.read(|s| s.call.media).screen {
-                stop_screen_share(model);
-            } else {
-                leptos::task::spawn_local(start_screen_share(model));
-            }
-        }
     }
 }
 
@@ -148,7 +125,9 @@ fn on_command(model: Model, command: EngineCommand) {
             stop_screen_share(model);
             close_peers(model);
         }
-        EngineCommand::ToggleSending(kind) => toggle_sending(model, kind),
+        EngineCommand::SetSending { kind, on } => set_sending(model, kind, on),
+        EngineCommand::ShareScreen(true) => leptos::task::spawn_local(start_screen_share(model)),
+        EngineCommand::ShareScreen(false) => stop_screen_share(model),
         EngineCommand::Ice { servers, relay_only } => with_engine(|e| e.set_ice(peer::IceSetup { servers, relay_only })),
         EngineCommand::Start { mode, peers } => {
             with_engine(|e| e.mode = mode);
@@ -181,11 +160,4 @@ fn on_command(model: Model, command: EngineCommand) {
         EngineCommand::OpenSfu => sfu::open(model),
         EngineCommand::PrepareSfu => sfu::prepare(model),
     }
-}
-
-/// My button: microphone or camera, on to off or off to on.
-fn toggle_sending(model: Model, kind: TrackKind) {
-    let now = model.read(|s| s.call.media);
-    let on = if kind == TrackKind::Audio { now.audio } else { now.video };
-    set_sending(model, kind, !on);
 }
