@@ -45,8 +45,8 @@ impl Default for CallState {
     }
 }
 
-/// Whether the call engine needs `msg` (after the state took it): the one list of "which
-/// messages are for the call".
+/// Whether `msg` may change the call's steps (they are decided from it before the state
+/// takes it, see `apply`): the one list of "which messages are for the call".
 pub fn for_call(msg: &ServerMsg) -> bool {
     matches!(
         msg,
