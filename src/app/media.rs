@@ -60,10 +60,18 @@ mod imp {
         session.intend(crate::model::Intent::LeaveCall);
     }
     /// Several times a second, measure the remote tiles the grid shows and report them
-    /// when they change (`Intent::ShowTiles`: the engine tells the SFU). Returns how to stop.
+    /// when they change (`Intent::ShowTiles`: the engine tells the SFU). Only while I am in
+    /// an SFU call: peers send what they send, and measuring forces a layout each time.
+    /// Returns how to stop.
     pub fn watch_tiles(session: Session) -> impl FnOnce() + Send + Sync + 'static {
         let last = std::cell::RefCell::new(Vec::new());
         let poll = move || {
+            let sfu = session.in_call.get_untracked() && session.call_mode.get_untracked() == crate::protocol::CallMode::Sfu;
+            if !sfu {
+                // Reported afresh when an SFU call starts again.
+                last.borrow_mut().clear();
+                return;
+            }
             let tiles = visible_tiles();
             if *last.borrow() != tiles {
                 *last.borrow_mut() = tiles.clone();
