@@ -21,8 +21,9 @@ use std::collections::{HashMap, HashSet};
 
 use tokio::sync::mpsc;
 
+use super::core::{Effect, Effects};
 use crate::protocol::ConnId;
-use crate::server::wire::Frame;
+use crate::server::wire::{encode, Frame};
 
 /// Frames that may wait for one connection's socket before it counts as too slow.
 pub const OUTBOX_CAPACITY: usize = 256;
@@ -53,6 +54,27 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// Carry out `effect` if it is about the outboxes (a send, hold, release, unhold or
+    /// close: each `Send` serialized once for all its recipients, as named in
+    /// `recipients`); any other effect is given back. The run loop and the core's tests
+    /// both go through here.
+    pub fn apply(&mut self, effect: Effect, recipients: &[ConnId]) -> Option<Effect> {
+        match effect {
+            Effect::Send { to, msg, seq } => {
+                let to = Effects::recipients(recipients, &to);
+                if !to.is_empty() {
+                    self.send(to, seq, encode(&msg));
+                }
+            }
+            Effect::Hold { conn_id, fresh } => self.hold(conn_id, fresh),
+            Effect::Release { conn_id, joined, last_seq } => self.release(conn_id, encode(&joined), last_seq),
+            Effect::Unhold { conn_id } => self.unhold(conn_id),
+            Effect::Close { conn_id } => self.close(conn_id),
+            other => return Some(other),
+        }
+        None
+    }
+
     pub fn connect(&mut self, conn_id: ConnId, tx: mpsc::Sender<Frame>) {
         self.outboxes.insert(conn_id, Outbox { tx, held: None, delivered_seq: None, lagging: false });
     }

@@ -25,7 +25,7 @@ use crate::protocol::ServerMsg;
 use crate::server::password::{self, Passwords};
 use crate::server::sfu::{SfuCmd, SfuHandle};
 use crate::server::store::{StoreCmd, StoreHandle, StoreReply};
-use crate::server::wire::{encode, now_ms};
+use crate::server::wire::now_ms;
 
 /// How often connections that fell behind are checked for room in their outbox.
 const CATCH_UP_EVERY: Duration = Duration::from_millis(100);
@@ -155,18 +155,11 @@ impl Ports {
     /// Do what the core decided, in order.
     pub(super) fn apply(&mut self, fx: &mut Effects) {
         for effect in fx.list.drain(..) {
+            if let Effect::Send { to, msg, .. } = &effect {
+                self.count(msg, Effects::recipients(&fx.recipients, to).len());
+            }
+            let Some(effect) = self.delivery.apply(effect, &fx.recipients) else { continue };
             match effect {
-                Effect::Send { to, msg, seq } => {
-                    let to = Effects::recipients(&fx.recipients, &to);
-                    self.count(&msg, to.len());
-                    if !to.is_empty() {
-                        self.delivery.send(to, seq, encode(&msg));
-                    }
-                }
-                Effect::Hold { conn_id, fresh } => self.delivery.hold(conn_id, fresh),
-                Effect::Release { conn_id, joined, last_seq } => self.delivery.release(conn_id, encode(&joined), last_seq),
-                Effect::Unhold { conn_id } => self.delivery.unhold(conn_id),
-                Effect::Close { conn_id } => self.delivery.close(conn_id),
                 Effect::Store(cmd) => {
                     if let Err(cmd) = self.store.try_send(cmd) {
                         if matches!(cmd, StoreCmd::Append { .. }) {
@@ -178,6 +171,9 @@ impl Ports {
                 Effect::Sfu(order) => self.sfu(order),
                 Effect::Password(job) => self.password(job),
                 Effect::RoomListAt(at) => self.flush_at = Some(Instant::from_std(at)),
+                Effect::Send { .. } | Effect::Hold { .. } | Effect::Release { .. } | Effect::Unhold { .. } | Effect::Close { .. } => {
+                    unreachable!("delivery carries these out")
+                }
             }
         }
         fx.clear();

@@ -12,7 +12,7 @@ use super::*;
 use crate::limits::HISTORY_LEN;
 use crate::server::hub::delivery::Delivery;
 use crate::server::store::Appended;
-use crate::server::wire::{encode, Frame};
+use crate::server::wire::Frame;
 
 mod allowance;
 mod call;
@@ -56,22 +56,14 @@ impl TestHub {
         let fx = self.core.handle(self.clock, input);
         let mut refused = Vec::new();
         for effect in fx.list.drain(..) {
+            let Some(effect) = self.delivery.apply(effect, &fx.recipients) else { continue };
             match effect {
-                Effect::Send { to, msg, seq } => {
-                    let to = Effects::recipients(&fx.recipients, &to);
-                    if !to.is_empty() {
-                        self.delivery.send(to, seq, encode(&msg));
-                    }
-                }
-                Effect::Hold { conn_id, fresh } => self.delivery.hold(conn_id, fresh),
-                Effect::Release { conn_id, joined, last_seq } => self.delivery.release(conn_id, encode(&joined), last_seq),
-                Effect::Unhold { conn_id } => self.delivery.unhold(conn_id),
-                Effect::Close { conn_id } => self.delivery.close(conn_id),
                 Effect::Store(cmd) if self.store_full => refused.push(cmd),
                 Effect::Store(cmd) => self.store.pending.push_back(cmd),
                 Effect::Sfu(order) => self.sfu.push(order),
                 Effect::Password(job) => self.jobs.push_back(job),
                 Effect::RoomListAt(at) => self.room_list_at = Some(at),
+                other => unreachable!("delivery carries it out: {other:?}"),
             }
         }
         fx.clear();
