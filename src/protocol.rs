@@ -71,13 +71,20 @@ pub struct RemoteTrack {
 }
 
 /// A video tile I show, and its size in CSS pixels: the SFU picks the simulcast layer to
-/// send me from it. Tiles I do not list get no video at all.
+/// send me from it. Tiles I do not list get no video at all. When my link cannot carry
+/// every tile, the SFU keeps screen shares, then the pinned tile, then the speaker's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TileView {
     pub from: ConnId,
     pub kind: TrackKind,
     pub width: u32,
     pub height: u32,
+    /// I pinned this tile.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pinned: bool,
+    /// This person is speaking (highlighted).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub speaking: bool,
 }
 
 /// Messages a browser sends to the server.
@@ -650,6 +657,13 @@ pub enum ServerMsg {
     /// SFU calls: every track the SFU can forward to me now. I offer an m-line to receive
     /// each (and stop the m-lines of tracks no longer listed).
     CallTracks { tracks: Vec<RemoteTrack> },
+    /// SFU calls: the video tracks the SFU pauses towards me because my connection cannot
+    /// carry them (all of them, each time the list changes; empty: none). Their tiles say
+    /// so instead of freezing; they resume by themselves when the link allows.
+    CallPaused { tracks: Vec<RemoteTrack> },
+    /// SFU calls: encode only these simulcast layers (`rid`s) of my `kind` track: nobody
+    /// receives the others now (dynacast). Until told, every layer is wanted.
+    CallLayers { kind: TrackKind, rids: Vec<String> },
     /// Someone in my room joined its call (sent to the whole room).
     CallParticipantJoined { participant: CallParticipant },
     /// Someone left my room's call, by leaving it, the room, or their connection.
@@ -670,7 +684,7 @@ pub enum ServerMsg {
 impl ServerMsg {
     /// Every `type` the server sends, in declaration order (tests check that the list, the
     /// enum and `docs/PROTOCOL.md` agree, and the client's reducer has a case for each).
-    pub const TYPES: &'static [&'static str] = &["welcome", "ack", "joined", "member_joined", "member_left", "hosts", "locked", "hands", "removed", "mute_request", "reaction", "waiting", "lobby", "lobby_changed", "password_changed", "nick_changed", "message", "history", "lagged", "rooms", "call_joined", "call_mode_changed", "call_tracks", "call_participant_joined", "call_participant_left", "call_participant_state", "signal", "error"];
+    pub const TYPES: &'static [&'static str] = &["welcome", "ack", "joined", "member_joined", "member_left", "hosts", "locked", "hands", "removed", "mute_request", "reaction", "waiting", "lobby", "lobby_changed", "password_changed", "nick_changed", "message", "history", "lagged", "rooms", "call_joined", "call_mode_changed", "call_tracks", "call_paused", "call_layers", "call_participant_joined", "call_participant_left", "call_participant_state", "signal", "error"];
 
     /// This message's `type` on the wire. An exhaustive match: a new variant does not
     /// compile until it is named here (and then the tests ask for it in `TYPES`).
@@ -699,6 +713,8 @@ impl ServerMsg {
             ServerMsg::CallJoined { .. } => "call_joined",
             ServerMsg::CallModeChanged { .. } => "call_mode_changed",
             ServerMsg::CallTracks { .. } => "call_tracks",
+            ServerMsg::CallPaused { .. } => "call_paused",
+            ServerMsg::CallLayers { .. } => "call_layers",
             ServerMsg::CallParticipantJoined { .. } => "call_participant_joined",
             ServerMsg::CallParticipantLeft { .. } => "call_participant_left",
             ServerMsg::CallParticipantState { .. } => "call_participant_state",
@@ -775,7 +791,7 @@ mod tests {
                 to: 3,
                 payload: SignalPayload::Candidate { candidate: "candidate:1".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0) },
             },
-            ClientMsg::CallLayout { tiles: vec![TileView { from: 2, kind: TrackKind::Video, width: 320, height: 180 }] },
+            ClientMsg::CallLayout { tiles: vec![TileView { from: 2, kind: TrackKind::Video, width: 320, height: 180, pinned: true, speaking: false }] },
             ClientMsg::MakeHost { req_id: Some(6), conn_id: 9 },
             ClientMsg::SetLock { req_id: None, locked: true },
             ClientMsg::Remove { req_id: Some(7), conn_id: 9 },

@@ -106,7 +106,15 @@ mod imp {
             let Some(from) = el.get_attribute("data-conn-id").and_then(|v| v.parse().ok()) else { continue };
             let kind = if el.get_attribute("data-kind").as_deref() == Some("screen") { TrackKind::Screen } else { TrackKind::Video };
             let round = |v: f64| ((v * dpr / 20.0).round() * 20.0) as u32;
-            tiles.push(TileView { from, kind, width: round(r.width()), height: round(r.height()) });
+            let class = el.class_list();
+            tiles.push(TileView {
+                from,
+                kind,
+                width: round(r.width()),
+                height: round(r.height()),
+                pinned: class.contains("pinned"),
+                speaking: class.contains("speaking"),
+            });
         }
         tiles.sort_by_key(|t| (t.from, t.kind));
         tiles

@@ -20,7 +20,7 @@ use crate::model::{self, ClientState, Effect, Input, Intent};
 pub use crate::model::{
     Banner, CallError, ChatLine, ConnStatus, Device, DeviceNote, LogEntry, MediaAccess, Place, Refusal, Request,
 };
-use crate::protocol::{CallMode, CallParticipant, ConnId, MediaState, Member, RoomInfo, TrackKind};
+use crate::protocol::{CallMode, CallParticipant, ConnId, MediaState, Member, RemoteTrack, RoomInfo, TrackKind};
 
 /// One field of the state as the views read it: like a read-only signal (`get` and
 /// `with` track it, so a view re-renders when that field changes).
@@ -124,6 +124,7 @@ fields! {
     media: MediaState = call.media,
     call_error: Option<CallError> = call.error,
     pinned: Option<(ConnId, TrackKind)> = call.pinned,
+    paused: Vec<RemoteTrack> = call.paused,
     speaking: Vec<ConnId> = devices.speaking,
     media_epoch: u64 = devices.streams,
     cameras: Vec<Device> = devices.cameras,

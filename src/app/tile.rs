@@ -9,7 +9,7 @@ use crate::i18n::{t, t_string, use_i18n};
 use super::media::{self, StreamOf};
 use super::members::Reactions;
 use super::session::Session;
-use crate::protocol::{ConnId, TrackKind};
+use crate::protocol::{ConnId, RemoteTrack, TrackKind};
 use crate::strings;
 
 /// Keep `video` showing the stream `which()` names, re-attaching when tracks arrive or
@@ -42,6 +42,8 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
     let media = move || participant.get().map(|p| p.media).unwrap_or_default();
     let speaking = move || !screen && session.speaking.with(|s| s.contains(&conn_id));
     let pinned = move || session.pinned.get() == Some((conn_id, kind));
+    // The SFU holds this video back: my link cannot carry it (`call_paused`).
+    let paused = move || session.paused.with(|p| p.contains(&RemoteTrack { from: conn_id, kind }));
     let toggle_pin = move |_| session.intend(crate::model::Intent::TogglePin(conn_id, kind));
     let label = move || if screen { strings::screen_tile_label(i18n.get_locale(), &nickname()) } else { strings::tile_label(i18n.get_locale(), &nickname()) };
 
@@ -52,6 +54,7 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
             class:screen=screen
             class:pinned=pinned
             class:speaking=speaking
+            class:paused=paused
             class:camera-off=move || !screen && !media().video && !media().screen
             data-conn-id=conn_id.to_string()
             data-kind=if screen { "screen" } else { "video" }
@@ -59,6 +62,7 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
         >
             <video node_ref=video_ref autoplay=true playsinline=true muted=move || is_me() || screen></video>
             {(!screen).then(|| view! { <div class="tile-reactions"><Reactions conn_id=conn_id/></div> })}
+            <p class="tile-paused" role="status" hidden=move || !paused()>{t!(i18n, video_paused)}</p>
             <div class="tile-avatar" aria-hidden="true">
                 {move || nickname().chars().next().map(|c| c.to_uppercase().to_string())}
             </div>

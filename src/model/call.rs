@@ -5,7 +5,9 @@
 //! button, by moving to another room and by losing the socket used to be three copies
 //! that behaved differently.
 
-use crate::protocol::{CallMode, CallParticipant, ClientMsg, ConnId, ErrorCode, MediaState, ServerMsg, TileView, TrackKind};
+use crate::protocol::{
+    CallMode, CallParticipant, ClientMsg, ConnId, ErrorCode, MediaState, RemoteTrack, ServerMsg, TileView, TrackKind,
+};
 
 use super::{CallError, ClientState, Effect, EngineCommand, MediaAccess};
 
@@ -28,6 +30,8 @@ pub struct CallState {
     pub pinned: Option<(ConnId, TrackKind)>,
     /// The remote tiles the grid shows and their sizes, as the view reported them.
     pub shown: Vec<TileView>,
+    /// The others' video the SFU holds back from me for lack of bandwidth (`call_paused`).
+    pub paused: Vec<RemoteTrack>,
 }
 
 impl Default for CallState {
@@ -41,6 +45,7 @@ impl Default for CallState {
             error: None,
             pinned: None,
             shown: Vec::new(),
+            paused: Vec::new(),
         }
     }
 }
@@ -54,6 +59,7 @@ pub fn for_call(msg: &ServerMsg) -> bool {
             | ServerMsg::CallJoined { .. }
             | ServerMsg::CallModeChanged { .. }
             | ServerMsg::CallTracks { .. }
+            | ServerMsg::CallLayers { .. }
             | ServerMsg::CallParticipantJoined { .. }
             | ServerMsg::CallParticipantLeft { .. }
             | ServerMsg::Signal { .. }
@@ -109,6 +115,7 @@ impl ClientState {
     pub(crate) fn left_call(&mut self) {
         self.call.in_call = false;
         self.call.shown.clear();
+        self.call.paused.clear();
         self.devices.speaking.clear();
         let me = self.conn.me;
         self.call.participants.retain(|p| Some(p.conn_id) != me);
@@ -141,6 +148,7 @@ impl ClientState {
             }
             ServerMsg::CallParticipantLeft { conn_id } => {
                 self.call.participants.retain(|p| p.conn_id != conn_id);
+                self.call.paused.retain(|t| t.from != conn_id);
                 self.devices.speaking.retain(|id| *id != conn_id);
             }
             ServerMsg::CallParticipantState { conn_id, media } => {
@@ -149,6 +157,7 @@ impl ClientState {
                 }
             }
             ServerMsg::CallModeChanged { mode } => self.call.mode = mode,
+            ServerMsg::CallPaused { tracks } => self.call.paused = tracks,
             // Signals and the SFU's track list are for the peer connections (the engine),
             // not for the page's state.
             _ => {}

@@ -146,6 +146,8 @@ pub enum EngineCommand {
     ClosePeer(ConnId),
     /// What the SFU can send me.
     SfuTracks(Vec<RemoteTrack>),
+    /// Encode only these simulcast layers of my `kind` track (dynacast, `call_layers`).
+    SetLayers { kind: TrackKind, rids: Vec<String> },
     SfuSignal(SignalPayload),
     CloseSfu,
     OpenSfu,

@@ -239,6 +239,8 @@ impl ClientState {
             | ServerMsg::CallParticipantState { .. }
             | ServerMsg::CallModeChanged { .. }
             | ServerMsg::CallTracks { .. }
+            | ServerMsg::CallPaused { .. }
+            | ServerMsg::CallLayers { .. }
             | ServerMsg::Signal { .. } => self.on_call_msg(msg),
             ServerMsg::Error { req_id, code, message } => self.on_error(req_id, Refusal { code, message }, fx),
         }

@@ -63,6 +63,8 @@ impl ClientState {
             }
             ServerMsg::CallParticipantLeft { conn_id } => vec![ClosePeer(*conn_id)],
             ServerMsg::CallTracks { tracks } => vec![SfuTracks(tracks.clone())],
+            // Dynacast: encode only the layers someone receives.
+            ServerMsg::CallLayers { kind, rids } => vec![SetLayers { kind: *kind, rids: rids.clone() }],
             // The SFU's answers come before joining too (the prepared connection).
             ServerMsg::Signal { from: SFU_PEER, payload } => vec![SfuSignal(payload.clone())],
             // A peer's offer or candidate: the answering side opens on first contact.

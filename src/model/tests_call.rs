@@ -160,7 +160,7 @@ fn a_call_never_confirmed_needs_no_peer_until_the_server_says_so() {
 #[test]
 fn the_tiles_the_grid_shows_are_kept_for_the_engine_until_i_leave_the_call() {
     let mut s = in_call(CallMode::Sfu, &[1]);
-    let tiles = vec![crate::protocol::TileView { from: 1, kind: TrackKind::Video, width: 640, height: 360 }];
+    let tiles = vec![crate::protocol::TileView { from: 1, kind: TrackKind::Video, width: 640, height: 360, pinned: false, speaking: false }];
     assert!(intend(&mut s, Intent::ShowTiles(tiles.clone())).is_empty(), "the engine sends them when its SFU link can use them");
     assert_eq!(s.call.shown, tiles);
     intend(&mut s, Intent::LeaveCall);

@@ -50,6 +50,8 @@ fn samples() -> Vec<ServerMsg> {
         ServerMsg::CallJoined { req_id: None, ice_servers: vec![], relay_only: false, participants: vec![participant(2, true)], mode: CallMode::Sfu },
         ServerMsg::CallModeChanged { mode: CallMode::Sfu },
         ServerMsg::CallTracks { tracks: vec![RemoteTrack { from: 2, kind: TrackKind::Video }] },
+        ServerMsg::CallPaused { tracks: vec![RemoteTrack { from: 2, kind: TrackKind::Video }] },
+        ServerMsg::CallLayers { kind: TrackKind::Video, rids: vec!["q".into(), "h".into()] },
         ServerMsg::CallParticipantJoined { participant: participant(3, true) },
         ServerMsg::CallParticipantLeft { conn_id: 2 },
         ServerMsg::CallParticipantState { conn_id: 2, media: MediaState::default() },
@@ -196,6 +198,22 @@ fn case(m: ServerMsg) {
             let tracks = vec![RemoteTrack { from: 2, kind: TrackKind::Video }];
             assert_eq!(server(&mut s, m.clone()), [engine(EngineCommand::SfuTracks(tracks))], "for the engine only");
             assert_eq!(s, before);
+        }
+        ServerMsg::CallPaused { .. } => {
+            let video = RemoteTrack { from: 2, kind: TrackKind::Video };
+            assert!(server(&mut s, m.clone()).is_empty(), "the page shows it; the engine has nothing to do");
+            assert_eq!(s.call.paused, [video]);
+            server(&mut s, ServerMsg::CallPaused { tracks: vec![] });
+            assert!(s.call.paused.is_empty(), "each list replaces the last");
+            server(&mut s, m.clone());
+            server(&mut s, ServerMsg::CallParticipantLeft { conn_id: 2 });
+            assert!(s.call.paused.is_empty(), "someone who left has no paused tile");
+        }
+        ServerMsg::CallLayers { .. } => {
+            let before = s.clone();
+            let rids = vec!["q".to_string(), "h".to_string()];
+            assert_eq!(server(&mut s, m.clone()), [engine(EngineCommand::SetLayers { kind: TrackKind::Video, rids })]);
+            assert_eq!(s, before, "for the engine only");
         }
         ServerMsg::CallParticipantJoined { .. } => {
             server(&mut s, m.clone());

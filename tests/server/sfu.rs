@@ -155,8 +155,12 @@ async fn each_subscriber_gets_the_layer_that_fits_its_tile_and_hidden_tiles_get_
     let (s, l) = (small.seen(pub_id), large.seen(pub_id));
     assert!(s.len() > 20 && l.len() > 20, "frames were forwarded: small {} large {}", s.len(), l.len());
     assert_eq!(layers(&s), [0], "the small tile gets the quarter layer");
-    assert_eq!(layers(&l), [2], "the large tile gets the full layer");
-    assert!(s[0].keyframe && l[0].keyframe, "each stream starts on a keyframe");
+    // The large tile may start lower while the SFU learns what each layer costs and what
+    // the link carries; then it gets the full layer, and keeps it.
+    let full = l.iter().position(|s| s.layer == 2).expect("the large tile gets the full layer");
+    assert!(l[full..].iter().all(|s| s.layer == 2), "and keeps it: {:?}", layers(&l));
+    assert!(l.len() - full > 20, "most of the frames are full ones: {} of {}", l.len() - full, l.len());
+    assert!(s[0].keyframe && l[0].keyframe && l[full].keyframe, "each stream and switch starts on a keyframe");
     assert!(hidden.seen(pub_id).is_empty(), "a tile not shown gets no video");
     assert_gapless(&s);
     assert_gapless(&l);
@@ -469,4 +473,44 @@ async fn an_answer_nobody_asked_for_is_refused_and_changes_nothing() {
     assert!(seen.len() > 20, "media still flows to the one who sent it ({} frames)", seen.len());
     assert_gapless(&seen);
     assert_eq!(viewer.bot.connects, 1, "its connection was kept");
+}
+
+/// Stream until the publisher is told which layers to encode (`call_layers`); what it says.
+async fn layers_told(publisher: &mut Person, viewer: &mut Person) -> (Value, Value) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "the publisher was never told which layers to encode");
+        stream(publisher, &mut [&mut *viewer], Duration::from_millis(200)).await;
+        while let Ok(v) = tokio::time::timeout(Duration::from_millis(1), publisher.ws.recv()).await {
+            publisher.inbox.push(v);
+        }
+        if let Some(i) = publisher.inbox.iter().position(|v| v["type"] == "call_layers") {
+            let v = publisher.inbox.remove(i);
+            return (v["kind"].clone(), v["rids"].clone());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynacast_tells_the_publisher_to_encode_only_the_layers_someone_receives() {
+    let addr = start_sfu().await;
+    let (mut publisher, video) = publisher(addr).await;
+    let pub_id = video.from;
+    let mut viewer = viewer(addr, "Viewer", video).await;
+    viewer.show(&[(pub_id, 80)]).await;
+    connect(&mut [&mut publisher, &mut viewer]).await;
+    // Its only viewer shows it small: the publisher may stop the half and full layers.
+    assert_eq!(layers_told(&mut publisher, &mut viewer).await, (json!("video"), json!(["q"])));
+    // The viewer pins it: the full layer is wanted again (the lowest is always kept), and
+    // the viewer switches to it (the bot kept sending every layer).
+    viewer.show(&[(pub_id, 720)]).await;
+    let (kind, mut rids) = layers_told(&mut publisher, &mut viewer).await;
+    assert_eq!(kind, "video");
+    assert!(rids.as_array().unwrap().len() > 1, "more than the lowest layer is wanted again: {rids}");
+    // Once the viewer is on the full layer, the half one (if it passed through it) stops.
+    while rids != json!(["q", "f"]) {
+        rids = layers_told(&mut publisher, &mut viewer).await.1;
+    }
+    stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
+    assert_eq!(layers(&viewer.seen(pub_id)).last(), Some(&2), "the viewer gets the full layer");
 }

@@ -155,6 +155,7 @@ fn on_command(model: Model, command: EngineCommand) {
             bump(model);
         }
         EngineCommand::SfuTracks(tracks) => sfu::set_tracks(model, &tracks),
+        EngineCommand::SetLayers { kind, rids } => sfu::set_layers(kind, &rids),
         EngineCommand::SfuSignal(payload) => sfu::signal(payload),
         EngineCommand::CloseSfu => sfu::close(),
         EngineCommand::OpenSfu => sfu::open(model),

@@ -99,6 +99,42 @@ pub fn set_tracks(model: Model, tracks: &[RemoteTrack]) {
     reconcile(model, tracks);
 }
 
+/// Dynacast: encode only the simulcast layers `rids` of my `kind` track (the SFU's
+/// `call_layers`: nobody receives the others). Sets `active` on the sender's encodings.
+pub fn set_layers(kind: TrackKind, rids: &[String]) {
+    let sender = with_engine(|e| {
+        let link = e.sfu.as_ref()?;
+        let t = if kind == TrackKind::Screen { link.screen.as_ref() } else { link.camera.as_ref() }?;
+        Some(t.sender())
+    });
+    let Some(sender) = sender else { return };
+    let call = |name: &str, args: &js_sys::Array| -> Option<JsValue> {
+        let f = js_sys::Reflect::get(&sender, &name.into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+        f.apply(&sender, args).ok()
+    };
+    let Some(params) = call("getParameters", &js_sys::Array::new()) else { return };
+    let Ok(encodings) = js_sys::Reflect::get(&params, &"encodings".into()) else { return };
+    let mut changed = false;
+    for enc in js_sys::Array::from(&encodings).iter() {
+        let Some(rid) = js_sys::Reflect::get(&enc, &"rid".into()).ok().and_then(|r| r.as_string()) else { continue };
+        let on = rids.contains(&rid);
+        let was = js_sys::Reflect::get(&enc, &"active".into()).ok().and_then(|a| a.as_bool()).unwrap_or(true);
+        if on != was {
+            let _ = js_sys::Reflect::set(&enc, &"active".into(), &on.into());
+            changed = true;
+        }
+    }
+    if changed {
+        let Some(promise) = call("setParameters", &js_sys::Array::of1(&params)) else { return };
+        let promise = js_sys::Promise::resolve(&promise);
+        leptos::task::spawn_local(async move {
+            if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
+                leptos::logging::warn!("setting the layers to encode failed: {e:?}");
+            }
+        });
+    }
+}
+
 /// One receive-only transceiver per listed track; stop the others.
 fn reconcile(model: Model, tracks: &[RemoteTrack]) {
     let changed = with_engine(|e| {

@@ -12,6 +12,9 @@
 //! - `peer.rs`: one participant: its `Rtc`, offers, candidates, what it publishes/receives.
 //! - `simulcast.rs`: the per-subscriber layer choice, keyframe-gated switching and the
 //!   timestamp rewriting that keeps each forwarded stream continuous.
+//! - `allocate.rs`: spending each subscriber's bandwidth estimate (audio first, then video
+//!   by priority; what does not fit is paused) and dynacast's choice of layers to encode,
+//!   as pure decisions. `layout.rs` applies them (`call_paused`, `call_layers`).
 //!
 //! Why beside the hub, not inside it: the hub decides who is in which call (membership,
 //! caps, modes) and tells the SFU with [`SfuCmd`]s; the SFU only moves packets. A burst of
@@ -26,7 +29,9 @@
 //! and even panics drop only that participant's media, who gets `media_failed` and
 //! reconnects), and calls share nothing but the socket.
 
+pub mod allocate;
 pub mod bot;
+mod layout;
 mod packets;
 mod stats;
 mod peer;
@@ -281,7 +286,11 @@ impl Sfu {
                     for r in peer.receiving.values_mut() {
                         r.laid_out = true;
                     }
+                    let call = peer.call.clone();
                     self.relayout(conn_id);
+                    if let Some(call) = call {
+                        self.dynacast(&call);
+                    }
                 }
             }
         }

@@ -81,6 +81,10 @@ impl Sfu {
             for id in ids {
                 self.relayout(id);
             }
+            let calls: Vec<Arc<str>> = self.calls.keys().cloned().collect();
+            for call in calls {
+                self.dynacast(&call);
+            }
         }
     }
 
@@ -153,7 +157,7 @@ impl Sfu {
     }
 
     /// The publisher and m-line of a track, if it is being published.
-    fn source_mid(&self, track: RemoteTrack) -> Option<(ConnId, Mid)> {
+    pub(super) fn source_mid(&self, track: RemoteTrack) -> Option<(ConnId, Mid)> {
         let peer = self.peers.get(&track.from)?;
         peer.published.iter().find(|(_, p)| p.kind == track.kind).map(|(mid, _)| (track.from, *mid))
     }
@@ -175,8 +179,9 @@ impl Sfu {
         let layer: Option<String> = data.rid.map(|r| r.to_string());
         let keyframe = !kind.is_video() || data.is_keyframe();
         let mut new_layer = false;
-        if kind.is_video() {
-            let size = if keyframe { vp8_keyframe_size(&data.data) } else { None };
+        {
+            // Audio is measured too: its cost comes first in each subscriber's budget.
+            let size = if kind.is_video() && keyframe { vp8_keyframe_size(&data.data) } else { None };
             match track.layers.iter_mut().find(|l| l.layer == layer) {
                 Some(info) => info.saw_frame(now, data.data.len(), size),
                 None => {
@@ -278,53 +283,6 @@ impl Sfu {
         }));
         if let Ok(Some(Ok(()))) = requested {
             self.stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Recompute which layer `conn_id` should get of each video track it receives: its
-    /// visible tiles and their sizes, within its bandwidth estimate.
-    pub(super) fn relayout(&mut self, conn_id: ConnId) {
-        let now = Instant::now();
-        let Some(peer) = self.peers.get(&conn_id) else { return };
-        let visible = peer.tiles.len().max(1) as u64;
-        let budget = peer.budget_bps.map(|b| b / visible);
-        let mut targets = Vec::new();
-        for (mid, r) in &peer.receiving {
-            if !r.source.kind.is_video() {
-                targets.push((*mid, Some(None)));
-                continue;
-            }
-            let tile = peer.tiles.iter().find(|t| t.from == r.source.from && t.kind == r.source.kind).copied();
-            // A new m-line the browser has not reported on yet: a small tile until it does.
-            let tile = tile.or_else(|| {
-                (!r.laid_out).then_some(TileView { from: r.source.from, kind: r.source.kind, width: 160, height: 90 })
-            });
-            let target = match tile {
-                None => None,
-                Some(tile) => {
-                    let published = self
-                        .source_mid(r.source)
-                        .and_then(|(from, mid)| self.peers.get(&from)?.published.get(&mid));
-                    let layers = published.map(|p| p.layers.as_slice()).unwrap_or(&[]);
-                    // A publisher's layers start within moments of each other: while they
-                    // start, go by the tile's size rather than step through each layer.
-                    let warming = published
-                        .and_then(|p| p.layers.iter().map(|l| l.first_seen).min())
-                        .is_none_or(|t| now.saturating_duration_since(t) < LAYER_WARMUP);
-                    let simulcast = layers.iter().all(|l| l.layer.is_some());
-                    match choose_layer(layers, now, tile.height, budget) {
-                        Some(layer) if !(warming && simulcast) => Some(layer),
-                        _ => Some(Some(simulcast::layer_for_height(tile.height).to_string())),
-                    }
-                }
-            };
-            targets.push((*mid, target));
-        }
-        let Some(peer) = self.peers.get_mut(&conn_id) else { return };
-        for (mid, target) in targets {
-            if let Some(r) = peer.receiving.get_mut(&mid) {
-                r.forwarding.target = target;
-            }
         }
     }
 }

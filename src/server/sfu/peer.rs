@@ -22,6 +22,7 @@ use str0m::media::Mid;
 use str0m::{Candidate, Rtc};
 use tokio::sync::mpsc;
 
+use super::allocate::Memory;
 use super::simulcast::{Forwarding, LayerInfo, TimeRewrite};
 use crate::limits::{MAX_PUBLISHED_TRACKS, MAX_TRACKS_PER_OFFER};
 use crate::protocol::{
@@ -36,6 +37,9 @@ pub struct Published {
     pub layers: Vec<LayerInfo>,
     /// When a keyframe was last asked for, per layer (PLIs are throttled).
     pub last_keyframe_request: HashMap<Option<String>, Instant>,
+    /// The layers the publisher was last told to encode (`call_layers`); `None`: never
+    /// told, so all of them.
+    pub encoding: Option<Vec<String>>,
 }
 
 /// An m-line on which this participant receives another's track.
@@ -46,6 +50,8 @@ pub struct Receiving {
     /// Whether a layout came since this m-line was made. Until then its video is assumed
     /// visible and small, so the first frame does not wait for the browser's next report.
     pub laid_out: bool,
+    /// The bandwidth allocator's memory of this track (paused, back-off).
+    pub alloc: Memory,
 }
 
 pub struct Peer {
@@ -65,6 +71,10 @@ pub struct Peer {
     pub timeout: Instant,
     /// The bandwidth estimate towards this participant (TWCC), bits per second.
     pub budget_bps: Option<u64>,
+    /// The tracks last said to be paused towards this participant (`call_paused`).
+    pub paused: Vec<RemoteTrack>,
+    /// The (minimum, desired) rates last given to the bandwidth estimator.
+    pub bwe_target: (u64, u64),
     /// `--max-publish-kbps` as a token bucket of bytes (one second's worth of burst).
     publish_limit: Option<DefaultDirectRateLimiter>,
     /// When this participant was last told it sends too much (at most every few seconds).
@@ -198,6 +208,8 @@ impl Peer {
             announced: Vec::new(),
             timeout: now,
             budget_bps: None,
+            paused: Vec::new(),
+            bwe_target: (0, 0),
             publish_limit: bytes_per_second.map(|b| crate::server::runtime::rate_limiter(Quota::per_second(b))),
             limit_told: None,
         }
@@ -273,7 +285,7 @@ impl Peer {
                 None => {
                     let entry = match self.published.remove(&mid) {
                         Some(p) if p.kind == t.kind => p,
-                        _ => Published { kind: t.kind, layers: Vec::new(), last_keyframe_request: HashMap::new() },
+                        _ => Published { kind: t.kind, layers: vec![], last_keyframe_request: HashMap::new(), encoding: None },
                     };
                     published.insert(mid, entry);
                 }
@@ -286,6 +298,7 @@ impl Peer {
                             forwarding: Forwarding::default(),
                             time: TimeRewrite::default(),
                             laid_out: false,
+                            alloc: Memory::default(),
                         },
                     };
                     receiving.insert(mid, entry);

@@ -30,6 +30,23 @@ const DEFAULT_LAYER_BPS: [u64; 3] = [150_000, 500_000, 1_500_000];
 /// A layer not seen for this long is not offered to subscribers any more (the publisher
 /// stopped sending it: bandwidth, CPU, or a camera too small for three layers).
 pub const LAYER_STALE: Duration = Duration::from_secs(2);
+/// A layer the publisher was told to encode again but did not send (its uplink or CPU
+/// cannot) is offered again only after this long, so it is not asked for every round.
+pub const RETRY_UNSTARTED: Duration = Duration::from_secs(10);
+/// Audio's cost when nothing was measured yet (bits per second, headers included).
+pub const AUDIO_DEFAULT_BPS: u64 = 60_000;
+/// What packet headers add (IP, UDP, SRTP, RTP and its extensions): about this many bytes
+/// per packet, with a packet per frame and one more per this many bytes of a frame.
+const HEADER_BYTES: u64 = 60;
+const PACKET_BYTES: u64 = 1100;
+
+/// Why a layer is not being encoded: the SFU told the publisher to stop it (dynacast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suspended {
+    pub at: Instant,
+    /// Whether it was arriving when stopped: then it can surely be started again.
+    pub was_live: bool,
+}
 
 /// The order of the layers a browser may send, lowest first.
 pub fn rank(layer: &Layer) -> u8 {
@@ -60,15 +77,53 @@ pub struct LayerInfo {
     pub width: Option<u32>,
     pub last_seen: Instant,
     pub first_seen: Instant,
-    /// Bytes in the current one-second window, and the rate measured over the last one.
+    /// Bytes in the current one-second window, and the rate measured over the
+    /// last one (headers included, see [`LayerInfo::cost`]).
     window_start: Instant,
     window_bytes: u64,
     pub bps: Option<u64>,
+    /// Set while the publisher is told not to encode this layer (dynacast).
+    pub suspended: Option<Suspended>,
 }
 
 impl LayerInfo {
     pub fn new(layer: Layer, now: Instant) -> LayerInfo {
-        LayerInfo { layer, height: None, width: None, last_seen: now, first_seen: now, window_start: now, window_bytes: 0, bps: None }
+        LayerInfo {
+            layer,
+            height: None,
+            width: None,
+            last_seen: now,
+            first_seen: now,
+            window_start: now,
+            window_bytes: 0,
+            bps: None,
+            suspended: None,
+        }
+    }
+
+    /// Whether the layer is arriving now.
+    pub fn live(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_seen) < LAYER_STALE
+    }
+
+    /// Whether a subscriber may be given this layer: it is arriving, or the SFU stopped it
+    /// and can start it again (one that did not start when last asked waits a while).
+    pub fn available(&self, now: Instant) -> bool {
+        self.live(now)
+            || self.suspended.is_some_and(|s| s.was_live || now.saturating_duration_since(s.at) >= RETRY_UNSTARTED)
+    }
+
+    /// The publisher was told to stop (`false`) or to encode again (`true`) this layer.
+    pub fn set_encoding(&mut self, on: bool, now: Instant) {
+        match (on, self.suspended) {
+            (false, None) => self.suspended = Some(Suspended { at: now, was_live: self.live(now) }),
+            (true, Some(_)) => {
+                self.suspended = None;
+                // Give it the time a layer has to show up before it counts as stopped.
+                self.last_seen = now;
+            }
+            _ => {}
+        }
     }
 
     /// Account for one frame of this layer.
@@ -78,7 +133,8 @@ impl LayerInfo {
             self.width = Some(w);
             self.height = Some(h);
         }
-        self.window_bytes += bytes as u64;
+        let bytes = bytes as u64;
+        self.window_bytes += bytes + HEADER_BYTES * (1 + bytes / PACKET_BYTES);
         let elapsed = now.saturating_duration_since(self.window_start);
         if elapsed >= Duration::from_secs(1) {
             self.bps = Some(self.window_bytes * 8 * 1000 / elapsed.as_millis().max(1) as u64);
@@ -87,7 +143,9 @@ impl LayerInfo {
         }
     }
 
-    fn bitrate(&self) -> u64 {
+    /// What forwarding this layer costs (bits per second, headers included): measured over
+    /// the last second, else a typical figure for its rank.
+    pub fn cost(&self) -> u64 {
         self.bps.unwrap_or(DEFAULT_LAYER_BPS[rank(&self.layer) as usize])
     }
 }
@@ -103,11 +161,11 @@ pub fn vp8_keyframe_size(frame: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// Pick the layer a subscriber should get of a track shown `tile_height` device pixels
-/// high, from the layers the publisher is sending now, within `budget_bps` if known.
+/// high, from the layers the publisher is sending now (or was told to stop and can start
+/// again), within `budget_bps` if known.
 /// `None` when nothing is being sent.
 pub fn choose_layer(layers: &[LayerInfo], now: Instant, tile_height: u32, budget_bps: Option<u64>) -> Option<Layer> {
-    let mut live: Vec<&LayerInfo> =
-        layers.iter().filter(|l| now.saturating_duration_since(l.last_seen) < LAYER_STALE).collect();
+    let mut live: Vec<&LayerInfo> = layers.iter().filter(|l| l.available(now)).collect();
     live.sort_by_key(|l| rank(&l.layer));
     if live.is_empty() {
         return None;
@@ -124,7 +182,7 @@ pub fn choose_layer(layers: &[LayerInfo], now: Instant, tile_height: u32, budget
         })
         .unwrap_or(live.len() - 1);
     if let Some(budget) = budget_bps {
-        while pick > 0 && live[pick].bitrate() > budget {
+        while pick > 0 && live[pick].cost() > budget {
             pick -= 1;
         }
     }
