@@ -405,14 +405,35 @@ pub struct ChatMessage {
     pub text: String,
 }
 
-/// A participant's microphone, camera and screen-share state, as they report it (the
-/// others show it on the tile; it is never guessed from the media).
+/// A participant's microphone, camera and screen-share state and the quality of their
+/// connection, as they report it (the others show it on the tile; it is never guessed from
+/// the media).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MediaState {
     pub audio: bool,
     pub video: bool,
     #[serde(default)]
     pub screen: bool,
+    /// Omitted when good.
+    #[serde(default, skip_serializing_if = "Quality::is_good")]
+    pub quality: Quality,
+}
+
+/// How well a participant's connection carries the call, as their browser measures it
+/// (loss, round trip, video the SFU holds back from them). Ordered worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quality {
+    Poor,
+    Fair,
+    #[default]
+    Good,
+}
+
+impl Quality {
+    pub fn is_good(&self) -> bool {
+        *self == Quality::Good
+    }
 }
 
 /// Someone in a room's call.
@@ -784,7 +805,7 @@ mod tests {
             ClientMsg::Leave { req_id: None },
             ClientMsg::Chat { req_id: Some(3), text: "hi".into(), client_msg_id: Some("c-1".into()) },
             ClientMsg::History { req_id: Some(5), room: "lobby".into(), before: Some(100), after: None, limit: Some(50) },
-            ClientMsg::CallJoin { req_id: Some(4), media: MediaState { audio: true, video: false, screen: false } },
+            ClientMsg::CallJoin { req_id: Some(4), media: MediaState { audio: true, video: false, screen: false, ..Default::default() } },
             ClientMsg::CallLeave { req_id: None },
             ClientMsg::CallState { media: MediaState::default() },
             ClientMsg::Signal {

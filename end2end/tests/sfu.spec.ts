@@ -108,7 +108,7 @@ test('a screen share is an extra tile for everyone while the camera keeps going'
   for (const p of pages) await p.context().close();
 });
 
-test('a pinned tile gets a higher resolution than the same person shown small (simulcast)', async ({ browser }) => {
+test('a pinned tile gets a higher resolution than the same person shown small (simulcast), and a layer nobody receives is not encoded (dynacast)', async ({ browser }) => {
   const room = uniqueRoom('pin');
   // Ana's camera is 640x480: two simulcast layers (160x120 and 320x240).
   const ana = await person(browser, `/room/${room}`, 'Ana');
@@ -123,10 +123,22 @@ test('a pinned tile gets a higher resolution than the same person shown small (s
   const width = (p: Page) => tile(p, 'Ana').locator('video').evaluate((v: HTMLVideoElement) => v.videoWidth);
   await expect.poll(() => width(bo), { timeout: 20_000 }).toBeGreaterThan(0);
   await expect.poll(async () => (await width(cy)) > (await width(bo)), { timeout: 20_000 }).toBe(true);
+  // Dynacast: Ana encodes the layers someone receives (the SFU says which, `call_layers`).
+  const activeLayers = () =>
+    ana.evaluate(() => {
+      const pc: RTCPeerConnection = (window as any).noomPeers.get(0);
+      const camera = pc.getSenders().find((s) => s.track?.kind === 'video' && s.getParameters().encodings.length > 1);
+      return camera!.getParameters().encodings.filter((e) => e.active !== false).map((e) => e.rid).sort();
+    });
+  const whilePinned = await activeLayers();
+  expect(whilePinned.length).toBeGreaterThanOrEqual(2);
   // Unpinned, Cy's tile is small again and so is the layer.
   await tile(cy, 'Ana').getByRole('button', { name: 'Unpin' }).click();
   await cy.setViewportSize({ width: 420, height: 700 });
   await expect.poll(() => width(cy), { timeout: 20_000 }).toBe(await width(bo));
+  // Nobody receives Ana's higher layer any more: her browser stops encoding it.
+  await expect.poll(async () => (await activeLayers()).length, { timeout: 20_000 }).toBeLessThan(whilePinned.length);
+  expect(await activeLayers()).toContain('q');
   for (const p of [ana, bo, cy]) await p.context().close();
 });
 

@@ -14,7 +14,7 @@ use crate::i18n::{t, t_string, use_i18n};
 use super::media::{self, StreamOf};
 use super::session::{Device, Field, MediaAccess, Session};
 use super::tile::{use_stream, Tile};
-use crate::protocol::{CallMode, CallParticipant, ConnId, TrackKind};
+use crate::protocol::{CallMode, CallParticipant, ConnId, Quality, TrackKind};
 use crate::strings;
 
 /// Tiles shown at once; more people are summed up in a "+N more" tile.
@@ -112,6 +112,10 @@ pub fn CallPanel() -> impl IntoView {
                 <CallGrid/>
             </Show>
             <p class="call-error" role="alert">{move || session.call_error.get().map(|e| strings::call_error(i18n.get_locale(), &e))}</p>
+            // My own connection is poor: say once what it means and what helps.
+            <p class="quality-note" role="status" hidden=move || !(in_call() && session.media.get().quality == Quality::Poor)>
+                {t!(i18n, quality_poor_note)}
+            </p>
             <p class="muted device-note" role="status">{move || session.device_note.get().map(|n| strings::device_note(i18n.get_locale(), &n))}</p>
             <Controls/>
         </section>
@@ -269,7 +273,7 @@ mod tests {
             .map(|id| CallParticipant {
                 conn_id: id,
                 nickname: format!("p{id}"),
-                media: MediaState { audio: true, video: true, screen: screen.contains(&id) },
+                media: MediaState { audio: true, video: true, screen: screen.contains(&id), ..Default::default() },
             })
             .collect()
     }

@@ -9,7 +9,7 @@ use crate::i18n::{t, t_string, use_i18n};
 use super::media::{self, StreamOf};
 use super::members::Reactions;
 use super::session::Session;
-use crate::protocol::{ConnId, RemoteTrack, TrackKind};
+use crate::protocol::{ConnId, Quality, RemoteTrack, TrackKind};
 use crate::strings;
 
 /// Keep `video` showing the stream `which()` names, re-attaching when tracks arrive or
@@ -40,6 +40,12 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
     let participant = Memo::new(move |_| session.call.with(|c| c.iter().find(|p| p.conn_id == conn_id).cloned()));
     let nickname = move || participant.get().map(|p| p.nickname).unwrap_or_default();
     let media = move || participant.get().map(|p| p.media).unwrap_or_default();
+    let quality = move || media().quality;
+    let quality_label = move || match quality() {
+        Quality::Good => t_string!(i18n, quality_good),
+        Quality::Fair => t_string!(i18n, quality_fair),
+        Quality::Poor => t_string!(i18n, quality_poor),
+    };
     let speaking = move || !screen && session.speaking.with(|s| s.contains(&conn_id));
     let pinned = move || session.pinned.get() == Some((conn_id, kind));
     // The SFU holds this video back: my link cannot carry it (`call_paused`).
@@ -67,6 +73,11 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
                 {move || nickname().chars().next().map(|c| c.to_uppercase().to_string())}
             </div>
             <figcaption>
+                {(!screen).then(|| view! {
+                    <span class="quality" data-quality=move || format!("{:?}", quality()).to_lowercase() role="img" aria-label=quality_label title=quality_label>
+                        <i></i><i></i><i></i>
+                    </span>
+                })}
                 <span class="tile-nick">{nickname}</span>
                 {move || is_me().then(|| view! { <span class="you-tag">{t!(i18n, you)}</span> })}
                 <span class="badge" hidden=move || screen || media().audio>{t!(i18n, badge_muted)}</span>

@@ -69,6 +69,9 @@ pub fn for_call(msg: &ServerMsg) -> bool {
 
 impl ClientState {
     pub(crate) fn join_call(&mut self, media: MediaState, fx: &mut Vec<Effect>) {
+        // A new call starts with a good connection until measured otherwise.
+        self.devices.quality = Default::default();
+        let media = MediaState { quality: self.devices.quality.shown, ..media };
         self.call.media = media;
         self.call.wants_call = true;
         self.call.error = None;
@@ -121,8 +124,11 @@ impl ClientState {
         self.call.participants.retain(|p| Some(p.conn_id) != me);
     }
 
-    /// My microphone/camera/screen changed: show it on my tile and tell the others.
+    /// My microphone/camera/screen (or my connection's quality) changed: show it on my
+    /// tile and tell the others. The quality is always the meter's (the engine's reports
+    /// of what I send do not know it).
     pub(crate) fn set_media(&mut self, media: MediaState, fx: &mut Vec<Effect>) {
+        let media = MediaState { quality: self.devices.quality.shown, ..media };
         self.call.media = media;
         let me = self.conn.me;
         for p in self.call.participants.iter_mut().filter(|p| Some(p.conn_id) == me) {

@@ -52,6 +52,8 @@ pub struct Devices {
     pub streams: u64,
     /// Whether calls can work on this page at all (found once when the client starts).
     pub media_access: MediaAccess,
+    /// My connection's quality (shown in my media state while in a call).
+    pub quality: super::QualityMeter,
 }
 
 impl Devices {
@@ -78,6 +80,12 @@ impl ClientState {
             MediaEvent::JoinWith(media) => self.join_call(media, fx),
             MediaEvent::Signal { to, payload } => self.send(fx, ClientMsg::Signal { to, payload }),
             MediaEvent::Layout(tiles) => self.send(fx, ClientMsg::CallLayout { tiles }),
+            MediaEvent::Link(sample) => {
+                let held_back = !self.call.paused.is_empty();
+                if self.call.in_call && self.devices.quality.update(super::level(&sample, held_back)) {
+                    self.set_media(self.call.media, fx);
+                }
+            }
         }
     }
 }

@@ -22,6 +22,7 @@
 //! - `call.rs`: the call's participants, my media state, and which messages are for the
 //!   call engine.
 //! - `devices.rs`: cameras, microphones, device notes, who is speaking.
+//! - `quality.rs`: my connection's quality (good, fair, poor) from the engine's link samples.
 //! - `notice.rs`: notices and refusals as data, worded by the views (`crate::strings`).
 //! - `steps.rs`: the call's steps (who offers, the polite side, P2P or SFU, recovery after
 //!   `media_failed`), as commands for the call engine.
@@ -33,6 +34,7 @@ mod connection;
 mod devices;
 mod notice;
 mod port;
+mod quality;
 mod room;
 mod steps;
 #[cfg(test)]
@@ -52,6 +54,7 @@ pub use devices::{Device, DeviceNote, Devices, MediaAccess};
 pub use notice::{Banner, CallError, Notice, Refusal};
 pub use port::{EngineCommand, Effect, Input, Intent, MediaEvent, Request};
 pub use room::RoomState;
+pub use quality::{level, LinkSample, QualityMeter};
 pub use steps::PeerLink;
 
 /// Everything the browser knows, as plain data.

@@ -9,7 +9,7 @@ use crate::protocol::{
     CallMode, ClientMsg, ConnId, IceServer, MediaState, RemoteTrack, ServerMsg, SignalPayload, TileView, TrackKind,
 };
 
-use super::{Device, DeviceNote, MediaAccess, PeerLink, Unsent};
+use super::{Device, DeviceNote, LinkSample, MediaAccess, PeerLink, Unsent};
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +118,8 @@ pub enum MediaEvent {
     Signal { to: ConnId, payload: SignalPayload },
     /// Which remote tiles I show, and how big (for the SFU's layer choice).
     Layout(Vec<TileView>),
+    /// My link over the last interval (loss, round trip), measured every few seconds in a call.
+    Link(LinkSample),
 }
 
 /// A command for the call engine: the steps of a call, decided by the model

@@ -231,7 +231,7 @@ fn a_host_setting_a_password_remembers_it_for_the_reconnect() {
 #[test]
 fn moving_to_another_room_leaves_the_call_and_keeps_nothing_of_the_old_room() {
     let mut s = in_room();
-    intend(&mut s, Intent::JoinCall(MediaState { audio: true, video: true, screen: false }));
+    intend(&mut s, Intent::JoinCall(MediaState { audio: true, video: true, screen: false, ..Default::default() }));
     server(&mut s, ServerMsg::CallJoined { req_id: None, ice_servers: vec![], relay_only: false, participants: vec![], mode: CallMode::P2p });
     server(&mut s, ServerMsg::Hands { room: "r".into(), hands: vec![2], by: None });
     let fx = intend(&mut s, Intent::Enter("other".into()));
@@ -246,8 +246,8 @@ fn moving_to_another_room_leaves_the_call_and_keeps_nothing_of_the_old_room() {
 #[test]
 fn a_dropped_socket_leaves_the_call_and_the_reconnect_joins_it_again_with_the_same_media() {
     let mut s = in_room();
-    let bo = CallParticipant { conn_id: 2, nickname: "Bo".into(), media: MediaState { audio: true, video: true, screen: false } };
-    let fx = intend(&mut s, Intent::JoinCall(MediaState { audio: true, video: false, screen: false }));
+    let bo = CallParticipant { conn_id: 2, nickname: "Bo".into(), media: MediaState { audio: true, video: true, screen: false, ..Default::default() } };
+    let fx = intend(&mut s, Intent::JoinCall(MediaState { audio: true, video: false, screen: false, ..Default::default() }));
     assert!(matches!(&sent(&fx)[..], [ClientMsg::CallJoin { req_id: Some(_), .. }]));
     server(&mut s, ServerMsg::CallJoined { req_id: None, ice_servers: vec![], relay_only: false, participants: vec![bo], mode: CallMode::P2p });
     let fx = apply(&mut s, Input::Media(MediaEvent::Sending(MediaState::default())));

@@ -9,7 +9,7 @@ use crate::protocol::{
 };
 
 fn person(conn_id: ConnId) -> CallParticipant {
-    CallParticipant { conn_id, nickname: format!("p{conn_id}"), media: MediaState { audio: true, video: true, screen: false } }
+    CallParticipant { conn_id, nickname: format!("p{conn_id}"), media: MediaState { audio: true, video: true, screen: false, ..Default::default() } }
 }
 
 fn engine(fx: &[Effect]) -> Vec<EngineCommand> {
@@ -133,7 +133,7 @@ fn a_forced_mute_turns_my_microphone_off_only_if_it_is_on() {
     let mut s = in_call(CallMode::P2p, &[1]);
     let mute = || ServerMsg::MuteRequest { by: 1, nickname: "Ana".into(), force: true };
     assert!(engine(&server(&mut s, mute())).is_empty(), "already off");
-    apply(&mut s, Input::Media(MediaEvent::Sending(MediaState { audio: true, video: false, screen: false })));
+    apply(&mut s, Input::Media(MediaEvent::Sending(MediaState { audio: true, video: false, screen: false, ..Default::default() })));
     assert_eq!(engine(&server(&mut s, mute())), [EngineCommand::SetSending { kind: TrackKind::Audio, on: false }]);
 }
 
@@ -170,7 +170,7 @@ fn the_tiles_the_grid_shows_are_kept_for_the_engine_until_i_leave_the_call() {
 #[test]
 fn my_microphone_and_camera_buttons_turn_each_on_or_off_from_what_the_others_see() {
     let mut s = in_call(CallMode::P2p, &[1]);
-    s.call.media = MediaState { audio: true, video: false, screen: false };
+    s.call.media = MediaState { audio: true, video: false, screen: false, ..Default::default() };
     assert_eq!(engine(&intend(&mut s, Intent::ToggleSending(TrackKind::Audio))), [EngineCommand::SetSending { kind: TrackKind::Audio, on: false }]);
     assert_eq!(engine(&intend(&mut s, Intent::ToggleSending(TrackKind::Video))), [EngineCommand::SetSending { kind: TrackKind::Video, on: true }]);
     assert!(s.call.media.audio, "the state changes when the engine reports what it did");
@@ -182,7 +182,7 @@ fn my_microphone_and_camera_buttons_turn_each_on_or_off_from_what_the_others_see
 fn my_screen_button_starts_sharing_or_stops_it() {
     let mut s = in_call(CallMode::Sfu, &[1]);
     assert_eq!(engine(&intend(&mut s, Intent::ToggleScreen)), [EngineCommand::ShareScreen(true)]);
-    apply(&mut s, Input::Media(MediaEvent::Sending(MediaState { audio: false, video: false, screen: true })));
+    apply(&mut s, Input::Media(MediaEvent::Sending(MediaState { audio: false, video: false, screen: true, ..Default::default() })));
     assert_eq!(engine(&intend(&mut s, Intent::ToggleScreen)), [EngineCommand::ShareScreen(false)]);
     s.devices.media_access = MediaAccess::Insecure;
     assert!(intend(&mut s, Intent::ToggleScreen).is_empty());
@@ -202,4 +202,29 @@ fn the_sfu_connection_is_prepared_only_in_a_room_online_and_out_of_its_call() {
     intend(&mut s, Intent::GoHome);
     s.devices.media_access = MediaAccess::Available;
     assert!(intend(&mut s, Intent::PrepareSfu).is_empty(), "not in a room");
+}
+
+#[test]
+fn my_connection_quality_goes_to_the_others_with_my_media_state_only_when_the_shown_level_changes() {
+    use crate::protocol::Quality;
+    let link = |loss: f64| Input::Media(MediaEvent::Link(LinkSample { loss_in_pct: loss, loss_out_pct: 0.0, rtt_ms: Some(30) }));
+    let told = |fx: &[Effect]| -> Vec<Quality> {
+        fx.iter().filter_map(|e| match e { Effect::Send(ClientMsg::CallState { media }) => Some(media.quality), _ => None }).collect()
+    };
+    // Outside a call nothing is measured or said.
+    let mut s = in_room();
+    assert!(told(&apply(&mut s, link(20.0))).is_empty());
+
+    let mut s = in_call(CallMode::Sfu, &[1]);
+    assert!(told(&apply(&mut s, link(0.0))).is_empty(), "good, as it was");
+    assert_eq!(told(&apply(&mut s, link(20.0))), [Quality::Poor]);
+    assert_eq!(s.call.media.quality, Quality::Poor, "my own tile shows it");
+    assert!(told(&apply(&mut s, link(0.0))).is_empty(), "better must hold first");
+    assert_eq!(told(&apply(&mut s, link(0.0))), [Quality::Good]);
+    // The SFU holding video back from me: fair, even without loss.
+    server(&mut s, ServerMsg::CallPaused { tracks: vec![crate::protocol::RemoteTrack { from: 1, kind: TrackKind::Video }] });
+    assert_eq!(told(&apply(&mut s, link(0.0))), [Quality::Fair]);
+    // Turning my camera off keeps the quality in what the others are told.
+    let fx = apply(&mut s, Input::Media(MediaEvent::Sending(MediaState { audio: true, ..Default::default() })));
+    assert_eq!(told(&fx), [Quality::Fair]);
 }

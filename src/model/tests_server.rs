@@ -12,7 +12,7 @@ use crate::protocol::{
 };
 
 fn participant(conn_id: ConnId, audio: bool) -> CallParticipant {
-    CallParticipant { conn_id, nickname: format!("p{conn_id}"), media: MediaState { audio, video: true, screen: false } }
+    CallParticipant { conn_id, nickname: format!("p{conn_id}"), media: MediaState { audio, video: true, screen: false, ..Default::default() } }
 }
 
 fn engine(c: EngineCommand) -> Effect {
@@ -183,7 +183,7 @@ fn case(m: ServerMsg) {
             assert_eq!(s.rooms.len(), 1);
         }
         ServerMsg::CallJoined { .. } => {
-            apply(&mut s, Input::Intent(Intent::JoinCall(MediaState { audio: true, video: false, screen: false })));
+            apply(&mut s, Input::Intent(Intent::JoinCall(MediaState { audio: true, video: false, screen: false, ..Default::default() })));
             let fx = server(&mut s, m.clone());
             assert_eq!(fx, [no_ice(), engine(EngineCommand::Start { mode: CallMode::Sfu, peers: vec![] })]);
             assert!(s.call.in_call && s.call.mode == CallMode::Sfu);

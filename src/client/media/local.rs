@@ -154,7 +154,7 @@ fn stop_tracks(stream: &MediaStream) {
 
 /// What the local tracks allow, as the state the others will see.
 pub fn available_media() -> MediaState {
-    with_engine(|e| MediaState { audio: e.microphone.is_some(), video: e.camera.is_some(), screen: false })
+    with_engine(|e| MediaState { audio: e.microphone.is_some(), video: e.camera.is_some(), screen: false, ..Default::default() })
 }
 
 /// Release the camera, microphone and screen (leaving the room page, once the call's

@@ -9,6 +9,7 @@
 //! - `sfu.rs`: SFU calls: one peer connection to the server, simulcast, an m-line per track
 //!   received, and the visible tiles reported for the layer choice.
 //! - `speaking.rs`: who is speaking, from the incoming audio energy.
+//! - `link.rs`: my link's loss and round trip, for the connection-quality indicator.
 //! - `engine.rs`: the state they share (every JS object, in one thread-local `Engine`) and
 //!   the helpers to reach it and report to the model; `js.rs`: an error's name and the
 //!   connections shown to the tests.
@@ -23,6 +24,7 @@
 
 mod engine;
 mod js;
+mod link;
 mod local;
 mod mesh;
 mod peer;
@@ -41,6 +43,7 @@ use local::{
     watch_devices,
 };
 use sfu::watch_layout;
+use link::watch_link;
 use speaking::watch_speaking;
 
 /// What the call engine is asked to do.
@@ -104,7 +107,7 @@ pub fn handle(model: Model, event: CallEvent) {
     }
 }
 
-/// Device changes, who is speaking, which tiles show: watched from the engine's first use
+/// Device changes, who is speaking, my link, which tiles show: watched from the engine's first use
 /// on (the first room page), for the rest of the page's life.
 fn start_watching(model: Model) {
     thread_local! {
@@ -113,6 +116,7 @@ fn start_watching(model: Model) {
     if !WATCHING.replace(true) {
         watch_devices(model);
         watch_speaking(model);
+        watch_link(model);
         watch_layout(model);
     }
 }

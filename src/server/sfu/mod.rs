@@ -7,7 +7,7 @@
 //!   every `Rtc`, and the per-call control (joins, leaves, signalling, failures).
 //! - `packets.rs`: the per-packet path: demultiplexing, timeouts, draining each `Rtc`, and
 //!   the routing of media and keyframe requests between participants.
-//! - `transport.rs`: the sockets (UDP, ICE-TCP). `bot.rs`: a synthetic participant (str0m
+//! - `transport.rs`: the sockets (UDP, ICE-TCP) and the candidates announced. `bot.rs`: a synthetic participant (str0m
 //!   on loopback UDP) for tests and load runs.
 //! - `peer.rs`: one participant: its `Rtc`, offers, candidates, what it publishes/receives.
 //! - `simulcast.rs`: the per-subscriber layer choice, keyframe-gated switching and the
@@ -121,7 +121,7 @@ impl SfuHandle {
         let socket = StdUdpSocket::bind(config.udp_addr)?;
         socket.set_nonblocking(true)?;
         let local_addr = socket.local_addr()?;
-        let candidates = peer::candidate_addrs(local_addr, &config.public_ips);
+        let candidates = transport::candidate_addrs(local_addr, &config.public_ips);
         tracing::info!(%local_addr, ?candidates, "SFU listening (UDP)");
         // Without its TCP port the SFU still serves UDP; only browsers whose network blocks
         // UDP lose a way in, and the log says so.
@@ -190,7 +190,7 @@ impl Sfu {
             peers: HashMap::new(),
             calls: HashMap::new(),
             routes: HashMap::new(),
-            ice_candidates: peer::local_candidates(&candidates, tcp_port),
+            ice_candidates: transport::local_candidates(&candidates, tcp_port),
             candidates,
             tcp_port,
             stats,

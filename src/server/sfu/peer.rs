@@ -10,7 +10,6 @@
 //! lists what every m-line is for (`tracks`), so nothing is guessed from the SDP.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -342,55 +341,14 @@ fn new_rtc(candidates: &[Candidate], now: Instant) -> Rtc {
     let mut rtc = Rtc::builder()
         // The SFU's own bandwidth estimate towards each subscriber caps its layers.
         .enable_bwe(Some(str0m::bwe::Bitrate::kbps(1500)))
+        // Opus with RED (RFC 2198) where the browser offers it: each packet also carries the
+        // previous one, so a lost voice packet is recovered without a retransmission.
+        .enable_opus(true, true)
         .build(now);
     for c in candidates {
         rtc.add_local_candidate(c.clone());
     }
     rtc
-}
-
-/// The SFU's ICE candidates: a UDP host candidate at each address, and, with an ICE-TCP
-/// port, a passive TCP one beside it (browsers connect to it; the SFU never dials out).
-pub fn local_candidates(addrs: &[SocketAddr], tcp_port: Option<u16>) -> Vec<Candidate> {
-    let mut out = Vec::new();
-    for addr in addrs {
-        match Candidate::host(*addr, "udp") {
-            Ok(c) => out.push(c),
-            Err(e) => tracing::warn!("SFU candidate {addr} refused: {e}"),
-        }
-        if let Some(port) = tcp_port {
-            let tcp = SocketAddr::new(addr.ip(), port);
-            match Candidate::builder().tcp().host(tcp).tcptype(str0m::net::TcpType::Passive).build() {
-                Ok(c) => out.push(c),
-                Err(e) => tracing::warn!("SFU TCP candidate {tcp} refused: {e}"),
-            }
-        }
-    }
-    out
-}
-
-/// The addresses announced as host candidates: the configured public ones, else the bound
-/// address, else (bound to 0.0.0.0) every address of the machine's interfaces.
-pub(super) fn candidate_addrs(bound: SocketAddr, public_ips: &[IpAddr]) -> Vec<SocketAddr> {
-    let port = bound.port();
-    if !public_ips.is_empty() {
-        return public_ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
-    }
-    if !bound.ip().is_unspecified() {
-        return vec![bound];
-    }
-    let mut addrs: Vec<SocketAddr> = if_addrs::get_if_addrs()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|i| i.ip())
-        .filter(|ip| ip.is_ipv4() == bound.is_ipv4())
-        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect();
-    if addrs.is_empty() {
-        addrs.push(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port));
-    }
-    addrs
 }
 
 #[cfg(test)]

@@ -20,12 +20,13 @@
 //! server a task and a small buffer for a few seconds.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use str0m::net::{Protocol, Transmit};
+use str0m::Candidate;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
@@ -192,6 +193,50 @@ async fn serve_connection(stream: tokio::net::TcpStream, remote: SocketAddr, eve
         _ = writing => {}
     }
     let _ = events.send(TcpEvent::Closed { remote }).await;
+}
+
+/// The SFU's ICE candidates: a UDP host candidate at each address, and, with an ICE-TCP
+/// port, a passive TCP one beside it (browsers connect to it; the SFU never dials out).
+pub fn local_candidates(addrs: &[SocketAddr], tcp_port: Option<u16>) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for addr in addrs {
+        match Candidate::host(*addr, "udp") {
+            Ok(c) => out.push(c),
+            Err(e) => tracing::warn!("SFU candidate {addr} refused: {e}"),
+        }
+        if let Some(port) = tcp_port {
+            let tcp = SocketAddr::new(addr.ip(), port);
+            match Candidate::builder().tcp().host(tcp).tcptype(str0m::net::TcpType::Passive).build() {
+                Ok(c) => out.push(c),
+                Err(e) => tracing::warn!("SFU TCP candidate {tcp} refused: {e}"),
+            }
+        }
+    }
+    out
+}
+
+/// The addresses announced as host candidates: the configured public ones, else the bound
+/// address, else (bound to 0.0.0.0) every address of the machine's interfaces.
+pub(super) fn candidate_addrs(bound: SocketAddr, public_ips: &[IpAddr]) -> Vec<SocketAddr> {
+    let port = bound.port();
+    if !public_ips.is_empty() {
+        return public_ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+    }
+    if !bound.ip().is_unspecified() {
+        return vec![bound];
+    }
+    let mut addrs: Vec<SocketAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| ip.is_ipv4() == bound.is_ipv4())
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect();
+    if addrs.is_empty() {
+        addrs.push(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port));
+    }
+    addrs
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ fn sfu_hub() -> TestHub {
 }
 
 fn join_call(hub: &mut TestHub, conn_id: ConnId) {
-    let media = MediaState { audio: true, video: true, screen: false };
+    let media = MediaState { audio: true, video: true, screen: false, ..Default::default() };
     hub.req(conn_id, ClientMsg::CallJoin { req_id: Some(1), media });
 }
 
@@ -108,7 +108,7 @@ fn leaving_the_room_or_disconnecting_leaves_the_call() {
     assert_eq!(left, [2, 3]);
     assert_eq!(hub.core.rooms["r"].call.len(), 1);
 
-    hub.req(1, ClientMsg::CallState { media: MediaState { audio: false, video: true, screen: false } });
+    hub.req(1, ClientMsg::CallState { media: MediaState { audio: false, video: true, screen: false, ..Default::default() } });
     hub.req(1, ClientMsg::CallLeave { req_id: Some(9) });
     assert!(hub.core.rooms["r"].call.is_empty());
     hub.req(1, ClientMsg::CallLeave { req_id: Some(10) });

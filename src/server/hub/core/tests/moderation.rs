@@ -8,7 +8,7 @@ fn hub() -> TestHub {
 }
 
 fn call_join(hub: &mut TestHub, conn_id: ConnId) {
-    hub.req(conn_id, ClientMsg::CallJoin { req_id: None, media: MediaState { audio: true, video: true, screen: false } });
+    hub.req(conn_id, ClientMsg::CallJoin { req_id: None, media: MediaState { audio: true, video: true, screen: false, ..Default::default() } });
 }
 
 /// Ana (1) runs room `r` with its waiting room on; Bo (2) is a host too, has his hand up
