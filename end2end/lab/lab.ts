@@ -79,6 +79,8 @@ export function snapshot(page: Page): Promise<Snapshot> {
         if (!wanted) return;
         const o: any = { pc: k };
         for (const f of keep) if (s[f] !== undefined) o[f] = s[f];
+        // Which of the browser's addresses carries the media (the limited eth0, never ctl0).
+        if (s.type === 'candidate-pair') o.localAddress = report.get(s.localCandidateId)?.address;
         stats[`${k}:${s.id}`] = o;
       });
     }

@@ -16,6 +16,8 @@ export type Inbound = {
 export type PersonFigures = {
   nick: string; limited: string; secs: number;
   recvKbps: number; sentKbps: number; rttMs?: number; availableOutgoingKbps?: number;
+  /** the browser's address of the candidate pairs in use (10.77.0.x: the limited link) */
+  mediaAddresses: string[];
   /** what this browser sends, per video layer: rid -> height, fps, kbit/s, quality limitation */
   sending: { rid: string; height?: number; fps: number; kbps: number; limitation?: string }[];
   inbound: Inbound[];
@@ -29,10 +31,12 @@ export function figures(nick: string, limited: string, s0: Snapshot, s1: Snapsho
   const inbound: Inbound[] = [];
   const sending: PersonFigures['sending'] = [];
   let recv = 0, sent = 0, rtt: number | undefined, avail: number | undefined;
+  const mediaAddresses = new Set<string>();
   for (const [key, b] of Object.entries(s1.stats)) {
     const a = s0.stats[key];
     if (b.type === 'candidate-pair') {
       if (b.state !== 'succeeded') continue;
+      if (b.localAddress) mediaAddresses.add(b.localAddress);
       recv += d(a, b, 'bytesReceived');
       sent += d(a, b, 'bytesSent');
       if (b.currentRoundTripTime !== undefined) rtt = Math.max(rtt ?? 0, b.currentRoundTripTime * 1000);
@@ -63,7 +67,7 @@ export function figures(nick: string, limited: string, s0: Snapshot, s1: Snapsho
   }
   sending.sort((x, y) => (x.height ?? 0) - (y.height ?? 0));
   inbound.sort((x, y) => x.from.localeCompare(y.from) || x.kind.localeCompare(y.kind));
-  return { nick, limited, secs, recvKbps: kbps(recv), sentKbps: kbps(sent), rttMs: rtt, availableOutgoingKbps: avail, sending, inbound };
+  return { nick, limited, secs, recvKbps: kbps(recv), sentKbps: kbps(sent), rttMs: rtt, availableOutgoingKbps: avail, mediaAddresses: [...mediaAddresses], sending, inbound };
 }
 
 const f0 = (x?: number) => (x === undefined ? '-' : x.toFixed(0));
@@ -74,11 +78,11 @@ export function line(p: PersonFigures): string {
   const remotes = [...new Set(p.inbound.map((s) => s.from))].map((from) => {
     const v = p.inbound.find((s) => s.from === from && s.kind === 'video');
     const a = p.inbound.find((s) => s.from === from && s.kind === 'audio');
-    const video = v ? `${f1(v.fps)}fps ${f0(v.frameHeight)}p frozen ${f1(v.frozenSecs)}s/${f0(v.freezes)}x ${f0(v.kbps)}kb` : 'no video';
+    const video = v ? `${f1(v.fps)}fps ${f0(v.frameHeight)}p (tile ${f0(v.tileHeight)}) frozen ${f1(v.frozenSecs)}s/${f0(v.freezes)}x ${f0(v.kbps)}kb` : 'no video';
     return `${from}: ${video}, audio concealed ${a ? f1(a.concealedPct) : '-'}%`;
   });
   const layers = p.sending.map((l) => `${l.rid}${f0(l.height)}@${f0(l.fps)}`).join(' ');
-  return `${p.nick}${p.limited ? `* (${p.limited})` : ''} | recv ${f0(p.recvKbps)} kbit/s, sent ${f0(p.sentKbps)} kbit/s [${layers}] rtt ${f0(p.rttMs)} ms | ${remotes.join(' | ')}`;
+  return `${p.nick}${p.limited ? `* (${p.limited})` : ''} | recv ${f0(p.recvKbps)} kbit/s, sent ${f0(p.sentKbps)} kbit/s [${layers}] rtt ${f0(p.rttMs)} ms via ${p.mediaAddresses.join(',') || '?'} | ${remotes.join(' | ')}`;
 }
 
 /** How everyone else received one person: their video and audio, averaged over receivers. */

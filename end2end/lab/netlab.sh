@@ -6,6 +6,7 @@
 #   netlab.sh up N                      namespace srv (Noom, 10.77.0.1) and b1..bN (browsers)
 #   netlab.sh limit bI down|up KBIT     rate-limit bI's link (tbf, 200 ms queue); KBIT=off lifts it
 #   netlab.sh show                      the links and their qdiscs
+#   netlab.sh stats                     bytes sent and dropped by each limit so far
 #   netlab.sh down                      delete every namespace `up` made
 #
 # Topology: srv holds a bridge `br0` (10.77.0.1/24). Browser I has `eth0` (10.77.0.(10+I)/24),
@@ -91,10 +92,19 @@ show() {
   done
 }
 
+stats() { # what the limits did: bytes through each limited link's tbf, drops, overlimits
+  for b in $(browsers); do
+    local i=${b#b}
+    tc -s -n srv qdisc show dev "l$i" | awk -v w="$b down" '/^qdisc tbf/ {t=1} t && /Sent/ {print w ": " $0; t=0}'
+    tc -s -n "$b" qdisc show dev eth0 | awk -v w="$b up" '/^qdisc tbf/ {t=1} t && /Sent/ {print w ": " $0; t=0}'
+  done
+}
+
 case ${1:-} in
   up) up "${2:-4}" ;;
   down) down ;;
   limit) limit "$2" "$3" "$4" ;;
   show) show ;;
-  *) echo "usage: netlab.sh up N | limit bI down|up KBIT|off | show | down" >&2; exit 2 ;;
+  stats) stats ;;
+  *) echo "usage: netlab.sh up N | limit bI down|up KBIT|off | show | stats | down" >&2; exit 2 ;;
 esac

@@ -6,6 +6,10 @@
 # environment (NOOM_LAB_BIN, NOOM_LAB_SITE, LIMIT_KBIT, LIMIT_DIR, SECS, LAB_OUT, ...; see
 # lab/README.md). Needs root (ip netns, tc).
 set -euo pipefail
+# Paths given relative to where this was called from stay valid after the cd.
+for v in NOOM_LAB_BIN NOOM_LAB_SITE NOOM_LAB_LEPTOS_TOML LAB_OUT; do
+  if [[ -n ${!v:-} ]]; then export "$v=$(realpath -m "${!v}")"; fi
+done
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 # `ip netns` keeps its namespaces under /run/netns; the lab mounts a tmpfs there in its own

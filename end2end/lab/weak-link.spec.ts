@@ -1,7 +1,7 @@
 import { test, expect, chromium, type Browser, type Page } from '@playwright/test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { expectPlaying, joinCall, person, uniqueRoom } from '../tests/helpers';
-import { BASE_URL, LAB_PEOPLE, browserEndpoints, constrainCamera, limit, recordPeerConnections, snapshot } from './lab';
+import { BASE_URL, LAB_PEOPLE, browserEndpoints, constrainCamera, limit, netlab, recordPeerConnections, snapshot } from './lab';
 import { figures, line, seenBy } from './measure';
 
 // A call of LAB_PEOPLE (4) through the SFU with one person on a weak link: LIMIT_DIR (down:
@@ -58,10 +58,12 @@ test('a call with one person on a weak link', async () => {
   console.log(`\n== ${LAB_PEOPLE} people, P${WHO} ${limitText} (from ${AT}), camera ${CAM.join('x').replace(/x(\d+)$/, '@$1')}, ${SECS} s; loadavg ${load0} -> ${load1}`);
   for (const p of people) console.log(line(p));
   for (const n of nicks) console.log(seenBy(n, people));
+  const tbf = netlab('stats').trim();
+  if (tbf) console.log(`the limit (tbf, whole run):\n${tbf}`);
   const summary = {
     limit: { who: `P${WHO}`, dir: DIR, kbit: KBIT, at: AT, queueMs: Number(process.env.NOOM_LAB_QUEUE_MS ?? 200) },
     secs: SECS, warmup: WARMUP, camera: CAM, server: process.env.NOOM_LAB_BIN ?? 'target/release/noom',
-    loadavg: [load0, load1], notPlaying, people,
+    loadavg: [load0, load1], notPlaying, tbf, people,
   };
   if (process.env.LAB_OUT) writeFileSync(process.env.LAB_OUT, JSON.stringify(summary, null, 2));
   for (const p of pages) await p.context().close();
