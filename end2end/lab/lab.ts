@@ -52,7 +52,7 @@ export function constrainCamera([width, height, frameRate]: number[]) {
 
 export type Snapshot = {
   t: number;
-  /** inbound-rtp / outbound-rtp / nominated candidate-pair stats, keyed `pc:id`. */
+  /** inbound-rtp / outbound-rtp / transport (with its selected pair's figures) stats, keyed `pc:id`. */
   stats: Record<string, any>;
   /** remote track id -> whose tile shows it (nickname), and the tile's height in px. */
   tracks: Record<string, { nick: string; tileHeight: number }>;
@@ -67,7 +67,7 @@ export function snapshot(page: Page): Promise<Snapshot> {
       'pauseCount', 'totalPausesDuration', 'concealedSamples', 'silentConcealedSamples', 'totalSamplesReceived',
       'jitter', 'nackCount', 'pliCount', 'jitterBufferDelay', 'jitterBufferEmittedCount', 'bytesSent',
       'retransmittedBytesSent', 'framesEncoded', 'framesSent', 'qualityLimitationReason', 'targetBitrate',
-      'availableOutgoingBitrate', 'currentRoundTripTime', 'state', 'nominated', 'type',
+      'type',
     ];
     const stats: Record<string, any> = {};
     const pcs: RTCPeerConnection[] = (window as any).labPcs ?? [];
@@ -75,12 +75,22 @@ export function snapshot(page: Page): Promise<Snapshot> {
       if (pcs[k].connectionState === 'closed') continue;
       const report = await pcs[k].getStats();
       report.forEach((s: any) => {
-        const wanted = s.type === 'inbound-rtp' || s.type === 'outbound-rtp' || (s.type === 'candidate-pair' && s.nominated);
-        if (!wanted) return;
         const o: any = { pc: k };
-        for (const f of keep) if (s[f] !== undefined) o[f] = s[f];
-        // Which of the browser's addresses carries the media (the limited eth0, never ctl0).
-        if (s.type === 'candidate-pair') o.localAddress = report.get(s.localCandidateId)?.address;
+        if (s.type === 'transport') {
+          // The link as a whole: bytes from the transport, RTT, the browser's send estimate
+          // and which of its addresses carries the media (the limited eth0, never ctl0)
+          // from the candidate pair it has selected.
+          const pair = report.get(s.selectedCandidatePairId);
+          Object.assign(o, {
+            type: 'transport', bytesSent: s.bytesSent, bytesReceived: s.bytesReceived, state: s.dtlsState,
+            currentRoundTripTime: pair?.currentRoundTripTime, availableOutgoingBitrate: pair?.availableOutgoingBitrate,
+            localAddress: pair && report.get(pair.localCandidateId)?.address,
+          });
+        } else if (s.type === 'inbound-rtp' || s.type === 'outbound-rtp') {
+          for (const f of keep) if (s[f] !== undefined) o[f] = s[f];
+        } else {
+          return;
+        }
         stats[`${k}:${s.id}`] = o;
       });
     }
@@ -93,4 +103,50 @@ export function snapshot(page: Page): Promise<Snapshot> {
     }
     return { t: performance.now(), stats, tracks };
   });
+}
+
+/**
+ * Start timing the frames each remote tile shows (requestVideoFrameCallback): what a person
+ * sees, counted inside the window (getStats' freezes count only when they end).
+ */
+export function watchFrames(page: Page) {
+  return page.evaluate(() => {
+    const w = window as any;
+    const watch = (w.labFrames = { start: performance.now(), tiles: {} as Record<string, number[]> });
+    for (const fig of Array.from(document.querySelectorAll('figure[aria-label]'))) {
+      const video = fig.querySelector('video');
+      if (!video || fig.classList.contains('me')) continue;
+      const times: number[] = (watch.tiles[(fig.getAttribute('aria-label') ?? '').replace(/'s video$/, '')] = []);
+      const frame = (now: number) => {
+        if (w.labFrames !== watch) return;
+        times.push(now);
+        video.requestVideoFrameCallback(frame);
+      };
+      video.requestVideoFrameCallback(frame);
+    }
+  });
+}
+
+export type Shown = { frames: number; fps: number; stalledSecs: number; longestGapSecs: number };
+
+/** Since `watchFrames`: per remote person, frames shown, and the time spent in gaps over `gapMs`. */
+export function shownFrames(page: Page, gapMs = 500): Promise<Record<string, Shown>> {
+  return page.evaluate((gapMs) => {
+    const w = window as any;
+    const end = performance.now();
+    const out: Record<string, any> = {};
+    for (const [nick, times] of Object.entries(w.labFrames.tiles as Record<string, number[]>)) {
+      const points = [w.labFrames.start, ...times, end];
+      let stalled = 0, longest = 0;
+      for (let k = 1; k < points.length; k++) {
+        const gap = points[k] - points[k - 1];
+        longest = Math.max(longest, gap);
+        if (gap > gapMs) stalled += gap;
+      }
+      const secs = (end - w.labFrames.start) / 1000;
+      out[nick] = { frames: times.length, fps: times.length / secs, stalledSecs: stalled / 1000, longestGapSecs: longest / 1000 };
+    }
+    w.labFrames = undefined;
+    return out;
+  }, gapMs);
 }

@@ -1,4 +1,4 @@
-import type { Snapshot } from './lab';
+import type { Shown, Snapshot } from './lab';
 
 // From two getStats snapshots of one person (before and after SECS seconds) to figures:
 // per remote stream (audio concealment, video fps, height, freezes, kbit/s) and the
@@ -10,7 +10,9 @@ export type Inbound = {
   // audio
   concealedPct?: number;
   // video
-  fps?: number; frameHeight?: number; frozenSecs?: number; freezes?: number; pausedSecs?: number; tileHeight?: number;
+  fps?: number; frameHeight?: number; frozenSecs?: number;
+  /** from the tile's shown frames (requestVideoFrameCallback), inside the window */
+  shownFps?: number; stalledSecs?: number; longestGapSecs?: number; freezes?: number; pausedSecs?: number; tileHeight?: number;
   nacks?: number; plis?: number;
 };
 export type PersonFigures = {
@@ -25,7 +27,7 @@ export type PersonFigures = {
 
 const d = (a: any, b: any, f: string) => (b?.[f] ?? 0) - (a?.[f] ?? 0);
 
-export function figures(nick: string, limited: string, s0: Snapshot, s1: Snapshot): PersonFigures {
+export function figures(nick: string, limited: string, s0: Snapshot, s1: Snapshot, shown: Record<string, Shown> = {}): PersonFigures {
   const secs = (s1.t - s0.t) / 1000;
   const kbps = (bytes: number) => (bytes * 8) / secs / 1000;
   const inbound: Inbound[] = [];
@@ -34,8 +36,7 @@ export function figures(nick: string, limited: string, s0: Snapshot, s1: Snapsho
   const mediaAddresses = new Set<string>();
   for (const [key, b] of Object.entries(s1.stats)) {
     const a = s0.stats[key];
-    if (b.type === 'candidate-pair') {
-      if (b.state !== 'succeeded') continue;
+    if (b.type === 'transport') {
       if (b.localAddress) mediaAddresses.add(b.localAddress);
       recv += d(a, b, 'bytesReceived');
       sent += d(a, b, 'bytesSent');
@@ -61,6 +62,8 @@ export function figures(nick: string, limited: string, s0: Snapshot, s1: Snapsho
           freezes: d(a, b, 'freezeCount'), pausedSecs: d(a, b, 'totalPausesDuration'), tileHeight: tile?.tileHeight,
           nacks: d(a, b, 'nackCount'), plis: d(a, b, 'pliCount'),
         });
+        const seen = tile && shown[tile.nick];
+        if (seen) Object.assign(one, { shownFps: seen.fps, stalledSecs: seen.stalledSecs, longestGapSecs: seen.longestGapSecs });
       }
       inbound.push(one);
     }
@@ -78,11 +81,14 @@ export function line(p: PersonFigures): string {
   const remotes = [...new Set(p.inbound.map((s) => s.from))].map((from) => {
     const v = p.inbound.find((s) => s.from === from && s.kind === 'video');
     const a = p.inbound.find((s) => s.from === from && s.kind === 'audio');
-    const video = v ? `${f1(v.fps)}fps ${f0(v.frameHeight)}p (tile ${f0(v.tileHeight)}) frozen ${f1(v.frozenSecs)}s/${f0(v.freezes)}x ${f0(v.kbps)}kb` : 'no video';
+    const video = v
+      ? `${f0(v.frameHeight)}p ${f1(v.fps)}fps stalled ${f1(v.stalledSecs)}s (freezes ${f0(v.freezes)}x ${f1(v.frozenSecs)}s) ${f0(v.kbps)}kb`
+      : 'no video';
     return `${from}: ${video}, audio concealed ${a ? f1(a.concealedPct) : '-'}%`;
   });
   const layers = p.sending.map((l) => `${l.rid}${f0(l.height)}@${f0(l.fps)}`).join(' ');
-  return `${p.nick}${p.limited ? `* (${p.limited})` : ''} | recv ${f0(p.recvKbps)} kbit/s, sent ${f0(p.sentKbps)} kbit/s [${layers}] rtt ${f0(p.rttMs)} ms via ${p.mediaAddresses.join(',') || '?'} | ${remotes.join(' | ')}`;
+  const limits = [...new Set(p.sending.map((l) => l.limitation).filter((l) => l && l !== 'none'))];
+  return `${p.nick}${p.limited ? `* (${p.limited})` : ''} | recv ${f0(p.recvKbps)} kbit/s, sent ${f0(p.sentKbps)} kbit/s [${layers}${limits.length ? ` limited by ${limits.join(',')}` : ''}] rtt ${f0(p.rttMs)} ms via ${p.mediaAddresses.join(',') || '?'} | ${remotes.join(' | ')}`;
 }
 
 /** How everyone else received one person: their video and audio, averaged over receivers. */
@@ -91,5 +97,5 @@ export function seenBy(nick: string, people: PersonFigures[]): string {
   const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
   const v = streams.filter((s) => s.kind === 'video');
   const a = streams.filter((s) => s.kind === 'audio');
-  return `${nick} as received by the others: video ${f1(avg(v.map((s) => s.fps!)))} fps, ${f0(avg(v.map((s) => s.frameHeight!)))}p, frozen ${f1(avg(v.map((s) => s.frozenSecs!)))} s, ${f0(avg(v.map((s) => s.kbps)))} kbit/s; audio concealed ${f1(avg(a.map((s) => s.concealedPct!)))} % (mean of ${v.length} receivers)`;
+  return `${nick} as received by the others: video ${f0(avg(v.map((s) => s.frameHeight!)))}p ${f1(avg(v.map((s) => s.fps!)))} fps, stalled ${f1(avg(v.map((s) => s.stalledSecs ?? NaN)))} s, frozen ${f1(avg(v.map((s) => s.frozenSecs!)))} s, ${f0(avg(v.map((s) => s.kbps)))} kbit/s; audio concealed ${f1(avg(a.map((s) => s.concealedPct!)))} % (mean of ${v.length} receivers)`;
 }

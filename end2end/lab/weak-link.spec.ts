@@ -1,7 +1,7 @@
 import { test, expect, chromium, type Browser, type Page } from '@playwright/test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { expectPlaying, joinCall, person, uniqueRoom } from '../tests/helpers';
-import { BASE_URL, LAB_PEOPLE, browserEndpoints, constrainCamera, limit, netlab, recordPeerConnections, snapshot } from './lab';
+import { BASE_URL, LAB_PEOPLE, browserEndpoints, constrainCamera, limit, netlab, recordPeerConnections, shownFrames, snapshot, watchFrames } from './lab';
 import { figures, line, seenBy } from './measure';
 
 // A call of LAB_PEOPLE (4) through the SFU with one person on a weak link: LIMIT_DIR (down:
@@ -51,10 +51,12 @@ test('a call with one person on a weak link', async () => {
   await pages[0].waitForTimeout(WARMUP * 1000);
   const load0 = loadavg();
   const s0 = await Promise.all(pages.map(snapshot));
+  await Promise.all(pages.map(watchFrames));
   await pages[0].waitForTimeout(SECS * 1000);
+  const shown = await Promise.all(pages.map((p) => shownFrames(p)));
   const s1 = await Promise.all(pages.map(snapshot));
   const load1 = loadavg();
-  const people = pages.map((_, i) => figures(nicks[i], i + 1 === WHO && KBIT > 0 ? limitText : '', s0[i], s1[i]));
+  const people = pages.map((_, i) => figures(nicks[i], i + 1 === WHO && KBIT > 0 ? limitText : '', s0[i], s1[i], shown[i]));
   console.log(`\n== ${LAB_PEOPLE} people, P${WHO} ${limitText} (from ${AT}), camera ${CAM.join('x').replace(/x(\d+)$/, '@$1')}, ${SECS} s; loadavg ${load0} -> ${load1}`);
   for (const p of people) console.log(line(p));
   for (const n of nicks) console.log(seenBy(n, people));
