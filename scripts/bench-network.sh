@@ -2,7 +2,8 @@
 # A four-person SFU call in the network lab (end2end/lab/README.md), with P4 on a weak
 # link: downlink 300 kbit/s, 500 kbit/s and 1 Mbit/s, then uplink 300 kbit/s (tbf, 200 ms
 # queue). Prints per person what they received (video fps, height, freezes, audio
-# concealment) and writes each case's figures as JSON to LAB_OUT_DIR.
+# concealment), writes each case's figures as JSON to LAB_OUT_DIR (default a new directory
+# under end2end/test-results/lab-bench) and ends with a table of them (end2end/lab/table.mjs).
 #
 #   NOOM_LAB_BIN=/path/noom NOOM_LAB_SITE=/path/site scripts/bench-network.sh
 #
@@ -16,7 +17,7 @@ if [[ -z ${NOOM_LAB_BIN:-} ]]; then
   cargo leptos build --release --split
   node scripts/precompress.mjs target/site/pkg
 fi
-out=$(realpath -m "${LAB_OUT_DIR:-end2end/test-results/lab-bench}")
+out=$(realpath -m "${LAB_OUT_DIR:-end2end/test-results/lab-bench/$(date +%Y%m%d-%H%M%S)}")
 mkdir -p "$out"
 for c in ${CASES:-down:300 down:500 down:1000 up:300}; do
   dir=${c%%:*} kbit=${c##*:}
@@ -26,4 +27,5 @@ for c in ${CASES:-down:300 down:500 down:1000 up:300}; do
   LIMIT_DIR=${dir/none/down} LIMIT_KBIT=$kbit LAB_OUT="$out/$dir-$kbit-$(date +%H%M%S).json" \
     end2end/lab/run.sh lab/weak-link.spec.ts
 done
+echo; node end2end/lab/table.mjs "$out"
 echo; echo "JSON figures in $out"
