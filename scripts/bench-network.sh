@@ -24,8 +24,10 @@ for c in ${CASES:-down:300 down:500 down:1000 up:300}; do
   [[ $dir == none ]] && kbit=0
   echo
   echo "== P4 ${dir} ${kbit} kbit/s; server ${NOOM_LAB_BIN:-target/release/noom}; loadavg before: $(cat /proc/loadavg)"
-  LIMIT_DIR=${dir/none/down} LIMIT_KBIT=$kbit LAB_OUT="$out/$dir-$kbit-$(date +%H%M%S).json" \
+  name="$dir-$kbit-$(date +%H%M%S)"
+  LIMIT_DIR=${dir/none/down} LIMIT_KBIT=$kbit LAB_OUT="$out/$name.json" \
     end2end/lab/run.sh lab/weak-link.spec.ts
+  cp end2end/test-results/lab/noom.log "$out/$name.noom.log" 2>/dev/null || true
 done
 echo; node end2end/lab/table.mjs "$out"
 echo; echo "JSON figures in $out"

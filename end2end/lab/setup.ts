@@ -102,6 +102,7 @@ export default async function globalSetup() {
     );
     process.env.LAB_WS = JSON.stringify(browsers.map((b) => b.ws));
     process.env.LAB_SERVER_PID = String(server.pid);
+    process.env.LAB_SITE = site;
   } catch (e) {
     await teardown();
     throw e;
