@@ -1,5 +1,6 @@
 import { test, expect, chromium, type Browser, type Page } from '@playwright/test';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { expectPlaying, joinCall, person, uniqueRoom } from '../tests/helpers';
 import { BASE_URL, LAB_PEOPLE, browserEndpoints, constrainCamera, limit, netlab, recordPeerConnections, shownFrames, snapshot, watchFrames } from './lab';
 import { figures, line, seenBy } from './measure';
@@ -67,7 +68,10 @@ test('a call with one person on a weak link', async () => {
     secs: SECS, warmup: WARMUP, camera: CAM, server: process.env.NOOM_LAB_BIN ?? 'target/release/noom',
     loadavg: [load0, load1], notPlaying, tbf, people,
   };
-  if (process.env.LAB_OUT) writeFileSync(process.env.LAB_OUT, JSON.stringify(summary, null, 2));
+  if (process.env.LAB_OUT) {
+    mkdirSync(dirname(process.env.LAB_OUT), { recursive: true });
+    writeFileSync(process.env.LAB_OUT, JSON.stringify(summary, null, 2));
+  }
   for (const p of pages) await p.context().close();
   for (const b of browsers) await b.close();
 });
