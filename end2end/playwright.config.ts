@@ -2,24 +2,10 @@ import { defineConfig } from '@playwright/test';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromiumArgs } from './chromium-args';
 
-// Debian's chromium (Playwright's own browser download is not reachable from here), with
-// the flags it needs in a sandbox-less, network-less container, and fake camera/mic for
-// the call tests. The suite runs inside `unshare -n` (see scripts/test.sh): loopback only.
-const chromiumArgs = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-ui-for-media-stream',
-  // Two fake cameras and microphones, so switching devices can be tested.
-  '--use-fake-device-for-media-stream=device-count=2',
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-];
+// Debian's chromium and its flags: chromium-args.ts. The suite runs inside `unshare -n`
+// (see scripts/test.sh): loopback only.
 
 const port = Number(process.env.NOOM_E2E_PORT ?? 3000);
 // A second server, over HTTPS with a self-signed certificate it makes for noom.test.
