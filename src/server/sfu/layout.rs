@@ -7,13 +7,15 @@
 //! [`RELAYOUT_EVERY`]), not per packet. The packet path only reads their result (each
 //! `Receiving`'s target layer).
 
-use super::allocate::{allocate, layers_to_encode, Demand, Importance};
+use super::allocate::{allocate, layers_to_encode, Demand, Importance, HEADROOM_PCT};
 use super::simulcast::{layer_for_height, rank, Layer, AUDIO_DEFAULT_BPS};
 use super::*;
 use crate::protocol::TrackKind;
 
 /// The layer names by rank, for a track whose layers are not known yet.
 const RIDS: [&str; 3] = ["q", "h", "f"];
+/// What audio costs with RED (each packet carrying the previous one too), against without.
+const AUDIO_RED_PCT: u64 = 160;
 
 impl Sfu {
     /// Recompute what `conn_id` gets of each track it receives: every audio track, then the
@@ -24,6 +26,7 @@ impl Sfu {
         let now = Instant::now();
         let Some(peer) = self.peers.get(&conn_id) else { return };
         let mut audio_bps = 0;
+        let mut audio_mids = Vec::new();
         let mut targets: Vec<(Mid, Option<Layer>)> = Vec::new();
         // Per video track allocated: its m-line, source, and its layers lowest first.
         let mut allocated: Vec<(Mid, RemoteTrack, Vec<Layer>)> = Vec::new();
@@ -33,6 +36,7 @@ impl Sfu {
                 self.source_mid(r.source).and_then(|(from, mid)| self.peers.get(&from)?.published.get(&mid));
             if !r.source.kind.is_video() {
                 audio_bps += published.and_then(|p| p.layers.first()).and_then(|l| l.bps).unwrap_or(AUDIO_DEFAULT_BPS);
+                audio_mids.push(*mid);
                 targets.push((*mid, Some(None)));
                 continue;
             }
@@ -100,6 +104,13 @@ impl Sfu {
             });
             allocated.push((*mid, r.source, offered.into_iter().map(|(l, _)| l).collect()));
         }
+        // Audio redundancy (RED) when the link has room for it and every tile's lowest layer:
+        // it saves voice from random loss, but on a link too thin for that it would cost the
+        // video it needs, where the allocator keeps the queue short anyway.
+        let with_red = audio_bps * AUDIO_RED_PCT / 100;
+        let lowest: u64 = demands.iter().map(|d| d.layers[0]).sum();
+        let red = peer.budget_bps.is_none_or(|e| e * HEADROOM_PCT / 100 >= with_red + lowest);
+        let audio_bps = if red { with_red } else { audio_bps };
         let grants = allocate(peer.budget_bps, audio_bps, &demands, now);
         tracing::trace!(
             conn_id,
@@ -138,6 +149,17 @@ impl Sfu {
             }
             peer.tell(&crate::protocol::ServerMsg::CallPaused { tracks: paused.clone() });
             peer.paused = paused;
+        }
+        audio_mids.sort();
+        let red_state = (red, audio_mids);
+        if peer.red.as_ref() != Some(&red_state) {
+            if let Some(rtc) = peer.rtc.as_mut() {
+                for mid in &red_state.1 {
+                    let _ = catch_unwind(AssertUnwindSafe(|| rtc.direct_api().set_red_send(*mid, red)));
+                }
+                peer.timeout = now;
+                peer.red = Some(red_state);
+            }
         }
         if bwe_target != peer.bwe_target && !demands.is_empty() {
             peer.bwe_target = bwe_target;

@@ -74,6 +74,9 @@ pub struct Peer {
     pub paused: Vec<RemoteTrack>,
     /// The (minimum, desired) rates last given to the bandwidth estimator.
     pub bwe_target: (u64, u64),
+    /// Whether the audio sent to this participant carries redundancy (RED), and on which
+    /// m-lines, once decided.
+    pub red: Option<(bool, Vec<Mid>)>,
     /// `--max-publish-kbps` as a token bucket of bytes (one second's worth of burst).
     publish_limit: Option<DefaultDirectRateLimiter>,
     /// When this participant was last told it sends too much (at most every few seconds).
@@ -209,6 +212,7 @@ impl Peer {
             budget_bps: None,
             paused: Vec::new(),
             bwe_target: (0, 0),
+            red: None,
             publish_limit: bytes_per_second.map(|b| crate::server::runtime::rate_limiter(Quota::per_second(b))),
             limit_told: None,
         }
@@ -325,6 +329,7 @@ impl Peer {
     /// negotiated on it. The participant stays in the call; its browser starts afresh.
     pub fn reset_media(&mut self) {
         self.rtc = None;
+        self.red = None;
         self.published.clear();
         self.receiving.clear();
     }
