@@ -19,6 +19,8 @@ if $want_test; then
   command -v chromium >/dev/null || apt_pkgs+=(chromium)
   # The reach tests drop packets inside the suite's own network namespace.
   command -v nft >/dev/null || apt_pkgs+=(nftables)
+  # The network lab (end2end/lab) checks the server is up from inside its namespace.
+  command -v curl >/dev/null || apt_pkgs+=(curl)
   # Reactions and hands are emoji; without a colour emoji font the screenshots show boxes.
   [[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || apt_pkgs+=(fonts-noto-color-emoji)
   # The ACME tests obtain certificates from Let's Encrypt's test CA, run on loopback.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up this machine and run every test: unit and integration tests (cargo test), then the
 # Playwright suite against a release build, in a network namespace where only loopback
-# exists, so no test can send anything off this machine.
+# exists, so no test can send anything off this machine; then the network lab (browsers in
+# network namespaces of their own behind rate-limited links, end2end/lab/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -19,3 +20,6 @@ node scripts/precompress.mjs target/site/pkg
 
 echo; echo "== playwright (loopback-only network namespace)"
 unshare -n bash -c 'ip link set lo up && cd end2end && npx playwright test'
+
+echo; echo "== network lab: the lab itself, and a call on a 300 kbit/s downlink (end2end/lab)"
+end2end/lab/run.sh lab/lab-check.spec.ts lab/weak-link-rules.spec.ts
