@@ -23,15 +23,21 @@ function received(p) {
 
 console.log('| case | loadavg (1 min) | limited: video recv (height, fps, stalled s) | limited: audio concealed % | limited: recv kbit/s, RTT ms | others: video recv (fps, stalled s) | others: audio concealed % | limited as received by others (fps, stalled s) | tbf drops |');
 console.log('|---|---|---|---|---|---|---|---|---|');
-for (const file of files) {
-  const d = JSON.parse(readFileSync(file, 'utf8'));
-  const who = d.limit.kbit > 0 ? d.limit.who : d.people[d.people.length - 1].nick;
-  const lim = d.people.find((p) => p.nick === who);
-  const others = d.people.filter((p) => p.nick !== who);
+function row(name, d, people, who) {
+  const lim = people.find((p) => p.nick === who);
+  const others = people.filter((p) => p.nick !== who);
   const l = received(lim);
   const o = others.map(received);
   const seen = others.flatMap((p) => p.inbound.filter((s) => s.from === who && s.kind === 'video'));
   const drops = /dropped (\d+)/.exec(d.tbf ?? '')?.[1] ?? '-';
-  const name = d.limit.kbit > 0 ? `${who} ${d.limit.dir} ${d.limit.kbit} kbit/s` : 'no limit';
-  console.log(`| ${name} | ${d.loadavg.map((s) => s.split(' ')[0]).join(' → ')} | ${f(l.height, 0)}p, ${f(l.fps)}, ${f(l.stalled)} | ${f(l.concealed)} | ${f(l.kbps, 0)}, ${f(l.rtt, 0)} | ${f(mean(o.map((x) => x.fps)))}, ${f(mean(o.map((x) => x.stalled)))} | ${f(mean(o.map((x) => x.concealed)))} | ${f(mean(seen.map((s) => s.fps)))}, ${f(mean(seen.map((s) => s.stalledSecs ?? NaN)))} | ${drops} |`);
+  return `| ${name} | ${d.loadavg.map((s) => s.split(' ')[0]).join(' → ')} | ${f(l.height, 0)}p, ${f(l.fps)}, ${f(l.stalled)} | ${f(l.concealed)} | ${f(l.kbps, 0)}, ${f(l.rtt, 0)} | ${f(mean(o.map((x) => x.fps)))}, ${f(mean(o.map((x) => x.stalled)))} | ${f(mean(o.map((x) => x.concealed)))} | ${f(mean(seen.map((s) => s.fps)))}, ${f(mean(seen.map((s) => s.stalledSecs ?? NaN)))} | ${drops} |`;
+}
+
+for (const file of files) {
+  const d = JSON.parse(readFileSync(file, 'utf8'));
+  const who = d.limit.kbit > 0 ? d.limit.who : d.people[d.people.length - 1].nick;
+  const name = d.limit.kbit > 0 ? `${who} ${d.limit.dir} ${d.limit.kbit} kbit/s${d.limit.at === 'call' ? ' (from mid-call)' : ''}` : 'no limit';
+  console.log(row(name, d, d.people, who));
+  // With RECOVER_SECS: the window after the limit was lifted (tbf counters are the first window's).
+  if (d.after) console.log(row(`… ${d.recoverSecs} s after lifting it`, { ...d, loadavg: d.after.loadavg, tbf: '' }, d.after.people, who));
 }
