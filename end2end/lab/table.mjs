@@ -1,7 +1,8 @@
 // A markdown table from the JSON files lab/weak-link.spec.ts writes (LAB_OUT), one row per
 // file (a directory's in the order they were written): `node lab/table.mjs DIR_OR_FILES...`. "limited" is the limited person (or the last
 // one when nothing is limited), "others" the mean over everyone else; figures per remote
-// stream are means over the streams a person receives.
+// stream are means over the streams a person receives. Height: the mean height of the frames
+// shown in the window (older figures, without it: the last decoded frame's).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -16,7 +17,7 @@ function received(p) {
   const v = p.inbound.filter((s) => s.kind === 'video');
   const a = p.inbound.filter((s) => s.kind === 'audio');
   return {
-    height: mean(v.map((s) => s.frameHeight)), fps: mean(v.map((s) => s.fps)), stalled: mean(v.map((s) => s.stalledSecs ?? NaN)),
+    height: mean(v.map((s) => s.shownHeight ?? s.frameHeight)), fps: mean(v.map((s) => s.fps)), stalled: mean(v.map((s) => s.stalledSecs ?? NaN)),
     concealed: mean(a.map((s) => s.concealedPct)), kbps: p.recvKbps, rtt: p.rttMs ?? NaN,
   };
 }
