@@ -112,14 +112,17 @@ export function snapshot(page: Page): Promise<Snapshot> {
 export function watchFrames(page: Page) {
   return page.evaluate(() => {
     const w = window as any;
-    const watch = (w.labFrames = { start: performance.now(), tiles: {} as Record<string, number[]> });
+    const watch = (w.labFrames = { start: performance.now(), tiles: {} as Record<string, number[]>, heights: {} as Record<string, number[]> });
     for (const fig of Array.from(document.querySelectorAll('figure[aria-label]'))) {
       const video = fig.querySelector('video');
       if (!video || fig.classList.contains('me')) continue;
-      const times: number[] = (watch.tiles[(fig.getAttribute('aria-label') ?? '').replace(/'s video$/, '')] = []);
-      const frame = (now: number) => {
+      const nick = (fig.getAttribute('aria-label') ?? '').replace(/'s video$/, '');
+      const times: number[] = (watch.tiles[nick] = []);
+      const heights: number[] = (watch.heights[nick] = []);
+      const frame = (now: number, meta: { height: number }) => {
         if (w.labFrames !== watch) return;
         times.push(now);
+        heights.push(meta.height);
         video.requestVideoFrameCallback(frame);
       };
       video.requestVideoFrameCallback(frame);
@@ -127,9 +130,13 @@ export function watchFrames(page: Page) {
   });
 }
 
-export type Shown = { frames: number; fps: number; stalledSecs: number; longestGapSecs: number };
+export type Shown = {
+  frames: number; fps: number; stalledSecs: number; longestGapSecs: number;
+  /** mean height of the frames shown, and how many were shown at each height */
+  meanHeight: number; heights: Record<string, number>;
+};
 
-/** Since `watchFrames`: per remote person, frames shown, and the time spent in gaps over `gapMs`. */
+/** Since `watchFrames`: per remote person, frames shown, their heights, and the time spent in gaps over `gapMs`. */
 export function shownFrames(page: Page, gapMs = 500): Promise<Record<string, Shown>> {
   return page.evaluate((gapMs) => {
     const w = window as any;
@@ -144,7 +151,11 @@ export function shownFrames(page: Page, gapMs = 500): Promise<Record<string, Sho
         if (gap > gapMs) stalled += gap;
       }
       const secs = (end - w.labFrames.start) / 1000;
-      out[nick] = { frames: times.length, fps: times.length / secs, stalledSecs: stalled / 1000, longestGapSecs: longest / 1000 };
+      const hs: number[] = w.labFrames.heights[nick];
+      const heights: Record<string, number> = {};
+      for (const h of hs) heights[h] = (heights[h] ?? 0) + 1;
+      const meanHeight = hs.length ? hs.reduce((a, b) => a + b, 0) / hs.length : 0;
+      out[nick] = { frames: times.length, fps: times.length / secs, stalledSecs: stalled / 1000, longestGapSecs: longest / 1000, meanHeight, heights };
     }
     w.labFrames = undefined;
     return out;

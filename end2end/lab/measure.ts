@@ -12,7 +12,7 @@ export type Inbound = {
   // video
   fps?: number; frameHeight?: number; frozenSecs?: number;
   /** from the tile's shown frames (requestVideoFrameCallback), inside the window */
-  shownFps?: number; stalledSecs?: number; longestGapSecs?: number; freezes?: number; pausedSecs?: number; tileHeight?: number;
+  shownFps?: number; stalledSecs?: number; longestGapSecs?: number; shownHeight?: number; shownHeights?: Record<string, number>; freezes?: number; pausedSecs?: number; tileHeight?: number;
   nacks?: number; plis?: number;
 };
 export type PersonFigures = {
@@ -63,7 +63,12 @@ export function figures(nick: string, limited: string, s0: Snapshot, s1: Snapsho
           nacks: d(a, b, 'nackCount'), plis: d(a, b, 'pliCount'),
         });
         const seen = tile && shown[tile.nick];
-        if (seen) Object.assign(one, { shownFps: seen.fps, stalledSecs: seen.stalledSecs, longestGapSecs: seen.longestGapSecs });
+        if (seen) {
+          Object.assign(one, {
+            shownFps: seen.fps, stalledSecs: seen.stalledSecs, longestGapSecs: seen.longestGapSecs,
+            shownHeight: seen.meanHeight, shownHeights: seen.heights,
+          });
+        }
       }
       inbound.push(one);
     }
@@ -82,7 +87,7 @@ export function line(p: PersonFigures): string {
     const v = p.inbound.find((s) => s.from === from && s.kind === 'video');
     const a = p.inbound.find((s) => s.from === from && s.kind === 'audio');
     const video = v
-      ? `${f0(v.frameHeight)}p ${f1(v.fps)}fps stalled ${f1(v.stalledSecs)}s (freezes ${f0(v.freezes)}x ${f1(v.frozenSecs)}s) ${f0(v.kbps)}kb`
+      ? `${f0(v.shownHeight ?? v.frameHeight)}p ${f1(v.fps)}fps stalled ${f1(v.stalledSecs)}s (freezes ${f0(v.freezes)}x ${f1(v.frozenSecs)}s) ${f0(v.kbps)}kb`
       : 'no video';
     return `${from}: ${video}, audio concealed ${a ? f1(a.concealedPct) : '-'}%`;
   });
@@ -97,5 +102,5 @@ export function seenBy(nick: string, people: PersonFigures[]): string {
   const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
   const v = streams.filter((s) => s.kind === 'video');
   const a = streams.filter((s) => s.kind === 'audio');
-  return `${nick} as received by the others: video ${f0(avg(v.map((s) => s.frameHeight!)))}p ${f1(avg(v.map((s) => s.fps!)))} fps, stalled ${f1(avg(v.map((s) => s.stalledSecs ?? NaN)))} s, frozen ${f1(avg(v.map((s) => s.frozenSecs!)))} s, ${f0(avg(v.map((s) => s.kbps)))} kbit/s; audio concealed ${f1(avg(a.map((s) => s.concealedPct!)))} % (mean of ${v.length} receivers)`;
+  return `${nick} as received by the others: video ${f0(avg(v.map((s) => s.shownHeight ?? s.frameHeight!)))}p ${f1(avg(v.map((s) => s.fps!)))} fps, stalled ${f1(avg(v.map((s) => s.stalledSecs ?? NaN)))} s, frozen ${f1(avg(v.map((s) => s.frozenSecs!)))} s, ${f0(avg(v.map((s) => s.kbps)))} kbit/s; audio concealed ${f1(avg(a.map((s) => s.concealedPct!)))} % (mean of ${v.length} receivers)`;
 }

@@ -20,7 +20,9 @@ if [[ ! -d /run/netns ]]; then
   made_run_netns=1
 fi
 rc=0
-unshare --net --mount --propagation private bash -c '
+# A PID namespace too: when it ends (or unshare is killed), the kernel kills every process
+# left in it (server, browsers), and with them go the network namespaces.
+unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc bash -c '
   set -euo pipefail
   mount -t tmpfs noom-lab /run/netns
   ip link set lo up

@@ -10,18 +10,21 @@ import { figures, line, seenBy } from './measure';
 // (default the last). The limit starts when everyone's page is loaded, before anyone joins
 // (LIMIT_AT=join), or once everyone sees everyone (LIMIT_AT=call). After WARMUP seconds
 // (default 5) the call is measured for SECS seconds (default 20) from getStats in every
-// page. Prints one line per person and writes the figures as JSON to LAB_OUT if set.
+// page. Prints one line per person and writes the figures as JSON to LAB_OUT if set. With
+// RECOVER_SECS, the limit is then lifted and, that many seconds later, the call measured
+// again for SECS seconds: does the limited person get back what the others have?
 const SECS = Number(process.env.SECS ?? 20);
 const WARMUP = Number(process.env.WARMUP ?? 5);
 const KBIT = Number(process.env.LIMIT_KBIT ?? 500);
 const DIR = (process.env.LIMIT_DIR ?? 'down') as 'down' | 'up';
 const WHO = Number(process.env.LIMIT_WHO ?? LAB_PEOPLE);
 const AT = process.env.LIMIT_AT ?? 'join';
+const RECOVER_SECS = Number(process.env.RECOVER_SECS ?? 0);
 const CAM = (process.env.CAM ?? '640x360@15').split(/[x@]/).map(Number);
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim();
 
 test('a call with one person on a weak link', async () => {
-  test.setTimeout((SECS + WARMUP + 240) * 1000);
+  test.setTimeout((2 * SECS + RECOVER_SECS + WARMUP + 240) * 1000);
   const browsers: Browser[] = [];
   for (const ws of browserEndpoints()) browsers.push(await chromium.connect(ws));
   expect(browsers.length).toBe(LAB_PEOPLE);
@@ -50,23 +53,39 @@ test('a call with one person on a weak link', async () => {
   if (notPlaying.length) console.log(`not playing when the measurement starts: ${notPlaying.join(', ')}`);
   if (AT === 'call') applyLimit();
   await pages[0].waitForTimeout(WARMUP * 1000);
-  const load0 = loadavg();
-  const s0 = await Promise.all(pages.map(snapshot));
-  await Promise.all(pages.map(watchFrames));
-  await pages[0].waitForTimeout(SECS * 1000);
-  const shown = await Promise.all(pages.map((p) => shownFrames(p)));
-  const s1 = await Promise.all(pages.map(snapshot));
-  const load1 = loadavg();
-  const people = pages.map((_, i) => figures(nicks[i], i + 1 === WHO && KBIT > 0 ? limitText : '', s0[i], s1[i], shown[i]));
-  console.log(`\n== ${LAB_PEOPLE} people, P${WHO} ${limitText} (from ${AT}), camera ${CAM.join('x').replace(/x(\d+)$/, '@$1')}, ${SECS} s; loadavg ${load0} -> ${load1}`);
-  for (const p of people) console.log(line(p));
-  for (const n of nicks) console.log(seenBy(n, people));
+  // One window: getStats before and after SECS seconds, and the frames each tile shows.
+  const measure = async (secs: number, limited: string) => {
+    const load0 = loadavg();
+    const s0 = await Promise.all(pages.map(snapshot));
+    await Promise.all(pages.map(watchFrames));
+    await pages[0].waitForTimeout(secs * 1000);
+    const shown = await Promise.all(pages.map((p) => shownFrames(p)));
+    const s1 = await Promise.all(pages.map(snapshot));
+    const people = pages.map((_, i) => figures(nicks[i], i + 1 === WHO ? limited : '', s0[i], s1[i], shown[i]));
+    return { people, loadavg: [load0, loadavg()] };
+  };
+  const print = (title: string, people: ReturnType<typeof figures>[]) => {
+    console.log(title);
+    for (const p of people) console.log(line(p));
+    for (const n of nicks) console.log(seenBy(n, people));
+  };
+  const { people, loadavg: load } = await measure(SECS, KBIT > 0 ? limitText : '');
+  const cam = CAM.join('x').replace(/x(\d+)$/, '@$1');
+  print(`\n== ${LAB_PEOPLE} people, P${WHO} ${limitText} (from ${AT}), camera ${cam}, ${SECS} s; loadavg ${load[0]} -> ${load[1]}`, people);
   const tbf = netlab('stats').trim();
   if (tbf) console.log(`the limit (tbf, whole run):\n${tbf}`);
+  // Recovery: the limit lifted, RECOVER_SECS to settle, then another window of SECS.
+  let after;
+  if (RECOVER_SECS > 0 && KBIT > 0) {
+    limit(WHO, { [DIR]: 0 });
+    await pages[0].waitForTimeout(RECOVER_SECS * 1000);
+    after = await measure(SECS, 'limit lifted');
+    print(`\n== the same call ${RECOVER_SECS} s after P${WHO}'s limit was lifted, ${SECS} s; loadavg ${after.loadavg[0]} -> ${after.loadavg[1]}`, after.people);
+  }
   const summary = {
     limit: { who: `P${WHO}`, dir: DIR, kbit: KBIT, at: AT, queueMs: Number(process.env.NOOM_LAB_QUEUE_MS ?? 200) },
     secs: SECS, warmup: WARMUP, camera: CAM, server: process.env.NOOM_LAB_BIN ?? 'target/release/noom',
-    loadavg: [load0, load1], notPlaying, tbf, people,
+    loadavg: load, notPlaying, tbf, people, recoverSecs: RECOVER_SECS, after,
   };
   if (process.env.LAB_OUT) {
     mkdirSync(dirname(process.env.LAB_OUT), { recursive: true });
