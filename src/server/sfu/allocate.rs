@@ -17,8 +17,17 @@
 //! above the one it gets now, only when it fits with [`UPGRADE_MARGIN_PCT`] to spare; a
 //! track paused again soon after it resumed waits twice as long before the next try (2 s up
 //! to 16 s). Lowering is immediate. So a link near the edge settles instead of flapping.
-//! Probing upward is str0m's: the SFU sets the rate it would like to send (everything the
-//! tiles want) as the estimator's target, and the estimator probes towards it.
+//!
+//! Why trials: an estimate of a link that carries little stays near what it carries (in the
+//! network lab, str0m's estimate of a 300 kbit/s link carrying only audio sat at 150–220
+//! kbit/s), so waiting for it to show room would keep video paused for good. So the SFU
+//! also asks for more: it sets the estimator's minimum to what it sends plus the next step
+//! (str0m pads up to it) and its target to everything the tiles want; and when a paused
+//! track's back-off is over and the estimate still shows no room, the most important one is
+//! tried with media for [`TRIAL`]. If the estimate holds (falls by less than a tenth), the
+//! track stays, for as long as the estimate stays near that level; if it falls, the track
+//! pauses again and its next try waits twice as long. One track at a time is sent on such
+//! credit: three proved one by one added up to more than the link carried (measured).
 //!
 //! Plain data and decisions, clock passed in, unit-tested without a network (like
 //! [`super::simulcast::choose_layer`]).
@@ -36,6 +45,8 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(16);
 /// A track paused again within this time after resuming was a failed try.
 pub const FAILED_RESUME_WITHIN: Duration = Duration::from_secs(10);
+/// How long a trial resume is kept whatever the estimate says, unless it falls by a tenth.
+pub const TRIAL: Duration = Duration::from_secs(3);
 
 /// How much a track matters to the person receiving it (higher first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,6 +82,11 @@ pub struct Memory {
     pub backoff: Duration,
     /// When the track last resumed.
     pub resumed_at: Option<Instant>,
+    /// A trial resume under way: until when, and the estimate when it started.
+    pub trial: Option<(Instant, u64)>,
+    /// The estimate at which a trial showed the link carries this track: it is kept while
+    /// the estimate stays within a tenth of that, whatever it says of the room left.
+    pub proven: Option<u64>,
 }
 
 /// The decision for one track.
@@ -96,19 +112,53 @@ pub fn allocate(estimate_bps: Option<u64>, audio_bps: u64, demands: &[Demand], n
     let mut order: Vec<usize> = (0..demands.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(demands[i].importance), std::cmp::Reverse(demands[i].area), i));
     let mut layers: Vec<Option<usize>> = vec![None; demands.len()];
+    let mut trials: Vec<Option<(Instant, u64)>> = vec![None; demands.len()];
+    let mut proven: Vec<Option<u64>> = vec![None; demands.len()];
+    // At most one track is sent beyond what the estimate shows room for: one on trial, or
+    // one a trial proved (more would add up to more than the link carries).
+    let mut trying = demands.iter().any(|d| d.memory.trial.is_some() || d.memory.proven.is_some());
     // Everyone's lowest layer first, in priority order; what does not fit pauses (a
     // cheaper track further down may still fit).
     for &i in &order {
         let d = &demands[i];
+        let cost = d.layers[0];
+        // A trial under way is kept while the estimate holds; so is a track a trial proved,
+        // while the estimate stays near where it was then.
+        let holds = |from: u64| estimate * 10 >= from * 9;
+        if let Some((until, from)) = d.memory.trial {
+            if holds(from) {
+                left = left.saturating_sub(cost);
+                layers[i] = Some(0);
+                if now < until {
+                    trials[i] = Some((until, from));
+                } else {
+                    proven[i] = Some(from);
+                }
+                continue;
+            }
+        } else if let Some(at) = d.memory.proven.filter(|at| holds(*at)) {
+            left = left.saturating_sub(cost);
+            layers[i] = Some(0);
+            proven[i] = Some(at);
+            continue;
+        }
         let waiting = d.memory.paused && d.memory.resume_after.is_some_and(|t| now < t);
         if waiting {
             continue;
         }
-        let cost = d.layers[0];
         let need = if d.memory.paused { with_margin(cost) } else { cost };
         if need <= left {
             left -= cost;
             layers[i] = Some(0);
+        } else if d.memory.paused && !trying {
+            // The estimate shows no room, but an estimate of a link carrying little cannot:
+            // it follows what is sent. So the most important paused track, its back-off
+            // over, is tried with media for a while; if the estimate falls, it pauses
+            // again (a failed try: the next waits twice as long).
+            trying = true;
+            left = left.saturating_sub(cost);
+            layers[i] = Some(0);
+            trials[i] = Some((now + TRIAL, estimate));
         }
     }
     // Then raise each, in priority order, towards the layer its tile wants.
@@ -130,8 +180,31 @@ pub fn allocate(estimate_bps: Option<u64>, audio_bps: u64, demands: &[Demand], n
     demands
         .iter()
         .zip(layers)
-        .map(|(d, layer)| Grant { layer, memory: remember(d.memory, layer.is_none(), now) })
+        .zip(trials.into_iter().zip(proven))
+        .map(|((d, layer), (trial, proven))| Grant {
+            layer,
+            memory: Memory { trial, proven, ..remember(d.memory, layer.is_none(), now) },
+        })
         .collect()
+}
+
+/// What the next step up would cost (bit/s): resuming the most important paused track at
+/// its lowest layer, else raising the most important track below its wanted layer by one
+/// layer; 0 when every track has what it wants. The SFU keeps the link busy with that much
+/// more (str0m pads with probes up to the estimate), so the estimator can discover whether
+/// the step fits — on a link carrying only what was granted, an estimate never grows.
+pub fn next_step(demands: &[Demand], grants: &[Grant]) -> u64 {
+    let mut order: Vec<usize> = (0..demands.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(demands[i].importance), std::cmp::Reverse(demands[i].area), i));
+    let step = |i: usize| {
+        let d = &demands[i];
+        match grants[i].layer {
+            None => Some(d.layers[0]),
+            Some(at) if at + 1 < d.layers.len() => Some(d.layers[at + 1].saturating_sub(d.layers[at])),
+            Some(_) => None,
+        }
+    };
+    order.into_iter().find_map(step).map(with_margin).unwrap_or(0)
 }
 
 fn with_margin(bps: u64) -> u64 {

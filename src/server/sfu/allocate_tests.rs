@@ -103,14 +103,62 @@ fn a_paused_track_resumes_only_after_its_back_off_and_with_room_to_spare() {
     let g = allocate(plenty, 0, &d, t0 + Duration::from_millis(500));
     assert_eq!(g[0].layer, None);
     next_round(&mut d, &g);
-    // After the back-off, exactly Q's cost is not enough to resume (no margin)…
+    // After the back-off, with room to spare it resumes for good…
     let at = t0 + FIRST_BACKOFF;
-    let exact = Some((Q * 100).div_ceil(HEADROOM_PCT));
-    assert_eq!(allocate(exact, 0, &d, at)[0].layer, None);
-    // …with room to spare it is.
     let g = allocate(plenty, 0, &d, at);
     assert_eq!(g[0].layer, Some(0));
     assert_eq!(g[0].memory.resumed_at, Some(at));
+    assert_eq!(g[0].memory.trial, None);
+    // …with exactly its cost (no margin), only as a trial.
+    let exact = Some((Q * 100).div_ceil(HEADROOM_PCT));
+    let g = allocate(exact, 0, &d, at);
+    assert_eq!(g[0].layer, Some(0));
+    assert_eq!(g[0].memory.trial, Some((at + TRIAL, exact.unwrap())));
+}
+
+#[test]
+fn a_paused_track_is_tried_with_media_one_at_a_time_and_kept_only_if_the_estimate_holds() {
+    let t0 = Instant::now();
+    // Two tiles; the link has room for neither (an estimate of a link carrying audio only).
+    let mut d = [demand(Importance::Pinned, 100, &[Q]), demand(Importance::Other, 100, &[Q])];
+    let low = Some(100_000);
+    let g = allocate(low, 0, &d, t0);
+    assert_eq!(layers(&g), [None, None]);
+    next_round(&mut d, &g);
+    // After the back-off: the pinned one is tried, the other waits its turn.
+    let t1 = t0 + FIRST_BACKOFF;
+    let g = allocate(low, 0, &d, t1);
+    assert_eq!(layers(&g), [Some(0), None]);
+    assert_eq!(g[0].memory.trial, Some((t1 + TRIAL, 100_000)));
+    next_round(&mut d, &g);
+    // During the trial it is kept while the estimate holds (within a tenth)…
+    let g = allocate(Some(92_000), 0, &d, t1 + Duration::from_secs(1));
+    assert_eq!(layers(&g), [Some(0), None]);
+    next_round(&mut d, &g);
+    // …and once it is over, kept as proven: the link carried it without the estimate
+    // falling, though the estimate still shows no room for it.
+    let g = allocate(Some(95_000), 0, &d, t1 + TRIAL);
+    assert_eq!((g[0].memory.trial, g[0].memory.proven), (None, Some(100_000)));
+    assert_eq!(layers(&g), [Some(0), None], "one track on credit at a time: the other waits for room");
+    assert!(!g[0].memory.paused);
+    next_round(&mut d, &g);
+    assert_eq!(allocate(Some(91_000), 0, &d, t1 + TRIAL * 2)[0].layer, Some(0), "kept while the estimate holds");
+    let g = allocate(Some(85_000), 0, &d, t1 + TRIAL * 2);
+    assert_eq!(g[0].layer, None, "the estimate fell by more than a tenth: paused");
+    assert!(g[0].memory.paused);
+
+    // Another trial in which the estimate falls: paused again at once, and it was a
+    // failed try (the next waits twice as long).
+    let mut d = [demand(Importance::Pinned, 100, &[Q])];
+    let g = allocate(low, 0, &d, t0);
+    next_round(&mut d, &g);
+    let g = allocate(low, 0, &d, t1);
+    assert_eq!(g[0].layer, Some(0));
+    next_round(&mut d, &g);
+    let fell = t1 + Duration::from_secs(1);
+    let g = allocate(Some(80_000), 0, &d, fell);
+    assert_eq!(g[0].layer, None);
+    assert_eq!(g[0].memory.resume_after, Some(fell + FIRST_BACKOFF * 2));
 }
 
 #[test]
@@ -146,6 +194,21 @@ fn lowering_is_immediate() {
     d[0].current = Some(2);
     assert_eq!(allocate(Some(700_000), 0, &d, now)[0].layer, Some(1));
     assert_eq!(allocate(Some(200_000), 0, &d, now)[0].layer, Some(0));
+}
+
+#[test]
+fn the_next_step_is_the_most_important_track_not_yet_where_it_wants_to_be() {
+    let now = Instant::now();
+    let grant = |layer: Option<usize>| Grant { layer, memory: Memory::default() };
+    // d[0] another tile, d[1] the pinned one; both want H.
+    let d = [demand(Importance::Other, 100, &[Q, H]), demand(Importance::Pinned, 100, &[Q, H])];
+    assert_eq!(next_step(&d, &allocate(None, 0, &d, now)), 0, "everything granted: nothing to probe for");
+    // The pinned tile paused: resuming it comes first (with the margin a resume needs).
+    assert_eq!(next_step(&d, &[grant(Some(0)), grant(None)]), Q * UPGRADE_MARGIN_PCT / 100);
+    // The pinned tile at Q, the other paused: raising the pinned one comes first.
+    assert_eq!(next_step(&d, &[grant(None), grant(Some(0))]), (H - Q) * UPGRADE_MARGIN_PCT / 100);
+    // The pinned one where it wants to be: then the other.
+    assert_eq!(next_step(&d, &[grant(None), grant(Some(1))]), Q * UPGRADE_MARGIN_PCT / 100);
 }
 
 #[test]

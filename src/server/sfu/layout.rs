@@ -7,7 +7,7 @@
 //! [`RELAYOUT_EVERY`]), not per packet. The packet path only reads their result (each
 //! `Receiving`'s target layer).
 
-use super::allocate::{allocate, layers_to_encode, Demand, Importance, HEADROOM_PCT};
+use super::allocate::{allocate, layers_to_encode, next_step, Demand, Importance, HEADROOM_PCT};
 use super::simulcast::{layer_for_height, rank, Layer, AUDIO_DEFAULT_BPS};
 use super::*;
 use crate::protocol::TrackKind;
@@ -123,7 +123,9 @@ impl Sfu {
         // What the estimator should aim at: what is sent now, and everything wanted.
         let sent: u64 = grants.iter().zip(&demands).filter_map(|(g, d)| g.layer.map(|i| d.layers[i])).sum();
         let wanted: u64 = demands.iter().map(|d| d.layers[d.layers.len() - 1]).sum();
-        let bwe_target = (audio_bps + sent, audio_bps + wanted);
+        // The minimum keeps the link busy with enough for the next step (padding where media
+        // is short), so the estimate can grow into it; the target is everything wanted.
+        let bwe_target = (audio_bps + sent + next_step(&demands, &grants), audio_bps + wanted);
         let in_call = peer.call.is_some();
 
         let Some(peer) = self.peers.get_mut(&conn_id) else { return };

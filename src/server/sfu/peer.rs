@@ -68,7 +68,8 @@ pub struct Peer {
     pub announced: Vec<RemoteTrack>,
     /// When this `Rtc` next needs a timeout input.
     pub timeout: Instant,
-    /// The bandwidth estimate towards this participant (TWCC), bits per second.
+    /// The bandwidth estimate towards this participant (TWCC), bits per second; the initial
+    /// one until str0m's first.
     pub budget_bps: Option<u64>,
     /// The tracks last said to be paused towards this participant (`call_paused`).
     pub paused: Vec<RemoteTrack>,
@@ -82,6 +83,10 @@ pub struct Peer {
     /// When this participant was last told it sends too much (at most every few seconds).
     limit_told: Option<Instant>,
 }
+
+/// Where the bandwidth estimate towards a participant starts, and what the allocator goes by
+/// until str0m's first estimate: low, as browsers start, so a weak link is not flooded first.
+pub const INITIAL_ESTIMATE_BPS: u64 = 300_000;
 
 /// A participant over its publish limit is told so at most this often.
 const LIMIT_NOTICE_EVERY: Duration = Duration::from_secs(10);
@@ -209,7 +214,7 @@ impl Peer {
             tiles: Vec::new(),
             announced: Vec::new(),
             timeout: now,
-            budget_bps: None,
+            budget_bps: Some(INITIAL_ESTIMATE_BPS),
             paused: Vec::new(),
             bwe_target: (0, 0),
             red: None,
@@ -330,6 +335,7 @@ impl Peer {
     pub fn reset_media(&mut self) {
         self.rtc = None;
         self.red = None;
+        self.budget_bps = Some(INITIAL_ESTIMATE_BPS);
         self.published.clear();
         self.receiving.clear();
     }
@@ -344,8 +350,11 @@ impl Peer {
 
 fn new_rtc(candidates: &[Candidate], now: Instant) -> Rtc {
     let mut rtc = Rtc::builder()
-        // The SFU's own bandwidth estimate towards each subscriber caps its layers.
-        .enable_bwe(Some(str0m::bwe::Bitrate::kbps(1500)))
+        // The SFU's own bandwidth estimate towards each subscriber decides what it gets. It
+        // starts low, as browsers do, and str0m's initial probes raise it within a second
+        // on a good link; starting high floods a weak link first, and the losses keep the
+        // estimate down for long after (measured in the network lab, BENCHMARKS.md).
+        .enable_bwe(Some(str0m::bwe::Bitrate::kbps(INITIAL_ESTIMATE_BPS / 1000)))
         // Opus with RED (RFC 2198) where the browser offers it: each packet also carries the
         // previous one, so a lost voice packet is recovered without a retransmission.
         .enable_opus(true, true)
