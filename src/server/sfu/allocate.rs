@@ -114,51 +114,53 @@ pub fn allocate(estimate_bps: Option<u64>, audio_bps: u64, demands: &[Demand], n
     let mut layers: Vec<Option<usize>> = vec![None; demands.len()];
     let mut trials: Vec<Option<(Instant, u64)>> = vec![None; demands.len()];
     let mut proven: Vec<Option<u64>> = vec![None; demands.len()];
-    // At most one track is sent beyond what the estimate shows room for: one on trial, or
-    // one a trial proved (more would add up to more than the link carries).
-    let mut trying = demands.iter().any(|d| d.memory.trial.is_some() || d.memory.proven.is_some());
-    // Everyone's lowest layer first, in priority order; what does not fit pauses (a
-    // cheaper track further down may still fit).
+    // At most one track is sent beyond what the estimate shows room for, and only the most
+    // important one that does not fit: on trial, or proved by one (more would add up to more
+    // than the link carries, and a lesser track on credit would keep a pinned one paused).
+    let mut credit_used = false;
     for &i in &order {
         let d = &demands[i];
+        let m = &d.memory;
         let cost = d.layers[0];
-        // A trial under way is kept while the estimate holds; so is a track a trial proved,
-        // while the estimate stays near where it was then.
+        let waiting = m.paused && m.resume_after.is_some_and(|t| now < t);
+        let need = if m.paused { with_margin(cost) } else { cost };
+        if !waiting && need <= left {
+            left -= cost;
+            layers[i] = Some(0);
+            continue;
+        }
+        if credit_used {
+            continue;
+        }
+        credit_used = true;
         let holds = |from: u64| estimate * 10 >= from * 9;
-        if let Some((until, from)) = d.memory.trial {
-            if holds(from) {
-                left = left.saturating_sub(cost);
-                layers[i] = Some(0);
+        let credit = match (m.trial, m.proven) {
+            // A trial under way is kept while the estimate holds; once over, the track is
+            // proved, and kept while the estimate stays near where it was then.
+            (Some((until, from)), _) if holds(from) => {
                 if now < until {
                     trials[i] = Some((until, from));
                 } else {
                     proven[i] = Some(from);
                 }
-                continue;
+                true
             }
-        } else if let Some(at) = d.memory.proven.filter(|at| holds(*at)) {
-            left = left.saturating_sub(cost);
-            layers[i] = Some(0);
-            proven[i] = Some(at);
-            continue;
-        }
-        let waiting = d.memory.paused && d.memory.resume_after.is_some_and(|t| now < t);
-        if waiting {
-            continue;
-        }
-        let need = if d.memory.paused { with_margin(cost) } else { cost };
-        if need <= left {
-            left -= cost;
-            layers[i] = Some(0);
-        } else if d.memory.paused && !trying {
+            (None, Some(at)) if holds(at) => {
+                proven[i] = Some(at);
+                true
+            }
             // The estimate shows no room, but an estimate of a link carrying little cannot:
-            // it follows what is sent. So the most important paused track, its back-off
-            // over, is tried with media for a while; if the estimate falls, it pauses
-            // again (a failed try: the next waits twice as long).
-            trying = true;
+            // it follows what is sent. So once its back-off is over, the track is tried
+            // with media; if the estimate falls, it pauses again (a failed try).
+            _ if m.paused && !waiting => {
+                trials[i] = Some((now + TRIAL, estimate));
+                true
+            }
+            _ => false,
+        };
+        if credit {
             left = left.saturating_sub(cost);
             layers[i] = Some(0);
-            trials[i] = Some((now + TRIAL, estimate));
         }
     }
     // Then raise each, in priority order, towards the layer its tile wants.

@@ -162,6 +162,18 @@ fn a_paused_track_is_tried_with_media_one_at_a_time_and_kept_only_if_the_estimat
 }
 
 #[test]
+fn a_lesser_track_is_never_tried_while_a_more_important_one_waits_for_its_turn() {
+    let t0 = Instant::now();
+    let mut d = [demand(Importance::Pinned, 100, &[Q]), demand(Importance::Other, 100, &[Q])];
+    let g = allocate(Some(100_000), 0, &d, t0);
+    next_round(&mut d, &g);
+    // The pinned one failed a try earlier and waits longer; the other's back-off is over.
+    d[0].memory.resume_after = Some(t0 + MAX_BACKOFF);
+    let g = allocate(Some(100_000), 0, &d, t0 + FIRST_BACKOFF);
+    assert_eq!(layers(&g), [None, None], "the credit is the pinned tile's, even while it waits");
+}
+
+#[test]
 fn a_track_that_pauses_again_soon_after_resuming_waits_twice_as_long_up_to_a_limit() {
     let mut now = Instant::now();
     let mut d = [demand(Importance::Other, 100, &[Q])];
