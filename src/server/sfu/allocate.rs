@@ -24,7 +24,7 @@
 //! also asks for more: it sets the estimator's minimum to what it sends plus the next step
 //! (str0m pads up to it) and its target to everything the tiles want; and when a paused
 //! track's back-off is over and the estimate still shows no room, the most important one is
-//! tried with media for [`TRIAL`]. If the estimate holds (falls by less than a tenth), the
+//! tried with media for [`TRIAL`]. If the estimate holds (falls by less than a fifth: it moves by a tenth on its own), the
 //! track stays, for as long as the estimate stays near that level; if it falls, the track
 //! pauses again and its next try waits twice as long. One track at a time is sent on such
 //! credit: three proved one by one added up to more than the link carried (measured).
@@ -45,7 +45,7 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(16);
 /// A track paused again within this time after resuming was a failed try.
 pub const FAILED_RESUME_WITHIN: Duration = Duration::from_secs(10);
-/// How long a trial resume is kept whatever the estimate says, unless it falls by a tenth.
+/// How long a trial resume is kept whatever the estimate says, unless it falls by a fifth.
 pub const TRIAL: Duration = Duration::from_secs(3);
 
 /// How much a track matters to the person receiving it (higher first).
@@ -85,7 +85,7 @@ pub struct Memory {
     /// A trial resume under way: until when, and the estimate when it started.
     pub trial: Option<(Instant, u64)>,
     /// The estimate at which a trial showed the link carries this track: it is kept while
-    /// the estimate stays within a tenth of that, whatever it says of the room left.
+    /// the estimate stays within a fifth of that, whatever it says of the room left.
     pub proven: Option<u64>,
 }
 
@@ -133,7 +133,7 @@ pub fn allocate(estimate_bps: Option<u64>, audio_bps: u64, demands: &[Demand], n
             continue;
         }
         credit_used = true;
-        let holds = |from: u64| estimate * 10 >= from * 9;
+        let holds = |from: u64| estimate * 5 >= from * 4;
         let credit = match (m.trial, m.proven) {
             // A trial under way is kept while the estimate holds; once over, the track is
             // proved, and kept while the estimate stays near where it was then.

@@ -131,8 +131,8 @@ fn a_paused_track_is_tried_with_media_one_at_a_time_and_kept_only_if_the_estimat
     assert_eq!(layers(&g), [Some(0), None]);
     assert_eq!(g[0].memory.trial, Some((t1 + TRIAL, 100_000)));
     next_round(&mut d, &g);
-    // During the trial it is kept while the estimate holds (within a tenth)…
-    let g = allocate(Some(92_000), 0, &d, t1 + Duration::from_secs(1));
+    // During the trial it is kept while the estimate holds (within a fifth)…
+    let g = allocate(Some(82_000), 0, &d, t1 + Duration::from_secs(1));
     assert_eq!(layers(&g), [Some(0), None]);
     next_round(&mut d, &g);
     // …and once it is over, kept as proven: the link carried it without the estimate
@@ -142,9 +142,9 @@ fn a_paused_track_is_tried_with_media_one_at_a_time_and_kept_only_if_the_estimat
     assert_eq!(layers(&g), [Some(0), None], "one track on credit at a time: the other waits for room");
     assert!(!g[0].memory.paused);
     next_round(&mut d, &g);
-    assert_eq!(allocate(Some(91_000), 0, &d, t1 + TRIAL * 2)[0].layer, Some(0), "kept while the estimate holds");
-    let g = allocate(Some(85_000), 0, &d, t1 + TRIAL * 2);
-    assert_eq!(g[0].layer, None, "the estimate fell by more than a tenth: paused");
+    assert_eq!(allocate(Some(81_000), 0, &d, t1 + TRIAL * 2)[0].layer, Some(0), "kept while the estimate holds");
+    let g = allocate(Some(75_000), 0, &d, t1 + TRIAL * 2);
+    assert_eq!(g[0].layer, None, "the estimate fell by more than a fifth: paused");
     assert!(g[0].memory.paused);
 
     // Another trial in which the estimate falls: paused again at once, and it was a
@@ -156,7 +156,7 @@ fn a_paused_track_is_tried_with_media_one_at_a_time_and_kept_only_if_the_estimat
     assert_eq!(g[0].layer, Some(0));
     next_round(&mut d, &g);
     let fell = t1 + Duration::from_secs(1);
-    let g = allocate(Some(80_000), 0, &d, fell);
+    let g = allocate(Some(70_000), 0, &d, fell);
     assert_eq!(g[0].layer, None);
     assert_eq!(g[0].memory.resume_after, Some(fell + FIRST_BACKOFF * 2));
 }
