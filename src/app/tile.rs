@@ -74,7 +74,7 @@ pub fn Tile(conn_id: ConnId, #[prop(default = TrackKind::Video)] kind: TrackKind
             </div>
             <figcaption>
                 {(!screen).then(|| view! {
-                    <span class="quality" data-quality=move || format!("{:?}", quality()).to_lowercase() role="img" aria-label=quality_label title=quality_label>
+                    <span class="quality" data-quality=move || match quality() { Quality::Good => "good", Quality::Fair => "fair", Quality::Poor => "poor" } role="img" aria-label=quality_label title=quality_label>
                         <i></i><i></i><i></i>
                     </span>
                 })}
