@@ -71,6 +71,7 @@ impl ClientState {
     pub(crate) fn join_call(&mut self, media: MediaState, fx: &mut Vec<Effect>) {
         // A new call starts with a good connection until measured otherwise.
         self.devices.quality = Default::default();
+        self.call.paused.clear();
         let media = MediaState { quality: self.devices.quality.shown, ..media };
         self.call.media = media;
         self.call.wants_call = true;
@@ -163,7 +164,8 @@ impl ClientState {
                 }
             }
             ServerMsg::CallModeChanged { mode } => self.call.mode = mode,
-            ServerMsg::CallPaused { tracks } => self.call.paused = tracks,
+            // Late for a call I left (the SFU's round crossed my leaving): not for the next one.
+            ServerMsg::CallPaused { tracks } if self.call.in_call => self.call.paused = tracks,
             // Signals and the SFU's track list are for the peer connections (the engine),
             // not for the page's state.
             _ => {}

@@ -201,6 +201,9 @@ fn case(m: ServerMsg) {
         }
         ServerMsg::CallPaused { .. } => {
             let video = RemoteTrack { from: 2, kind: TrackKind::Video };
+            server(&mut s, m.clone());
+            assert!(s.call.paused.is_empty(), "not in a call: a late list for the last one is dropped");
+            s.call.in_call = true;
             assert!(server(&mut s, m.clone()).is_empty(), "the page shows it; the engine has nothing to do");
             assert_eq!(s.call.paused, [video]);
             server(&mut s, ServerMsg::CallPaused { tracks: vec![] });

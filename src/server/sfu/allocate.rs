@@ -124,16 +124,23 @@ pub fn allocate(estimate_bps: Option<u64>, audio_bps: u64, demands: &[Demand], n
         let cost = d.layers[0];
         let waiting = m.paused && m.resume_after.is_some_and(|t| now < t);
         let need = if m.paused { with_margin(cost) } else { cost };
+        let holds = |from: u64| estimate * 5 >= from * 4;
         if !waiting && need <= left {
             left -= cost;
             layers[i] = Some(0);
+            // A trial the estimate grew into keeps what it proved, so the estimate's own
+            // wobble later does not count as a failed try.
+            match (m.trial, m.proven) {
+                (Some((until, from)), _) if holds(from) && now < until => trials[i] = Some((until, from)),
+                (Some((_, from)), _) | (None, Some(from)) if holds(from) => proven[i] = Some(from),
+                _ => {}
+            }
             continue;
         }
         if credit_used {
             continue;
         }
         credit_used = true;
-        let holds = |from: u64| estimate * 5 >= from * 4;
         let credit = match (m.trial, m.proven) {
             // A trial under way is kept while the estimate holds; once over, the track is
             // proved, and kept while the estimate stays near where it was then.

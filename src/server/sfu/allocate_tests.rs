@@ -162,6 +162,27 @@ fn a_paused_track_is_tried_with_media_one_at_a_time_and_kept_only_if_the_estimat
 }
 
 #[test]
+fn a_trial_the_estimate_grew_into_is_not_undone_by_the_estimates_wobble() {
+    let t0 = Instant::now();
+    let mut d = [demand(Importance::Other, 100, &[Q])];
+    let g = allocate(Some(100_000), 0, &d, t0);
+    next_round(&mut d, &g);
+    let t1 = t0 + FIRST_BACKOFF;
+    let g = allocate(Some(100_000), 0, &d, t1);
+    assert_eq!(g[0].memory.trial, Some((t1 + TRIAL, 100_000)));
+    next_round(&mut d, &g);
+    // The estimate grows with the video: it fits on its own now, and keeps its proof.
+    let fits = (Q * 100).div_ceil(HEADROOM_PCT);
+    let g = allocate(Some(fits), 0, &d, t1 + TRIAL);
+    assert_eq!((g[0].layer, g[0].memory.proven), (Some(0), Some(100_000)));
+    next_round(&mut d, &g);
+    // A dip of a tenth: no room by the estimate, but the proof holds.
+    let g = allocate(Some(fits * 9 / 10), 0, &d, t1 + TRIAL * 2);
+    assert_eq!(g[0].layer, Some(0));
+    assert!(!g[0].memory.paused);
+}
+
+#[test]
 fn a_lesser_track_is_never_tried_while_a_more_important_one_waits_for_its_turn() {
     let t0 = Instant::now();
     let mut d = [demand(Importance::Pinned, 100, &[Q]), demand(Importance::Other, 100, &[Q])];

@@ -109,7 +109,12 @@ impl Sfu {
         // video it needs, where the allocator keeps the queue short anyway.
         let with_red = audio_bps * AUDIO_RED_PCT / 100;
         let lowest: u64 = demands.iter().map(|d| d.layers[0]).sum();
-        let red = peer.budget_bps.is_none_or(|e| e * HEADROOM_PCT / 100 >= with_red + lowest);
+        // A tenth of hysteresis, so an estimate at the edge does not toggle it every round.
+        let red_was = peer.red.as_ref().is_none_or(|(on, _)| *on);
+        let red = peer.budget_bps.is_none_or(|e| {
+            let room = e * HEADROOM_PCT / 100;
+            if red_was { room >= with_red + lowest } else { room * 10 >= (with_red + lowest) * 11 }
+        });
         let audio_bps = if red { with_red } else { audio_bps };
         let grants = allocate(peer.budget_bps, audio_bps, &demands, now);
         tracing::trace!(
@@ -163,7 +168,7 @@ impl Sfu {
                 peer.red = Some(red_state);
             }
         }
-        if bwe_target != peer.bwe_target && !demands.is_empty() {
+        if bwe_target != peer.bwe_target {
             peer.bwe_target = bwe_target;
             if let Some(rtc) = peer.rtc.as_mut() {
                 let (min, desired) = bwe_target;

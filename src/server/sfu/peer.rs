@@ -336,6 +336,8 @@ impl Peer {
         self.rtc = None;
         self.red = None;
         self.budget_bps = Some(INITIAL_ESTIMATE_BPS);
+        // A new `Rtc` starts with no targets: give it ours again.
+        self.bwe_target = (0, 0);
         self.published.clear();
         self.receiving.clear();
     }
