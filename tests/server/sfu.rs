@@ -96,6 +96,15 @@ async fn viewer(addr: SocketAddr, nick: &str, video: RemoteTrack) -> Person {
     p
 }
 
+/// Someone in the call showing `video` as a tile `height` pixels high, connected to the SFU
+/// like its publisher.
+async fn watching(addr: SocketAddr, publisher: &mut Person, video: RemoteTrack, height: u32) -> Person {
+    let mut v = viewer(addr, "Viewer", video).await;
+    v.show(&[(video.from, height)]).await;
+    connect(&mut [publisher, &mut v]).await;
+    v
+}
+
 /// Publish frames at 30 per second for `d` while pumping everyone (keyframes only every
 /// 3 s on their own, so layer switches depend on the SFU's keyframe requests).
 async fn stream(publisher: &mut Person, others: &mut [&mut Person], d: Duration) {
@@ -171,9 +180,7 @@ async fn a_bigger_tile_switches_layers_on_a_keyframe_and_the_stream_stays_contin
     let addr = start_sfu().await;
     let (mut publisher, video) = publisher(addr).await;
     let pub_id = video.from;
-    let mut viewer = viewer(addr, "Viewer", video).await;
-    viewer.show(&[(pub_id, 80)]).await;
-    connect(&mut [&mut publisher, &mut viewer]).await;
+    let mut viewer = watching(addr, &mut publisher, video, 80).await;
     stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
     let before = viewer.seen(pub_id).len();
     assert!(before > 10, "the small layer flows first ({before} frames)");
@@ -197,9 +204,7 @@ async fn a_misbehaving_participant_loses_its_own_media_only() {
     let answer = publisher.negotiate(&[TrackKind::Video], &[]).await;
     let pub_id = publisher.ws.conn_id;
     let video = RemoteTrack { from: pub_id, kind: TrackKind::Video };
-    let mut viewer = viewer(addr, "Viewer", video).await;
-    viewer.show(&[(pub_id, 400)]).await;
-    connect(&mut [&mut publisher, &mut viewer]).await;
+    let mut viewer = watching(addr, &mut publisher, video, 400).await;
 
     // A participant whose offer is not SDP: told `media_failed`, connection kept.
     let mut bad = Person::join(addr, "Bad", "r", true).await;
@@ -287,9 +292,7 @@ async fn a_publisher_over_its_bitrate_limit_is_told_and_only_part_of_its_video_i
     let (mut publisher, video) = publisher(addr).await;
     // 3 layers × 30 frames/s × 1 000 bytes = 720 kbit/s: over seven times the limit.
     publisher.bot.frame_bytes = 1000;
-    let mut viewer = viewer(addr, "Viewer", video).await;
-    viewer.show(&[(video.from, 80)]).await;
-    connect(&mut [&mut publisher, &mut viewer]).await;
+    let mut viewer = watching(addr, &mut publisher, video, 80).await;
     stream(&mut publisher, &mut [&mut viewer], Duration::from_secs(3)).await;
 
     let err = publisher.wait("error").await;
@@ -355,9 +358,7 @@ async fn the_sfu_offers_ice_over_tcp_and_garbage_or_silence_on_that_port_leaves_
 
     // Meanwhile a call connects and its video flows.
     let video = RemoteTrack { from: publisher.ws.conn_id, kind: TrackKind::Video };
-    let mut viewer = viewer(addr, "Viewer", video).await;
-    viewer.show(&[(video.from, 400)]).await;
-    connect(&mut [&mut publisher, &mut viewer]).await;
+    let mut viewer = watching(addr, &mut publisher, video, 400).await;
     stream(&mut publisher, &mut [&mut viewer], Duration::from_millis(1500)).await;
     assert!(viewer.seen(video.from).len() > 10, "video flows beside the garbage");
 
@@ -411,9 +412,7 @@ async fn an_offer_sending_on_300_m_lines_is_refused_unanswered_and_the_call_goes
     let addr = start_sfu().await;
     let (mut publisher, video) = publisher(addr).await;
     let pub_id = video.from;
-    let mut viewer = viewer(addr, "Viewer", video).await;
-    viewer.show(&[(pub_id, 400)]).await;
-    connect(&mut [&mut publisher, &mut viewer]).await;
+    let mut viewer = watching(addr, &mut publisher, video, 400).await;
 
     // Its `tracks` claim nothing is published; its SDP sends on 300 m-lines.
     let mut hostile = Person::join(addr, "Hostile", "r", true).await;
@@ -451,9 +450,7 @@ async fn an_answer_nobody_asked_for_is_refused_and_changes_nothing() {
     let addr = start_sfu().await;
     let (mut publisher, video) = publisher(addr).await;
     let pub_id = video.from;
-    let mut viewer = viewer(addr, "Viewer", video).await;
-    viewer.show(&[(pub_id, 80)]).await;
-    connect(&mut [&mut publisher, &mut viewer]).await;
+    let mut viewer = watching(addr, &mut publisher, video, 80).await;
 
     // The SFU never offers: an answer to it is stray, from a connection in its call …
     let stray = json!({"kind": "description", "sdp_type": "answer", "sdp": offer_sending_on(1)});
@@ -496,9 +493,7 @@ async fn dynacast_tells_the_publisher_to_encode_only_the_layers_someone_receives
     let addr = start_sfu().await;
     let (mut publisher, video) = publisher(addr).await;
     let pub_id = video.from;
-    let mut viewer = viewer(addr, "Viewer", video).await;
-    viewer.show(&[(pub_id, 80)]).await;
-    connect(&mut [&mut publisher, &mut viewer]).await;
+    let mut viewer = watching(addr, &mut publisher, video, 80).await;
     // Its only viewer shows it small: the publisher may stop the half and full layers.
     assert_eq!(layers_told(&mut publisher, &mut viewer).await, (json!("video"), json!(["q"])));
     // The viewer pins it: the full layer is wanted again (the lowest is always kept), and
